@@ -1,0 +1,9 @@
+//! dbopt: a command-line tool for the people who keep PostgreSQL fast.
+//!
+//! Layout (dependencies point down): `cli` parses flags and renders through `report`; the
+//! analyses work on plain data; only `pg`, `bench` and `archive` talk to a server.
+
+pub mod bench;
+pub mod cli;
+pub mod pg;
+pub mod report;

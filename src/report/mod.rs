@@ -1,0 +1,142 @@
+//! Rendering: tables for people (comfy-table, colour only on a terminal), JSON for machines.
+//!
+//! Why one place: every command prints through the same few helpers, so `--format json` is
+//! available everywhere and the human output looks alike from command to command.
+
+pub mod doctor;
+
+use std::io::IsTerminal;
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{Cell, Color, ContentArrangement, Table};
+use serde::Serialize;
+
+/// `--format`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum Format {
+    /// Tables and text for a person.
+    #[default]
+    Table,
+    /// One JSON document with a stable schema.
+    Json,
+    /// Markdown, for a pull request or a ticket.
+    Markdown,
+}
+
+/// Severity of a finding, ordered (`--fail-on`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// Whether colour and progress bars should be used on stdout/stderr.
+pub fn stdout_is_terminal() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+pub fn stderr_is_terminal() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// A table with dbopt's look. Markdown output gets the markdown preset.
+pub fn table(format: Format, headers: &[&str]) -> Table {
+    let mut t = Table::new();
+    if format == Format::Markdown {
+        t.load_preset(comfy_table::presets::ASCII_MARKDOWN);
+    } else {
+        t.load_preset(UTF8_FULL_CONDENSED);
+        t.set_content_arrangement(ContentArrangement::Dynamic);
+    }
+    if !stdout_is_terminal() {
+        t.force_no_tty();
+    }
+    t.set_header(headers.iter().map(|h| Cell::new(h)));
+    t
+}
+
+/// A cell coloured by status (colour is dropped when stdout is not a terminal).
+pub fn status_cell(text: &str, level: Option<Severity>) -> Cell {
+    let c = Cell::new(text);
+    match level {
+        Some(Severity::Critical) => c.fg(Color::Red),
+        Some(Severity::Warning) => c.fg(Color::Yellow),
+        Some(Severity::Info) => c.fg(Color::Cyan),
+        None => c.fg(Color::Green),
+    }
+}
+
+/// Print a value as pretty JSON on stdout.
+pub fn print_json<T: Serialize>(value: &T) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
+    println!("{text}");
+    Ok(())
+}
+
+/// A progress bar on stderr when it is a terminal, hidden otherwise.
+pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
+    let pb = if stderr_is_terminal() {
+        indicatif::ProgressBar::new(len)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg:<24} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    pb.set_message(what.to_string());
+    pb
+}
+
+/// Bytes for people: `1.2 GB`, `340 kB`.
+pub fn bytes(n: i64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    #[allow(clippy::cast_precision_loss)]
+    let mut v = n as f64;
+    let mut u = 0;
+    while v.abs() >= 1024.0 && u < units.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bytes_are_human() {
+        assert_eq!(super::bytes(512), "512 B");
+        assert_eq!(super::bytes(1536), "1.5 kB");
+        assert_eq!(super::bytes(3 * 1024 * 1024 * 1024), "3.0 GB");
+    }
+}
