@@ -651,7 +651,7 @@ mod tests {
 
     #[test]
     fn password_never_displayed() {
-        let p = ConnParams::parse("postgresql://u:hunter2@h/db").unwrap();
+        let p = ConnParams::parse("postgresql://u:hunter2@h:5432/db").unwrap();
         assert!(!format!("{p:?}").contains("hunter2"));
         assert!(!p.target().contains("hunter2"));
         assert!(!p.redacted_url().contains("hunter2"));

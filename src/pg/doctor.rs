@@ -84,19 +84,6 @@ pub async fn run(c: &Conn) -> Result<DoctorReport> {
         || "dbopt supports PostgreSQL 13 and newer; upgrade the server".into(),
     ));
 
-    let preload: String = one(
-        c,
-        "reading shared_preload_libraries",
-        "SHOW shared_preload_libraries",
-    )
-    .await?;
-    let preloaded = preload.split(',').any(|l| l.trim() == "pg_stat_statements");
-    checks.push(check(
-        "pg_stat_statements preloaded",
-        preloaded,
-        format!("shared_preload_libraries = '{preload}'"),
-        || "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'; -- then restart the server".into(),
-    ));
     let pgss: Option<String> = c
         .query_opt(
             "SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements'",
@@ -105,6 +92,39 @@ pub async fn run(c: &Conn) -> Result<DoctorReport> {
         .await
         .map_err(|e| PgError::query("looking for pg_stat_statements", e))?
         .map(|r| r.get(0));
+    // Reading shared_preload_libraries needs pg_read_all_settings; without it, probe the view.
+    let preload = show(c, "shared_preload_libraries").await?;
+    let preloaded = match &preload {
+        Some(list) => Some(list.split(',').any(|l| l.trim() == "pg_stat_statements")),
+        None if pgss.is_some() => Some(
+            c.query("SELECT 1 FROM pg_stat_statements LIMIT 1", &[])
+                .await
+                .is_ok(),
+        ),
+        None => None,
+    };
+    let mut ch = check(
+        "pg_stat_statements preloaded",
+        preloaded.unwrap_or(false),
+        match &preload {
+            Some(list) => format!("shared_preload_libraries = '{list}'"),
+            None => {
+                "shared_preload_libraries is hidden from this role (needs pg_read_all_settings)"
+                    .into()
+            }
+        },
+        || {
+            "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'; -- then restart the server".into()
+        },
+    );
+    if preloaded.is_none() {
+        ch.status = CheckStatus::Warning;
+        ch.fix = Some(format!(
+            "GRANT pg_read_all_settings TO {};  -- or pg_monitor",
+            quote_ident(&user)
+        ));
+    }
+    checks.push(ch);
     checks.push(check(
         "pg_stat_statements created",
         pgss.is_some(),
@@ -209,7 +229,7 @@ pub async fn run(c: &Conn) -> Result<DoctorReport> {
         ),
         ("track_counts", "on", "table and index usage counters"),
     ] {
-        let v: String = one(c, "reading settings", &format!("SHOW {name}")).await?;
+        let v = show(c, name).await?.unwrap_or_else(|| "hidden".into());
         let mut ch = check(name, v == want, format!("{v} ({why})"), || {
             format!("ALTER SYSTEM SET {name} = {want}; SELECT pg_reload_conf();")
         });
@@ -218,7 +238,9 @@ pub async fn run(c: &Conn) -> Result<DoctorReport> {
         }
         checks.push(ch);
     }
-    let tqs: String = one(c, "reading settings", "SHOW track_activity_query_size").await?;
+    let tqs = show(c, "track_activity_query_size")
+        .await?
+        .unwrap_or_else(|| "1kB".into());
     let tqs_bytes = parse_size(&tqs);
     let mut ch = check(
         "track_activity_query_size",
@@ -230,7 +252,9 @@ pub async fn run(c: &Conn) -> Result<DoctorReport> {
         ch.status = CheckStatus::Warning;
     }
     checks.push(ch);
-    let maxconn: String = one(c, "reading settings", "SHOW max_connections").await?;
+    let maxconn = show(c, "max_connections")
+        .await?
+        .unwrap_or_else(|| "100".into());
     let used: i64 = one(
         c,
         "counting connections",
@@ -260,6 +284,15 @@ pub async fn run(c: &Conn) -> Result<DoctorReport> {
         user,
         checks,
     })
+}
+
+/// A setting's value, or `None` when this role may not read it (SQLSTATE 42501).
+async fn show(c: &Conn, name: &str) -> Result<Option<String>> {
+    match c.query_one(&format!("SHOW {name}"), &[]).await {
+        Ok(r) => Ok(Some(r.get(0))),
+        Err(e) if e.code().is_some_and(|s| s.code() == "42501") => Ok(None),
+        Err(e) => Err(PgError::query(format!("reading {name}"), e)),
+    }
 }
 
 /// `8kB`, `1MB`, `1024` (bytes) -> bytes.

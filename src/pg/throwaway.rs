@@ -55,18 +55,19 @@ impl std::fmt::Debug for Throwaway {
     }
 }
 
-/// Where the PostgreSQL server binaries are: `$DBOPT_PG_BINDIR`, `pg_config --bindir`, `PATH`,
-/// then `/usr/lib/postgresql/*/bin` newest version first.
+/// Where the PostgreSQL server binaries are: `explicit` or `$DBOPT_PG_BINDIR` alone when given;
+/// otherwise `pg_config --bindir`, `PATH`, then `/usr/lib/postgresql/*/bin` newest version first.
 pub fn find_bindir(explicit: Option<&Path>) -> Result<PathBuf> {
     let mut searched = Vec::new();
     let has_server = |d: &Path| d.join("postgres").is_file() && d.join("initdb").is_file();
     let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Some(d) = explicit {
-        candidates.push(d.to_path_buf());
+    let from_env = std::env::var_os("DBOPT_PG_BINDIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from);
+    if let Some(d) = explicit.map(Path::to_path_buf).or(from_env) {
+        // An explicit choice is the only candidate: silently using another server would surprise.
+        candidates.push(d);
     } else {
-        if let Some(d) = std::env::var_os("DBOPT_PG_BINDIR") {
-            candidates.push(PathBuf::from(d));
-        }
         if let Ok(out) = Command::new("pg_config")
             .arg("--bindir")
             .stderr(Stdio::null())

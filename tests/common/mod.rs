@@ -1,0 +1,94 @@
+//! The integration-test harness: one throwaway Postgres per test binary, a fresh database per
+//! test. There is no skip: if the server cannot start, every test fails and says why.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+
+use dbopt::pg::throwaway::{Throwaway, ThrowawayOptions};
+use dbopt::pg::{self, ConnParams, SessionOptions};
+
+static SERVER: OnceLock<Throwaway> = OnceLock::new();
+static NEXT_DB: AtomicU32 = AtomicU32::new(0);
+
+/// The binary's shared server. Never dropped: its watchdog removes it when the process exits.
+pub fn server() -> &'static Throwaway {
+    SERVER.get_or_init(|| match Throwaway::start(&ThrowawayOptions::default()) {
+        Ok(s) => s,
+        Err(e) => panic!(
+            "cannot start the throwaway PostgreSQL these tests need: {e} ({}). Install the server binaries \
+             (Debian: apt-get install postgresql-15 postgresql-15-hypopg) or set DBOPT_PG_BINDIR.",
+            e.hint().unwrap_or_default()
+        ),
+    })
+}
+
+/// A new empty database on the shared server (with pg_stat_statements and hypopg from template1).
+pub async fn fresh_db(tag: &str) -> ConnParams {
+    let s = server();
+    let name = format!(
+        "t_{}_{}_{}",
+        tag,
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::Relaxed)
+    );
+    let admin = pg::connect(&s.params("postgres"), &writable())
+        .await
+        .expect("connect to the throwaway server");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {}", pg::quote_ident(&name)))
+        .await
+        .expect("create test database");
+    s.params(&name)
+}
+
+/// Session options for test set-up, which writes.
+pub fn writable() -> SessionOptions {
+    SessionOptions {
+        read_only: false,
+        statement_timeout: None,
+    }
+}
+
+/// Connect for set-up (read-write).
+pub async fn setup_conn(p: &ConnParams) -> pg::Conn {
+    pg::connect(p, &writable())
+        .await
+        .expect("connect for test set-up")
+}
+
+/// `dbopt` as a process, with a clean environment for connection variables.
+pub fn dbopt() -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("dbopt").expect("dbopt binary");
+    for v in [
+        "DATABASE_URL",
+        "PGHOST",
+        "PGPORT",
+        "PGUSER",
+        "PGPASSWORD",
+        "PGDATABASE",
+        "PGSSLMODE",
+        "PGAPPNAME",
+        "PGPASSFILE",
+    ] {
+        c.env_remove(v);
+    }
+    c.env("NO_COLOR", "1");
+    c
+}
+
+/// Every failure the CLI reports must be one `error: ...` line, exit 2, and no panic.
+pub fn assert_clean_error(out: &std::process::Output, needles: &[&str]) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "exit code; stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    assert!(!stderr.contains("stack backtrace"), "backtrace: {stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line expected: {stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    for n in needles {
+        assert!(stderr.contains(n), "expected {n:?} in: {stderr}");
+    }
+    stderr
+}
