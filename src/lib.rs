@@ -3,7 +3,9 @@
 //! Layout (dependencies point down): `cli` parses flags and renders through `report`; the
 //! analyses work on plain data; only `pg`, `bench` and `archive` talk to a server.
 
+pub mod advisor;
 pub mod bench;
 pub mod cli;
+pub mod emit;
 pub mod pg;
 pub mod report;

@@ -1,0 +1,3 @@
+//! Index advice for a whole workload: candidates, what-if costing, selection under a budget.
+
+pub mod report;

@@ -1,0 +1,88 @@
+//! The advise report: dbopt's stable, documented JSON contract.
+//!
+//! Why it lives apart from the search: migrations (`dbopt migrations --from-report`), CI
+//! pipelines and reviewers read this document long after the run that made it, so its shape is
+//! versioned (`schema_version`) and only ever grows.
+
+use serde::{Deserialize, Serialize};
+
+/// Bump on any incompatible change; readers refuse versions they do not know.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The whole `dbopt advise --format json` document.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AdviseReport {
+    pub schema_version: u32,
+    /// dbopt's version that wrote it.
+    pub dbopt_version: String,
+    /// "hypopg" or "dbopt-cost-model": which what-if costing was used.
+    pub costing: String,
+    pub recommendations: Vec<IndexRecommendation>,
+    pub workload: WorkloadCost,
+    /// Rule findings (sequential scans, N+1, unused indexes ...), as rendered by `report`.
+    pub findings: Vec<serde_json::Value>,
+    /// Statements that got no advice, and why.
+    pub skipped: Vec<Skipped>,
+}
+
+/// One recommended index.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IndexRecommendation {
+    /// Schema-qualified table, e.g. `public.leads` (unquoted; see [`crate::emit::ddl`] for quoting).
+    pub table: String,
+    /// Key columns as written in the index definition: `created_at DESC`, `status`,
+    /// `lower(email)`, `created_at DESC NULLS LAST`. Plain column names are unquoted here.
+    pub columns: Vec<String>,
+    /// INCLUDE columns (for index-only scans).
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Partial-index predicate, e.g. `deleted_at IS NULL`.
+    #[serde(rename = "where", default)]
+    pub predicate: Option<String>,
+    /// `btree`, `gin`, `gist`, `hash`, `brin`.
+    pub method: String,
+    /// Deterministic name, at most 63 bytes.
+    pub name: String,
+    /// `CREATE INDEX CONCURRENTLY IF NOT EXISTS ...`
+    pub ddl: String,
+    /// Estimated size on disk.
+    pub size_bytes: i64,
+    /// Partitions of a partitioned table (schema-qualified), in order; empty otherwise.
+    #[serde(default)]
+    pub partitions: Vec<String>,
+    /// The statements this index helps.
+    pub statements: Vec<StatementBenefit>,
+    /// Estimated extra cost on writes, as a share of the table's write time (0.0 .. 1.0).
+    #[serde(default)]
+    pub write_overhead: f64,
+    /// Why, in plain words (shown in reports and migration headers).
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatementBenefit {
+    /// pg_stat_statements queryid (as text), or dbopt's fingerprint for other sources.
+    pub fingerprint: String,
+    pub query: String,
+    pub calls: i64,
+    pub cost_before: f64,
+    pub cost_after: f64,
+    /// Estimated execution time saved per day, from pg_stat_statements rates.
+    #[serde(default)]
+    pub time_saved_ms_per_day: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadCost {
+    /// Sum over statements of planner cost x calls, without / with the recommended set.
+    pub cost_before: f64,
+    pub cost_after: f64,
+    pub statements: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub statement: String,
+    pub reason: String,
+}

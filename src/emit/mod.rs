@@ -1,0 +1,3 @@
+//! Turning recommendations into text people commit: index DDL and migration files.
+
+pub mod ddl;
