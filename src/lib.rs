@@ -5,7 +5,10 @@
 
 pub mod advisor;
 pub mod bench;
+pub mod catalog;
 pub mod cli;
 pub mod emit;
 pub mod pg;
 pub mod report;
+pub mod rules;
+pub mod workload;

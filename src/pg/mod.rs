@@ -4,10 +4,12 @@
 //! against a live server or a snapshot file, and the places that can change a database are few
 //! and easy to audit.
 
+pub mod catalog;
 pub mod connect;
 pub mod conninfo;
 pub mod doctor;
 pub mod error;
+pub mod pgss;
 pub mod throwaway;
 
 pub use connect::{connect, pool, Conn, SessionOptions};

@@ -1,0 +1,230 @@
+//! The catalog model: tables, columns, indexes, constraints and their statistics, as plain
+//! serde-able data.
+//!
+//! Why a model of our own instead of querying as we go: every analysis (advise, explain,
+//! inspect, rules) reads the same facts, works offline from a snapshot file, and is testable
+//! without a server. `crate::pg::catalog` fills it from a live server; a snapshot file fills it
+//! from disk.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Catalog {
+    pub server_version_num: i32,
+    pub database: String,
+    pub tables: Vec<Table>,
+    pub indexes: Vec<Index>,
+    pub foreign_keys: Vec<ForeignKey>,
+    pub settings: CostSettings,
+    /// Seconds since statistics were last reset (pg_stat_database.stats_reset), if known.
+    #[serde(default)]
+    pub stats_reset_age_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableKind {
+    #[default]
+    Table,
+    Partitioned,
+    View,
+    MaterializedView,
+    Foreign,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Table {
+    pub schema: String,
+    pub name: String,
+    pub kind: TableKind,
+    /// `schema.name` of the partitioned parent, for a partition.
+    pub parent: Option<String>,
+    /// `schema.name` of each partition, for a partitioned table.
+    #[serde(default)]
+    pub partitions: Vec<String>,
+    /// pg_class.reltuples (-1 or 0 when never analyzed).
+    pub reltuples: f64,
+    pub relpages: i64,
+    /// Heap size in bytes (pg_relation_size).
+    pub heap_bytes: i64,
+    /// All indexes of the table, in bytes.
+    pub index_bytes: i64,
+    /// TOAST in bytes.
+    pub toast_bytes: i64,
+    pub columns: Vec<Column>,
+    #[serde(default)]
+    pub stats: TableStats,
+    /// View definition (pg_get_viewdef), for views.
+    pub view_definition: Option<String>,
+    /// Whether the table has ever been analyzed (last_analyze or last_autoanalyze set).
+    pub analyzed: bool,
+}
+
+impl Table {
+    /// `schema.name`, unquoted.
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    /// format_type(atttypid, atttypmod), e.g. `text`, `timestamp with time zone`.
+    pub type_name: String,
+    pub not_null: bool,
+    /// From pg_stats, when analyzed.
+    pub stats: Option<ColumnStats>,
+}
+
+/// One row of pg_stats. Values are kept as text, as the server prints them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ColumnStats {
+    pub null_frac: f64,
+    pub avg_width: i32,
+    /// Positive: number of distinct values; negative: minus the fraction of rows (as in pg_stats).
+    pub n_distinct: f64,
+    #[serde(default)]
+    pub most_common_vals: Vec<String>,
+    #[serde(default)]
+    pub most_common_freqs: Vec<f64>,
+    #[serde(default)]
+    pub histogram_bounds: Vec<String>,
+    pub correlation: Option<f64>,
+}
+
+impl ColumnStats {
+    /// Distinct values for a table of `rows` rows.
+    pub fn distinct(&self, rows: f64) -> f64 {
+        if self.n_distinct >= 0.0 {
+            self.n_distinct.max(1.0)
+        } else {
+            (-self.n_distinct * rows).max(1.0)
+        }
+    }
+}
+
+/// pg_stat_user_tables counters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TableStats {
+    pub seq_scan: i64,
+    pub seq_tup_read: i64,
+    pub idx_scan: i64,
+    pub idx_tup_fetch: i64,
+    pub n_tup_ins: i64,
+    pub n_tup_upd: i64,
+    pub n_tup_del: i64,
+    pub n_tup_hot_upd: i64,
+    pub n_live_tup: i64,
+    pub n_dead_tup: i64,
+    pub last_vacuum: Option<String>,
+    pub last_autovacuum: Option<String>,
+    pub last_analyze: Option<String>,
+    pub last_autoanalyze: Option<String>,
+}
+
+/// One key of an index: a column or an expression, with its ordering.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexKey {
+    /// The column name, or `None` for an expression key.
+    pub column: Option<String>,
+    /// The key as written in the definition (`status`, `lower(email)`).
+    pub expr: String,
+    pub desc: bool,
+    pub nulls_first: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Index {
+    pub schema: String,
+    pub name: String,
+    /// `schema.name` of the table.
+    pub table: String,
+    /// btree, hash, gin, gist, brin, spgist.
+    pub method: String,
+    pub keys: Vec<IndexKey>,
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Partial-index predicate (pg_get_expr(indpred)).
+    pub predicate: Option<String>,
+    pub unique: bool,
+    pub primary: bool,
+    /// indisvalid: false after a failed CREATE INDEX CONCURRENTLY.
+    pub valid: bool,
+    pub size_bytes: i64,
+    /// pg_stat_user_indexes.idx_scan.
+    pub scans: i64,
+    /// pg_get_indexdef.
+    pub definition: String,
+    /// The constraint it backs: `p` primary, `u` unique, `x` exclusion; None for a plain index.
+    pub constraint: Option<String>,
+    /// Used as the table's replica identity.
+    #[serde(default)]
+    pub replica_identity: bool,
+}
+
+impl Index {
+    /// Column names of the keys, in order; `None` entries for expression keys.
+    pub fn key_columns(&self) -> Vec<Option<&str>> {
+        self.keys.iter().map(|k| k.column.as_deref()).collect()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignKey {
+    pub name: String,
+    /// Referencing table, `schema.name`.
+    pub table: String,
+    pub columns: Vec<String>,
+    /// Referenced table, `schema.name`.
+    pub ref_table: String,
+    pub ref_columns: Vec<String>,
+}
+
+/// The planner cost settings our own cost model uses when HypoPG is not there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostSettings {
+    pub seq_page_cost: f64,
+    pub random_page_cost: f64,
+    pub cpu_tuple_cost: f64,
+    pub cpu_index_tuple_cost: f64,
+    pub cpu_operator_cost: f64,
+    /// In 8 kB pages.
+    pub effective_cache_size_pages: f64,
+    pub block_size: i64,
+}
+
+impl Default for CostSettings {
+    fn default() -> Self {
+        CostSettings {
+            seq_page_cost: 1.0,
+            random_page_cost: 4.0,
+            cpu_tuple_cost: 0.01,
+            cpu_index_tuple_cost: 0.005,
+            cpu_operator_cost: 0.0025,
+            effective_cache_size_pages: 524_288.0,
+            block_size: 8192,
+        }
+    }
+}
+
+impl Catalog {
+    /// Find a table by `schema.name` or by bare name (first match in `public`, then any schema).
+    pub fn table(&self, name: &str) -> Option<&Table> {
+        match name.split_once('.') {
+            Some((s, n)) => self.tables.iter().find(|t| t.schema == s && t.name == n),
+            None => self
+                .tables
+                .iter()
+                .find(|t| t.schema == "public" && t.name == name)
+                .or_else(|| self.tables.iter().find(|t| t.name == name)),
+        }
+    }
+
+    pub fn indexes_on<'a>(&'a self, table: &'a str) -> impl Iterator<Item = &'a Index> + 'a {
+        self.indexes.iter().filter(move |i| i.table == table)
+    }
+}

@@ -1,0 +1,104 @@
+//! Reads pg_stat_statements into the workload model, whatever the extension's version.
+//!
+//! Why detect columns at run time: 1.8 (PG 13) renamed `total_time` to `total_exec_time` (and
+//! the other timings), 1.9 added `toplevel`, PG 17 renamed `blk_read_time`. Asking the view
+//! which columns it has beats a table of versions that is wrong on the next release.
+
+use std::collections::HashSet;
+
+use super::connect::Conn;
+use super::error::{PgError, Result};
+use crate::workload::{Source, Statement, Workload};
+
+/// Read the statements of the current database. Statements hidden from this role are counted
+/// in `Workload::hidden` and a note says how to see them.
+pub async fn read(c: &Conn) -> Result<Workload> {
+    let installed = c
+        .query_opt("SELECT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_stat_statements'", &[])
+        .await
+        .map_err(|e| PgError::query("looking for pg_stat_statements", e))?;
+    let Some(schema) = installed.map(|r| r.get::<_, String>(0)) else {
+        return Err(PgError::ExtensionMissing {
+            name: "pg_stat_statements".into(),
+            detail: "not created in this database (or use --queries FILE to read statements from a file)".into(),
+        });
+    };
+    let view = format!("{}.pg_stat_statements", super::quote_ident(&schema));
+    let cols: HashSet<String> = c
+        .query(
+            "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0",
+            &[&view],
+        )
+        .await
+        .map_err(|e| PgError::query("reading pg_stat_statements columns", e))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let t = |new: &str, old: &str| {
+        if cols.contains(new) {
+            new.to_string()
+        } else {
+            old.to_string()
+        }
+    };
+    let toplevel = if cols.contains("toplevel") {
+        "toplevel"
+    } else {
+        "true"
+    };
+    let sql = format!(
+        "SELECT queryid::text, query, calls, {total}::float8, {mean}::float8, {stddev}::float8, {min}::float8, {max}::float8, \
+         rows, shared_blks_hit, shared_blks_read, temp_blks_read, temp_blks_written, {toplevel} \
+         FROM {view} WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+         ORDER BY {total} DESC",
+        total = t("total_exec_time", "total_time"),
+        mean = t("mean_exec_time", "mean_time"),
+        stddev = t("stddev_exec_time", "stddev_time"),
+        min = t("min_exec_time", "min_time"),
+        max = t("max_exec_time", "max_time"),
+    );
+    let rows = c.query(&sql, &[]).await.map_err(|e| match e.code().map(|s| s.code()) {
+        Some("55000") => PgError::ExtensionMissing {
+            name: "pg_stat_statements".into(),
+            detail: "created but not loaded: add it to shared_preload_libraries and restart the server".into(),
+        },
+        _ => PgError::query("reading pg_stat_statements", e),
+    })?;
+    let mut w = Workload::default();
+    for r in rows {
+        let query: Option<String> = r.get(1);
+        let fingerprint: Option<String> = r.get(0);
+        let (Some(query), Some(fingerprint)) = (query, fingerprint) else {
+            w.hidden += 1;
+            continue;
+        };
+        if query == "<insufficient privilege>" {
+            w.hidden += 1;
+            continue;
+        }
+        w.statements.push(Statement {
+            fingerprint,
+            query,
+            calls: r.get(2),
+            total_ms: r.get(3),
+            mean_ms: r.get(4),
+            stddev_ms: r.get(5),
+            min_ms: r.get(6),
+            max_ms: r.get(7),
+            rows: r.get(8),
+            shared_blks_hit: r.get(9),
+            shared_blks_read: r.get(10),
+            temp_blks_read: r.get(11),
+            temp_blks_written: r.get(12),
+            toplevel: r.get(13),
+            source: Source::PgStatStatements,
+        });
+    }
+    if w.hidden > 0 {
+        w.notes.push(format!(
+            "{} statements of other roles are hidden (<insufficient privilege>); GRANT pg_read_all_stats to this role to see them",
+            w.hidden
+        ));
+    }
+    Ok(w)
+}

@@ -1,0 +1,327 @@
+//! The detection-rule framework. Each rule is one file under `rules/` (found by `build.rs`):
+//! its `//!` header is its documentation, its `Params` struct its thresholds (overridable under
+//! `[rules.<id>]` in `dbopt.toml`), and its tests sit at its end.
+//!
+//! Why rules are Rust and not data: the logic (prefix coverage of foreign keys, plan shapes)
+//! needs code; only the thresholds are data. Why one file per rule: adding a rule touches one
+//! place, and a reviewer sees a rule's docs, numbers and tests together.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Catalog;
+pub use crate::report::Severity;
+use crate::workload::Workload;
+
+/// What a rule looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Tables, indexes and their statistics.
+    Catalog,
+    /// The statements of a workload (pg_stat_statements, logs, files).
+    Workload,
+    /// One EXPLAIN plan.
+    Plan,
+}
+
+/// The facts a rule may use. Rules never talk to a server.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Ctx<'a> {
+    pub catalog: Option<&'a Catalog>,
+    pub workload: Option<&'a Workload>,
+}
+
+/// One problem found, with what to do about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The rule's id (`fk-without-index`).
+    pub rule: String,
+    pub severity: Severity,
+    /// What it is about: a table, an index, a statement fingerprint, a plan node.
+    pub object: String,
+    /// One sentence.
+    pub message: String,
+    /// The numbers behind it.
+    #[serde(default)]
+    pub evidence: Vec<String>,
+    /// What to do, in words.
+    pub remedy: String,
+    /// The statement that fixes it, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<String>,
+}
+
+pub type CheckFn = fn(&Ctx<'_>, &RuleConfig) -> Result<Vec<Finding>, RuleError>;
+
+/// A rule's static definition (`pub static RULE: Rule` in its file).
+pub struct Rule {
+    /// Kebab-case id, the file name with `-` for `_`; names the problem, not the fix.
+    pub id: &'static str,
+    pub scope: Scope,
+    /// One line for listings.
+    pub summary: &'static str,
+    pub check: CheckFn,
+}
+
+/// A registry entry: the rule, its file stem and its documentation.
+pub struct RuleEntry {
+    pub rule: &'static Rule,
+    pub file: &'static str,
+    pub docs: &'static str,
+}
+
+#[allow(clippy::all)]
+mod registry {
+    use super::RuleEntry;
+    include!(concat!(env!("OUT_DIR"), "/rules.rs"));
+}
+pub use registry::RULES;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    #[error("invalid settings for rule {rule} in dbopt.toml: {message}")]
+    BadParams { rule: String, message: String },
+    #[error("cannot read {path}: {message}")]
+    Config { path: String, message: String },
+    #[error("unknown rule \"{0}\" in dbopt.toml")]
+    UnknownRule(String),
+}
+
+impl RuleError {
+    pub fn hint(&self) -> String {
+        match self {
+            RuleError::BadParams { .. } => {
+                "see `dbopt rules` for each rule's settings and defaults".into()
+            }
+            RuleError::Config { .. } => {
+                "dbopt.toml must be valid TOML with [rules.<id>] tables".into()
+            }
+            RuleError::UnknownRule(_) => "rule ids are listed by `dbopt rules`".into(),
+        }
+    }
+}
+
+/// A rule's section of `dbopt.toml`: `enabled`, `severity`, and its own thresholds.
+#[derive(Debug, Clone, Default)]
+pub struct RuleConfig {
+    pub enabled: Option<bool>,
+    pub severity: Option<Severity>,
+    pub params: toml::Table,
+    rule: String,
+}
+
+impl RuleConfig {
+    /// The rule's `Params`, defaults overlaid with `dbopt.toml`; unknown keys are errors.
+    pub fn params<P: DeserializeOwned>(&self) -> Result<P, RuleError> {
+        toml::Value::Table(self.params.clone())
+            .try_into()
+            .map_err(|e: toml::de::Error| RuleError::BadParams {
+                rule: self.rule.clone(),
+                message: e.message().to_string(),
+            })
+    }
+
+    /// The severity to report: the configured override, else the one the rule computed.
+    pub fn severity(&self, computed: Severity) -> Severity {
+        self.severity.unwrap_or(computed)
+    }
+}
+
+/// All of `dbopt.toml` that concerns rules.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    rules: BTreeMap<String, RuleConfig>,
+}
+
+impl Config {
+    /// Parse `dbopt.toml` text.
+    pub fn parse(text: &str, path: &str) -> Result<Self, RuleError> {
+        let doc: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| RuleError::Config {
+                path: path.into(),
+                message: e.message().to_string(),
+            })?;
+        let mut rules = BTreeMap::new();
+        if let Some(toml::Value::Table(sections)) = doc.get("rules") {
+            for (id, v) in sections {
+                if !RULES.iter().any(|e| e.rule.id == id) {
+                    return Err(RuleError::UnknownRule(id.clone()));
+                }
+                let mut params = v.as_table().cloned().ok_or_else(|| RuleError::Config {
+                    path: path.into(),
+                    message: format!("[rules.{id}] must be a table"),
+                })?;
+                let enabled = params.remove("enabled").and_then(|x| x.as_bool());
+                let severity =
+                    match params.remove("severity") {
+                        Some(s) => Some(s.try_into().map_err(|e: toml::de::Error| {
+                            RuleError::BadParams {
+                                rule: id.clone(),
+                                message: e.message().to_string(),
+                            }
+                        })?),
+                        None => None,
+                    };
+                rules.insert(
+                    id.clone(),
+                    RuleConfig {
+                        enabled,
+                        severity,
+                        params,
+                        rule: id.clone(),
+                    },
+                );
+            }
+        }
+        Ok(Config { rules })
+    }
+
+    /// `path` if given, else `./dbopt.toml` when present, else defaults.
+    pub fn load(path: Option<&Path>) -> Result<Self, RuleError> {
+        let p = path
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| Path::new("dbopt.toml").to_path_buf());
+        match std::fs::read_to_string(&p) {
+            Ok(text) => Self::parse(&text, &p.display().to_string()),
+            Err(e) if path.is_none() && e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(Config::default())
+            }
+            Err(e) => Err(RuleError::Config {
+                path: p.display().to_string(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    pub fn for_rule(&self, id: &str) -> RuleConfig {
+        self.rules.get(id).cloned().unwrap_or_else(|| RuleConfig {
+            rule: id.to_string(),
+            ..Default::default()
+        })
+    }
+}
+
+/// Run every enabled rule of `scope`; findings sorted most severe first, then by object.
+pub fn run(scope: Scope, ctx: &Ctx<'_>, config: &Config) -> Result<Vec<Finding>, RuleError> {
+    let mut out = Vec::new();
+    for entry in RULES.iter().filter(|e| e.rule.scope == scope) {
+        let cfg = config.for_rule(entry.rule.id);
+        if cfg.enabled == Some(false) {
+            continue;
+        }
+        let mut found = (entry.rule.check)(ctx, &cfg)?;
+        for f in &mut found {
+            f.severity = cfg.severity(f.severity);
+        }
+        out.extend(found);
+    }
+    out.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.object.cmp(&b.object))
+            .then_with(|| a.rule.cmp(&b.rule))
+    });
+    Ok(out)
+}
+
+/// A warning/critical pair of thresholds, the usual shape of a rule's `Params`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Levels {
+    pub warning: f64,
+    pub critical: f64,
+}
+
+impl Levels {
+    /// The severity of `value` (higher is worse), or None below the warning level.
+    pub fn grade(&self, value: f64) -> Option<Severity> {
+        if value >= self.critical {
+            Some(Severity::Critical)
+        } else if value >= self.warning {
+            Some(Severity::Warning)
+        } else {
+            None
+        }
+    }
+}
+
+/// What a rule file needs, in one `use`.
+pub mod prelude {
+    pub use super::{Ctx, Finding, Levels, Rule, RuleConfig, RuleError, Scope, Severity};
+    pub use crate::catalog::{Catalog, Index, Table};
+    pub use serde::{Deserialize, Serialize};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Invariants over the registry (ripgrep-style): every rule is well-formed and documented.
+    #[test]
+    fn every_rule_is_well_formed() {
+        assert!(!RULES.is_empty());
+        let mut ids = std::collections::HashSet::new();
+        for e in RULES {
+            assert!(ids.insert(e.rule.id), "duplicate id {}", e.rule.id);
+            assert_eq!(
+                e.rule.id,
+                e.file.replace('_', "-"),
+                "id must be the file name in kebab-case"
+            );
+            for banned in ["ban-", "disallow-", "drop-", "add-"] {
+                assert!(
+                    !e.rule.id.starts_with(banned),
+                    "{}: name the problem, not the fix",
+                    e.rule.id
+                );
+            }
+            assert!(
+                e.docs.contains("## What it does"),
+                "{}: docs need '## What it does'",
+                e.rule.id
+            );
+            assert!(
+                e.docs.contains("## Why is this bad?"),
+                "{}: docs need '## Why is this bad?'",
+                e.rule.id
+            );
+            assert!(!e.rule.summary.is_empty());
+        }
+    }
+
+    #[test]
+    fn config_overrides_and_rejects_unknowns() {
+        let id = RULES[0].rule.id;
+        let c = Config::parse(
+            &format!("[rules.{id}]\nenabled = false\nseverity = \"critical\"\n"),
+            "t",
+        )
+        .unwrap();
+        let rc = c.for_rule(id);
+        assert_eq!(rc.enabled, Some(false));
+        assert_eq!(rc.severity, Some(Severity::Critical));
+        assert!(matches!(
+            Config::parse("[rules.no-such-rule]\n", "t"),
+            Err(RuleError::UnknownRule(_))
+        ));
+        assert!(matches!(
+            Config::parse("[rules", "t"),
+            Err(RuleError::Config { .. })
+        ));
+    }
+
+    #[test]
+    fn levels() {
+        let l = Levels {
+            warning: 0.8,
+            critical: 0.9,
+        };
+        assert_eq!(l.grade(0.5), None);
+        assert_eq!(l.grade(0.85), Some(Severity::Warning));
+        assert_eq!(l.grade(0.95), Some(Severity::Critical));
+    }
+}
