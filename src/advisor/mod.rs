@@ -1,3 +1,5 @@
 //! Index advice for a whole workload: candidates, what-if costing, selection under a budget.
 
+pub mod candidates;
 pub mod report;
+pub mod size;

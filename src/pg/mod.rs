@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod error;
 pub mod pgss;
 pub mod throwaway;
+pub mod whatif;
 
 pub use connect::{connect, pool, Conn, SessionOptions};
 pub use conninfo::{ConnParams, SslMode};
