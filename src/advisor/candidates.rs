@@ -45,7 +45,13 @@ pub struct Access {
 impl Access {
     /// Every column this access filters, joins or sorts on.
     pub fn columns(&self) -> BTreeSet<&str> {
-        self.eq.iter().chain(&self.range).chain(&self.join).map(String::as_str).chain(self.order.iter().map(|o| o.column.as_str())).collect()
+        self.eq
+            .iter()
+            .chain(&self.range)
+            .chain(&self.join)
+            .map(String::as_str)
+            .chain(self.order.iter().map(|o| o.column.as_str()))
+            .collect()
     }
 }
 
@@ -61,7 +67,13 @@ pub struct Candidate {
 
 impl Candidate {
     pub fn btree(table: &str, columns: Vec<String>) -> Self {
-        Candidate { table: table.to_string(), columns, include: vec![], predicate: None, method: "btree".into() }
+        Candidate {
+            table: table.to_string(),
+            columns,
+            include: vec![],
+            predicate: None,
+            method: "btree".into(),
+        }
     }
 
     /// The key column (or expression) without direction, at position `i`.
@@ -70,7 +82,10 @@ impl Candidate {
     }
 
     pub fn keys(&self) -> Vec<&str> {
-        self.columns.iter().map(|c| ddl::strip_direction(c)).collect()
+        self.columns
+            .iter()
+            .map(|c| ddl::strip_direction(c))
+            .collect()
     }
 
     pub fn name(&self) -> String {
@@ -79,13 +94,33 @@ impl Candidate {
 
     /// `CREATE INDEX ON ...` for HypoPG (no name, not concurrent).
     pub fn hypo_ddl(&self) -> String {
-        let full = ddl::create_index("x", &self.table, &self.method, &self.columns, &self.include, self.predicate.as_deref(), false);
-        full.replacen("CREATE INDEX CONCURRENTLY IF NOT EXISTS \"x\" ON", "CREATE INDEX ON", 1)
+        let full = ddl::create_index(
+            "x",
+            &self.table,
+            &self.method,
+            &self.columns,
+            &self.include,
+            self.predicate.as_deref(),
+            false,
+        );
+        full.replacen(
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS \"x\" ON",
+            "CREATE INDEX ON",
+            1,
+        )
     }
 
     /// The DDL a user runs.
     pub fn ddl(&self) -> String {
-        ddl::create_index(&self.name(), &self.table, &self.method, &self.columns, &self.include, self.predicate.as_deref(), false)
+        ddl::create_index(
+            &self.name(),
+            &self.table,
+            &self.method,
+            &self.columns,
+            &self.include,
+            self.predicate.as_deref(),
+            false,
+        )
     }
 
     /// Whether the leading key is one of `cols` (the planner can only use an index whose
@@ -113,7 +148,11 @@ fn order_key(o: &OrderCol, not_null: bool) -> String {
 /// How selective a column is: distinct values (more = more selective).
 fn distinct(cat: &Catalog, table: &str, col: &str) -> f64 {
     cat.table(table)
-        .and_then(|t| t.column(col).and_then(|c| c.stats.as_ref()).map(|s| s.distinct(t.reltuples.max(1.0))))
+        .and_then(|t| {
+            t.column(col)
+                .and_then(|c| c.stats.as_ref())
+                .map(|s| s.distinct(t.reltuples.max(1.0)))
+        })
         .unwrap_or(1.0)
 }
 
@@ -125,9 +164,17 @@ pub fn for_access(a: &Access, cat: &Catalog, max_width: usize) -> Vec<Candidate>
             out.push(c);
         }
     }
-    let not_null = |col: &str| cat.table(&a.table).and_then(|t| t.column(col)).is_some_and(|c| c.not_null);
+    let not_null = |col: &str| {
+        cat.table(&a.table)
+            .and_then(|t| t.column(col))
+            .is_some_and(|c| c.not_null)
+    };
     let mut eq: Vec<String> = a.eq.clone();
-    eq.sort_by(|x, y| distinct(cat, &a.table, y).total_cmp(&distinct(cat, &a.table, x)).then_with(|| x.cmp(y)));
+    eq.sort_by(|x, y| {
+        distinct(cat, &a.table, y)
+            .total_cmp(&distinct(cat, &a.table, x))
+            .then_with(|| x.cmp(y))
+    });
     eq.dedup();
     let width = |v: Vec<String>| v.into_iter().take(max_width).collect::<Vec<_>>();
 
@@ -146,8 +193,17 @@ pub fn for_access(a: &Access, cat: &Catalog, max_width: usize) -> Vec<Candidate>
             push(&mut out, Candidate::btree(&a.table, width(cols)));
         }
     }
-    let order_cols: Vec<String> = a.order.iter().filter(|o| !eq.contains(&o.column)).map(|o| order_key(o, not_null(&o.column))).collect();
-    if !order_cols.is_empty() && a.range.iter().all(|r| a.order.first().is_some_and(|o| &o.column == r)) {
+    let order_cols: Vec<String> = a
+        .order
+        .iter()
+        .filter(|o| !eq.contains(&o.column))
+        .map(|o| order_key(o, not_null(&o.column)))
+        .collect();
+    if !order_cols.is_empty()
+        && a.range
+            .iter()
+            .all(|r| a.order.first().is_some_and(|o| &o.column == r))
+    {
         let mut cols = eq.clone();
         cols.extend(order_cols.iter().cloned());
         push(&mut out, Candidate::btree(&a.table, width(cols)));
@@ -163,7 +219,12 @@ pub fn for_access(a: &Access, cat: &Catalog, max_width: usize) -> Vec<Candidate>
     // Covering variant of the widest candidate, when few other columns are read.
     if let Some(top) = out.iter().max_by_key(|c| c.columns.len()).cloned() {
         let keys: Vec<&str> = top.keys();
-        let rest: Vec<String> = a.selected.iter().filter(|c| c.as_str() != "*" && !keys.contains(&c.as_str())).cloned().collect();
+        let rest: Vec<String> = a
+            .selected
+            .iter()
+            .filter(|c| c.as_str() != "*" && !keys.contains(&c.as_str()))
+            .cloned()
+            .collect();
         if !a.selected.iter().any(|c| c == "*") && !rest.is_empty() && rest.len() <= 3 {
             let mut cov = top.clone();
             cov.include = rest;
@@ -173,10 +234,24 @@ pub fn for_access(a: &Access, cat: &Catalog, max_width: usize) -> Vec<Candidate>
     // Partial variant: constant predicates become the WHERE, their columns leave the key.
     if !a.constants.is_empty() {
         let const_cols: Vec<&str> = a.constants.iter().map(|(c, _)| c.as_str()).collect();
-        let pred = a.constants.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>().join(" AND ");
-        let base: Vec<Candidate> = out.iter().filter(|c| c.include.is_empty()).cloned().collect();
+        let pred = a
+            .constants
+            .iter()
+            .map(|(_, p)| p.as_str())
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let base: Vec<Candidate> = out
+            .iter()
+            .filter(|c| c.include.is_empty())
+            .cloned()
+            .collect();
         for b in base {
-            let cols: Vec<String> = b.columns.iter().filter(|c| !const_cols.contains(&ddl::strip_direction(c))).cloned().collect();
+            let cols: Vec<String> = b
+                .columns
+                .iter()
+                .filter(|c| !const_cols.contains(&ddl::strip_direction(c)))
+                .cloned()
+                .collect();
             if !cols.is_empty() && cols.len() < b.columns.len() {
                 let mut p = Candidate::btree(&a.table, cols);
                 p.predicate = Some(pred.clone());
@@ -217,7 +292,13 @@ fn covers(ix: &Index, c: &Candidate) -> bool {
         same &= k.desc == desc;
         reversed &= k.desc != desc;
     }
-    let include_ok = c.include.iter().all(|i| ix.include.contains(i) || ix.keys.iter().any(|k| k.column.as_deref() == Some(i.as_str())));
+    let include_ok = c.include.iter().all(|i| {
+        ix.include.contains(i)
+            || ix
+                .keys
+                .iter()
+                .any(|k| k.column.as_deref() == Some(i.as_str()))
+    });
     (same || reversed) && include_ok
 }
 
@@ -227,9 +308,29 @@ mod tests {
     use crate::catalog::{Column, ColumnStats, IndexKey, Table};
 
     fn cat() -> Catalog {
-        let col = |n: &str, d: f64| Column { name: n.into(), type_name: "text".into(), not_null: true, stats: Some(ColumnStats { n_distinct: d, avg_width: 8, ..Default::default() }) };
+        let col = |n: &str, d: f64| Column {
+            name: n.into(),
+            type_name: "text".into(),
+            not_null: true,
+            stats: Some(ColumnStats {
+                n_distinct: d,
+                avg_width: 8,
+                ..Default::default()
+            }),
+        };
         let mut c = Catalog::default();
-        c.tables.push(Table { schema: "public".into(), name: "t".into(), reltuples: 1e6, columns: vec![col("a", 5.0), col("b", 5000.0), col("c", -1.0), col("d", 10.0)], ..Default::default() });
+        c.tables.push(Table {
+            schema: "public".into(),
+            name: "t".into(),
+            reltuples: 1e6,
+            columns: vec![
+                col("a", 5.0),
+                col("b", 5000.0),
+                col("c", -1.0),
+                col("d", 10.0),
+            ],
+            ..Default::default()
+        });
         c
     }
 
@@ -239,7 +340,12 @@ mod tests {
 
     #[test]
     fn equality_most_selective_first_then_range() {
-        let a = Access { table: "public.t".into(), eq: vec!["a".into(), "b".into()], range: vec!["c".into()], ..Default::default() };
+        let a = Access {
+            table: "public.t".into(),
+            eq: vec!["a".into(), "b".into()],
+            range: vec!["c".into()],
+            ..Default::default()
+        };
         let cands = for_access(&a, &cat(), 3);
         assert!(cands.iter().any(|c| cols(c) == ["b", "a"]));
         assert!(cands.iter().any(|c| cols(c) == ["b", "a", "c"]));
@@ -250,12 +356,26 @@ mod tests {
         let a = Access {
             table: "public.t".into(),
             eq: vec!["a".into()],
-            order: vec![OrderCol { column: "c".into(), desc: true, nulls_first: None }, OrderCol { column: "d".into(), desc: false, nulls_first: None }],
+            order: vec![
+                OrderCol {
+                    column: "c".into(),
+                    desc: true,
+                    nulls_first: None,
+                },
+                OrderCol {
+                    column: "d".into(),
+                    desc: false,
+                    nulls_first: None,
+                },
+            ],
             limit: true,
             ..Default::default()
         };
         let cands = for_access(&a, &cat(), 3);
-        assert!(cands.iter().any(|c| cols(c) == ["a", "c DESC", "d"]), "{cands:?}");
+        assert!(
+            cands.iter().any(|c| cols(c) == ["a", "c DESC", "d"]),
+            "{cands:?}"
+        );
     }
 
     #[test]
@@ -265,13 +385,36 @@ mod tests {
             table: "public.t".into(),
             method: "btree".into(),
             valid: true,
-            keys: vec![IndexKey { column: Some("a".into()), expr: "a".into(), ..Default::default() }, IndexKey { column: Some("c".into()), expr: "c".into(), ..Default::default() }],
+            keys: vec![
+                IndexKey {
+                    column: Some("a".into()),
+                    expr: "a".into(),
+                    ..Default::default()
+                },
+                IndexKey {
+                    column: Some("c".into()),
+                    expr: "c".into(),
+                    ..Default::default()
+                },
+            ],
             ..Default::default()
         });
-        assert!(covered_by_existing(&Candidate::btree("public.t", vec!["a".into()]), &c));
-        assert!(covered_by_existing(&Candidate::btree("public.t", vec!["a DESC".into(), "c DESC".into()]), &c));
-        assert!(!covered_by_existing(&Candidate::btree("public.t", vec!["a".into(), "c DESC".into()]), &c));
-        assert!(!covered_by_existing(&Candidate::btree("public.t", vec!["c".into()]), &c));
+        assert!(covered_by_existing(
+            &Candidate::btree("public.t", vec!["a".into()]),
+            &c
+        ));
+        assert!(covered_by_existing(
+            &Candidate::btree("public.t", vec!["a DESC".into(), "c DESC".into()]),
+            &c
+        ));
+        assert!(!covered_by_existing(
+            &Candidate::btree("public.t", vec!["a".into(), "c DESC".into()]),
+            &c
+        ));
+        assert!(!covered_by_existing(
+            &Candidate::btree("public.t", vec!["c".into()]),
+            &c
+        ));
     }
 
     #[test]
@@ -284,14 +427,22 @@ mod tests {
             ..Default::default()
         };
         let cands = for_access(&a, &cat(), 3);
-        assert!(cands.iter().any(|c| cols(c) == ["b"] && c.predicate.as_deref() == Some("d IS NULL")), "{cands:?}");
+        assert!(
+            cands
+                .iter()
+                .any(|c| cols(c) == ["b"] && c.predicate.as_deref() == Some("d IS NULL")),
+            "{cands:?}"
+        );
         assert!(cands.iter().any(|c| c.include == ["c"]), "{cands:?}");
     }
 
     #[test]
     fn hypo_ddl_has_no_name_and_is_not_concurrent() {
         let c = Candidate::btree("public.t", vec!["a".into(), "c DESC".into()]);
-        assert_eq!(c.hypo_ddl(), "CREATE INDEX ON \"public\".\"t\" (\"a\", \"c\" DESC)");
+        assert_eq!(
+            c.hypo_ddl(),
+            "CREATE INDEX ON \"public\".\"t\" (\"a\", \"c\" DESC)"
+        );
         assert_eq!(c.name(), "t_a_c_idx");
     }
 }

@@ -2,4 +2,5 @@
 
 pub mod candidates;
 pub mod report;
+pub mod select;
 pub mod size;

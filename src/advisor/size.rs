@@ -23,7 +23,12 @@ fn maxalign(n: f64) -> f64 {
 /// Types whose B-tree indexes cannot be deduplicated.
 fn dedup_blocked(type_name: &str) -> bool {
     let t = type_name.to_ascii_lowercase();
-    t.starts_with("numeric") || t == "jsonb" || t == "real" || t == "double precision" || t.ends_with("[]") || t.contains("range")
+    t.starts_with("numeric")
+        || t == "jsonb"
+        || t == "real"
+        || t == "double precision"
+        || t.ends_with("[]")
+        || t.contains("range")
 }
 
 /// Rows of the table (partitions summed for a partitioned parent).
@@ -31,13 +36,19 @@ pub fn rows(cat: &Catalog, t: &Table) -> f64 {
     if t.partitions.is_empty() {
         t.reltuples.max(0.0)
     } else {
-        t.partitions.iter().filter_map(|p| cat.table(p)).map(|p| p.reltuples.max(0.0)).sum()
+        t.partitions
+            .iter()
+            .filter_map(|p| cat.table(p))
+            .map(|p| p.reltuples.max(0.0))
+            .sum()
     }
 }
 
 /// Estimated bytes of the index `c` once built.
 pub fn estimate(c: &Candidate, cat: &Catalog) -> i64 {
-    let Some(t) = cat.table(&c.table) else { return 8192 * 2 };
+    let Some(t) = cat.table(&c.table) else {
+        return 8192 * 2;
+    };
     let mut rows = rows(cat, t);
     let stats = |col: &str| t.column(col).and_then(|c| c.stats.clone());
     // A partial index holds only the rows its predicate keeps.
@@ -49,19 +60,32 @@ pub fn estimate(c: &Candidate, cat: &Catalog) -> i64 {
         match t.column(col) {
             Some(cl) => f64::from(cl.stats.as_ref().map_or(8, |s| s.avg_width.max(1))),
             // An expression: assume the width of a column it mentions, else 8 bytes.
-            None => t.columns.iter().find(|cl| col.contains(cl.name.as_str())).and_then(|cl| cl.stats.as_ref()).map_or(8.0, |s| f64::from(s.avg_width.max(1))),
+            None => t
+                .columns
+                .iter()
+                .find(|cl| col.contains(cl.name.as_str()))
+                .and_then(|cl| cl.stats.as_ref())
+                .map_or(8.0, |s| f64::from(s.avg_width.max(1))),
         }
     };
-    let key_width: f64 = key_cols.iter().map(|k| width(k)).sum::<f64>() + c.include.iter().map(|k| width(k)).sum::<f64>();
+    let key_width: f64 = key_cols.iter().map(|k| width(k)).sum::<f64>()
+        + c.include.iter().map(|k| width(k)).sum::<f64>();
     // IndexTupleData (8 bytes, with the heap TID) + aligned key data + a 4-byte line pointer.
     let tuple = maxalign(8.0 + key_width) + 4.0;
     let can_dedup = cat.server_version_num >= 130_000
         && c.method == "btree"
         && c.include.is_empty()
-        && key_cols.iter().all(|k| t.column(k).is_some_and(|cl| !dedup_blocked(&cl.type_name)));
+        && key_cols
+            .iter()
+            .all(|k| t.column(k).is_some_and(|cl| !dedup_blocked(&cl.type_name)));
     let leaf_bytes = if can_dedup {
         // Distinct key combinations: the product of per-column distinct counts, capped by rows.
-        let distinct: f64 = key_cols.iter().map(|k| stats(k).map_or(rows, |s| s.distinct(rows.max(1.0)))).product::<f64>().min(rows).max(1.0);
+        let distinct: f64 = key_cols
+            .iter()
+            .map(|k| stats(k).map_or(rows, |s| s.distinct(rows.max(1.0))))
+            .product::<f64>()
+            .min(rows)
+            .max(1.0);
         let dups = rows / distinct;
         if dups > 1.5 {
             // One posting tuple per distinct key (split every ~400 TIDs), 6 bytes per extra TID.
@@ -101,7 +125,11 @@ pub fn predicate_fraction(pred: &str, t: &Table) -> f64 {
                     1.0 - s.null_frac
                 } else if let Some((_, v)) = part.split_once(" = ") {
                     let v = v.trim().trim_matches('\'');
-                    s.most_common_vals.iter().position(|m| m == v).and_then(|i| s.most_common_freqs.get(i).copied()).unwrap_or(0.5)
+                    s.most_common_vals
+                        .iter()
+                        .position(|m| m == v)
+                        .and_then(|i| s.most_common_freqs.get(i).copied())
+                        .unwrap_or(0.5)
                 } else {
                     0.5
                 }
@@ -118,12 +146,25 @@ mod tests {
     use crate::catalog::{Column, ColumnStats};
 
     fn cat(n_distinct: f64, type_name: &str) -> Catalog {
-        let mut c = Catalog { server_version_num: 150_000, ..Default::default() };
+        let mut c = Catalog {
+            server_version_num: 150_000,
+            ..Default::default()
+        };
         c.tables.push(Table {
             schema: "public".into(),
             name: "t".into(),
             reltuples: 1_000_000.0,
-            columns: vec![Column { name: "a".into(), type_name: type_name.into(), not_null: true, stats: Some(ColumnStats { n_distinct, avg_width: 4, null_frac: 0.25, ..Default::default() }) }],
+            columns: vec![Column {
+                name: "a".into(),
+                type_name: type_name.into(),
+                not_null: true,
+                stats: Some(ColumnStats {
+                    n_distinct,
+                    avg_width: 4,
+                    null_frac: 0.25,
+                    ..Default::default()
+                }),
+            }],
             ..Default::default()
         });
         c
@@ -132,17 +173,29 @@ mod tests {
     #[test]
     fn unique_int_column_is_about_22_mb() {
         // A real 1M-row int4 unique index is ~21.4 MB (measured on PG 15).
-        let s = estimate(&Candidate::btree("public.t", vec!["a".into()]), &cat(-1.0, "integer"));
+        let s = estimate(
+            &Candidate::btree("public.t", vec!["a".into()]),
+            &cat(-1.0, "integer"),
+        );
         let mb = s as f64 / 1e6;
         assert!((19.0..26.0).contains(&mb), "{mb} MB");
     }
 
     #[test]
     fn low_cardinality_deduplicates() {
-        let dedup = estimate(&Candidate::btree("public.t", vec!["a".into()]), &cat(10.0, "integer"));
-        let unique = estimate(&Candidate::btree("public.t", vec!["a".into()]), &cat(-1.0, "integer"));
+        let dedup = estimate(
+            &Candidate::btree("public.t", vec!["a".into()]),
+            &cat(10.0, "integer"),
+        );
+        let unique = estimate(
+            &Candidate::btree("public.t", vec!["a".into()]),
+            &cat(-1.0, "integer"),
+        );
         assert!(dedup * 2 < unique, "{dedup} vs {unique}");
-        let blocked = estimate(&Candidate::btree("public.t", vec!["a".into()]), &cat(10.0, "numeric"));
+        let blocked = estimate(
+            &Candidate::btree("public.t", vec!["a".into()]),
+            &cat(10.0, "numeric"),
+        );
         assert!(blocked > dedup * 2, "numeric cannot deduplicate");
     }
 

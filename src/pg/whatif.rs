@@ -49,25 +49,43 @@ impl HypoSession {
     pub async fn open(p: &ConnParams, s: &SessionOptions) -> Result<Self> {
         let conn = connect(p, s).await?;
         let has: bool = conn
-            .query_one("SELECT count(*) > 0 FROM pg_extension WHERE extname = 'hypopg'", &[])
+            .query_one(
+                "SELECT count(*) > 0 FROM pg_extension WHERE extname = 'hypopg'",
+                &[],
+            )
             .await
             .map_err(|e| PgError::query("looking for hypopg", e))?
             .get(0);
         if !has {
-            return Err(PgError::ExtensionMissing { name: "hypopg".into(), detail: "not created in this database".into() });
+            return Err(PgError::ExtensionMissing {
+                name: "hypopg".into(),
+                detail: "not created in this database".into(),
+            });
         }
         conn.batch_execute("SET plan_cache_mode = force_generic_plan; SELECT hypopg_reset();")
             .await
             .map_err(|e| PgError::query("preparing a what-if session", e))?;
-        Ok(HypoSession { conn, current: BTreeMap::new(), calls: 0 })
+        Ok(HypoSession {
+            conn,
+            current: BTreeMap::new(),
+            calls: 0,
+        })
     }
 
     /// Make exactly `wanted` the hypothetical indexes of this session.
     async fn set_indexes(&mut self, wanted: &[String]) -> Result<()> {
-        let stale: Vec<(String, u32)> = self.current.iter().filter(|(k, _)| !wanted.contains(k)).map(|(k, v)| (k.clone(), *v)).collect();
+        let stale: Vec<(String, u32)> = self
+            .current
+            .iter()
+            .filter(|(k, _)| !wanted.contains(k))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
         for (ddl, oid) in stale {
             self.conn
-                .execute("SELECT hypopg_drop_index($1)", &[&tokio_postgres::types::Oid::from(oid)])
+                .execute(
+                    "SELECT hypopg_drop_index($1)",
+                    &[&tokio_postgres::types::Oid::from(oid)],
+                )
                 .await
                 .map_err(|e| PgError::query("dropping a hypothetical index", e))?;
             self.current.remove(&ddl);
@@ -93,7 +111,10 @@ impl HypoSession {
         let oid = self.current[ddl];
         let row = self
             .conn
-            .query_one("SELECT hypopg_relation_size($1)", &[&tokio_postgres::types::Oid::from(oid)])
+            .query_one(
+                "SELECT hypopg_relation_size($1)",
+                &[&tokio_postgres::types::Oid::from(oid)],
+            )
             .await
             .map_err(|e| PgError::query("sizing a hypothetical index", e))?;
         Ok(row.get(0))
@@ -109,7 +130,11 @@ impl HypoSession {
             let nulls = vec!["NULL"; r.params].join(", ");
             format!("DEALLOCATE ALL; PREPARE dbopt_whatif AS {}; EXPLAIN (FORMAT JSON) EXECUTE dbopt_whatif({nulls})", r.sql)
         };
-        let msgs = self.conn.simple_query(&text).await.map_err(|e| PgError::query("planning a statement", e))?;
+        let msgs = self
+            .conn
+            .simple_query(&text)
+            .await
+            .map_err(|e| PgError::query("planning a statement", e))?;
         let json = msgs
             .iter()
             .find_map(|m| match m {
@@ -117,7 +142,8 @@ impl HypoSession {
                 _ => None,
             })
             .ok_or_else(|| PgError::Io("EXPLAIN returned no plan".into()))?;
-        let plan: serde_json::Value = serde_json::from_str(&json).map_err(|e| PgError::Io(format!("EXPLAIN JSON: {e}")))?;
+        let plan: serde_json::Value =
+            serde_json::from_str(&json).map_err(|e| PgError::Io(format!("EXPLAIN JSON: {e}")))?;
         let root = &plan[0]["Plan"];
         let cost = root["Total Cost"].as_f64().unwrap_or(0.0);
         let mut names = Vec::new();
@@ -126,8 +152,14 @@ impl HypoSession {
         let mut real_indexes = Vec::new();
         for n in names {
             // HypoPG names its indexes "<oid>btree_table_cols".
-            let oid = n.strip_prefix('<').and_then(|s| s.split_once('>')).and_then(|(o, _)| o.parse::<u32>().ok());
-            match oid.and_then(|o| self.current.iter().find(|(_, v)| **v == o)).and_then(|(ddl, _)| r.indexes.iter().position(|d| d == ddl)) {
+            let oid = n
+                .strip_prefix('<')
+                .and_then(|s| s.split_once('>'))
+                .and_then(|(o, _)| o.parse::<u32>().ok());
+            match oid
+                .and_then(|o| self.current.iter().find(|(_, v)| **v == o))
+                .and_then(|(ddl, _)| r.indexes.iter().position(|d| d == ddl))
+            {
                 Some(i) if !used.contains(&i) => used.push(i),
                 Some(_) => {}
                 None if !real_indexes.contains(&n) => real_indexes.push(n),
@@ -135,12 +167,19 @@ impl HypoSession {
             }
         }
         used.sort_unstable();
-        Ok(WhatIfPlan { cost, used, real_indexes })
+        Ok(WhatIfPlan {
+            cost,
+            used,
+            real_indexes,
+        })
     }
 
     /// Remove every hypothetical index of this session.
     pub async fn reset(&mut self) -> Result<()> {
-        self.conn.batch_execute("SELECT hypopg_reset(); DEALLOCATE ALL;").await.map_err(|e| PgError::query("resetting hypopg", e))?;
+        self.conn
+            .batch_execute("SELECT hypopg_reset(); DEALLOCATE ALL;")
+            .await
+            .map_err(|e| PgError::query("resetting hypopg", e))?;
         self.current.clear();
         Ok(())
     }
@@ -191,20 +230,27 @@ impl HypoPool {
         for (k, i) in order.into_iter().enumerate() {
             shares[(k / chunk).min(n - 1)].push(i);
         }
-        let futures = self.sessions.iter_mut().zip(shares).map(|(s, share)| async move {
-            let mut out = Vec::new();
-            for i in share {
-                out.push((i, s.explain(&reqs[i]).await));
-            }
-            out
-        });
+        let futures = self
+            .sessions
+            .iter_mut()
+            .zip(shares)
+            .map(|(s, share)| async move {
+                let mut out = Vec::new();
+                for i in share {
+                    out.push((i, s.explain(&reqs[i]).await));
+                }
+                out
+            });
         let mut results: Vec<Option<Result<WhatIfPlan>>> = (0..reqs.len()).map(|_| None).collect();
         for part in futures_util::future::join_all(futures).await {
             for (i, r) in part {
                 results[i] = Some(r);
             }
         }
-        results.into_iter().map(|r| r.unwrap_or_else(|| Err(PgError::Io("BUG: what-if request lost".into())))).collect()
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(PgError::Io("BUG: what-if request lost".into()))))
+            .collect()
     }
 
     /// Reset every session (also done implicitly when the sessions close).
