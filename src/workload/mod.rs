@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod shape;
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {

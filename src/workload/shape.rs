@@ -1,0 +1,1448 @@
+//! Query shapes: what a statement asks of each table it reads, in the terms an index advisor
+//! needs (equality columns, range columns, sort keys, joined columns, columns read, LIMIT).
+//!
+//! Why a shape and not the SQL: index advice works on *access patterns*. `WHERE o.status = $1
+//! AND o.created_at > $2 ORDER BY o.created_at DESC LIMIT 50` is "equality on status, range and
+//! descending sort on created_at, first 50 rows", whatever the aliases, quoting or parameter
+//! numbers. Every sqlparser type stays inside this file: sqlparser's AST changes between minor
+//! versions (it is pinned in Cargo.toml), and nothing else in dbopt has to follow it.
+//!
+//! How: the statement is walked with a stack of FROM scopes, so aliases, correlated subqueries,
+//! CTEs and derived tables resolve to the table they name; WHERE and ON are split on AND and
+//! each conjunct is classified once. Unqualified columns in a multi-table scope are parked and
+//! attributed by [`resolve`], which has the catalog.
+//!
+//! Predicates on an expression (`lower(email) = $1`, `created_at::date = $1`) keep the
+//! equality/range kind of their operator and carry the expression in [`Predicate::expr`]: only
+//! an expression index on exactly that expression serves them.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
+
+use serde::{Deserialize, Serialize};
+use sqlparser::ast::{
+    BinaryOperator, Expr, FromTable, GroupByExpr, JoinConstraint, JoinOperator, LimitClause,
+    ObjectName, OrderByExpr, OrderByKind, OrderBySort, Query, Select, SelectItem,
+    SelectItemQualifiedWildcardKind, SetExpr, Statement, TableFactor, TableObject, TableWithJoins,
+    UnaryOperator, UpdateTableFromKind, Value, Visit, Visitor,
+};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::{Parser, ParserError};
+
+use crate::catalog::{Catalog, TableKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatementKind {
+    Select,
+    Insert,
+    Update,
+    Delete,
+    Merge,
+    /// DDL, SET, VACUUM, COPY, ...: nothing to index, not explainable.
+    Utility,
+}
+
+/// The access shape of one statement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shape {
+    pub kind: StatementKind,
+    /// One entry per table reference (a table read twice under two aliases appears twice).
+    pub accesses: Vec<TableAccess>,
+    /// The top-level LIMIT (or FETCH FIRST) as written (`50`, `$3`).
+    pub limit: Option<String>,
+    pub offset: Option<String>,
+    /// GROUP BY columns of the top-level query; `table` as in `accesses[..].table`.
+    pub group_by: Vec<ColumnRef>,
+    /// Tables [`resolve`] could not find in the catalog, as written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown_tables: Vec<String>,
+    /// Unqualified columns of multi-table scopes, waiting for [`resolve`] to attribute them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unattributed: Vec<Unattributed>,
+}
+
+/// One reference to a table and everything the statement asks of it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TableAccess {
+    /// As written until [`resolve`]; then `schema.table`.
+    pub table: String,
+    pub alias: Option<String>,
+    /// Conjuncts of WHERE/ON that touch only this table (AND-split).
+    pub predicates: Vec<Predicate>,
+    /// This table's columns equated to another table's columns.
+    pub join_keys: Vec<String>,
+    /// Only when the whole ORDER BY is on this table (else empty).
+    pub order_by: Vec<OrderKey>,
+    /// Columns read from this table (for INCLUDE / index-only scans); `*` for a star.
+    pub selected: Vec<String>,
+    /// LIMIT applies directly to the rows of this single table.
+    pub limit_applies: bool,
+    /// The table an INSERT/UPDATE/DELETE/MERGE writes.
+    #[serde(default)]
+    pub target: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Predicate {
+    /// The column compared (for an expression, the column inside it when there is one).
+    pub column: Option<String>,
+    /// The expression compared when it is not a bare column (`lower(email)`); for a
+    /// not-indexable conjunct, the conjunct itself.
+    pub expr: Option<String>,
+    pub kind: PredKind,
+    /// `=`, `<`, `IN`, `= ANY`, `IS NULL`, `BETWEEN`, `LIKE`, `<>`, `OR`, ...
+    pub op: String,
+    pub value: PredValue,
+}
+
+/// Eq: `=`, `IN (...)`, `= ANY($1)`, `IS NULL`. Range: `<`, `<=`, `>`, `>=`, `BETWEEN`, prefix
+/// `LIKE 'x%'`. NotIndexable: `<>`, `OR`, leading-wildcard `LIKE`, `NOT IN`, anything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PredKind {
+    Eq,
+    Range,
+    NotIndexable,
+}
+
+/// What the column is compared with. `Constant` is what a partial index can be built on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PredValue {
+    Param,
+    Constant(String),
+    /// Another column of the same table.
+    Column,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderKey {
+    pub column: String,
+    pub desc: bool,
+    /// `Some(true)` NULLS FIRST, `Some(false)` NULLS LAST, `None` the default.
+    pub nulls_first: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ColumnRef {
+    pub table: Option<String>,
+    pub column: String,
+}
+
+/// An unqualified column seen where several tables were in scope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unattributed {
+    /// Indexes into `Shape::accesses` of the tables it may belong to.
+    pub candidates: Vec<usize>,
+    pub column: String,
+    pub role: UnattributedRole,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnattributedRole {
+    Predicate(Predicate),
+    Selected,
+}
+
+/// A statement sqlparser could not read, with where it stopped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("syntax error at line {line}, column {column}: {message}")]
+pub struct ShapeError {
+    pub message: String,
+    /// 1-based; 0 when the parser gave no position.
+    pub line: u64,
+    pub column: u64,
+}
+
+impl ShapeError {
+    pub fn hint(&self) -> String {
+        "check the statement near the caret; dbopt reads PostgreSQL syntax".into()
+    }
+
+    /// The offending line of `sql` with a caret under the column, for the terminal.
+    pub fn caret(&self, sql: &str) -> Option<String> {
+        if self.line == 0 {
+            return None;
+        }
+        let text = sql.lines().nth(usize::try_from(self.line - 1).ok()?)?;
+        let pad = usize::try_from(self.column.saturating_sub(1)).ok()?;
+        Some(format!("  {text}\n  {}^", " ".repeat(pad)))
+    }
+
+    fn from_parser(e: &ParserError) -> Self {
+        let raw = match e {
+            ParserError::TokenizerError(s) | ParserError::ParserError(s) => s.clone(),
+            ParserError::RecursionLimitExceeded => "statement nested too deeply".into(),
+        };
+        // sqlparser appends " at Line: L, Column: C" to the message.
+        if let Some(at) = raw.rfind(" at Line: ") {
+            let tail = &raw[at + " at Line: ".len()..];
+            if let Some((l, c)) = tail.split_once(", Column: ") {
+                if let (Ok(line), Ok(column)) = (l.trim().parse(), c.trim().parse()) {
+                    return ShapeError {
+                        message: raw[..at].to_string(),
+                        line,
+                        column,
+                    };
+                }
+            }
+        }
+        ShapeError {
+            message: raw,
+            line: 0,
+            column: 0,
+        }
+    }
+}
+
+/// One [`Shape`] per statement of `sql`.
+pub fn extract(sql: &str) -> Result<Vec<Shape>, ShapeError> {
+    let statements =
+        Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| ShapeError::from_parser(&e))?;
+    Ok(statements.iter().map(shape_of).collect())
+}
+
+/// Whether `sql` is one statement that changes data (INSERT/UPDATE/DELETE/MERGE, also inside a
+/// CTE), as far as the parser can tell.
+pub fn is_data_modifying(shape: &Shape) -> bool {
+    !matches!(shape.kind, StatementKind::Select | StatementKind::Utility)
+        || shape.accesses.iter().any(|a| a.target)
+}
+
+fn shape_of(stmt: &Statement) -> Shape {
+    let mut w = Walker::default();
+    let kind = match stmt {
+        Statement::Query(q) => {
+            w.query(q, true);
+            match q.body.as_ref() {
+                SetExpr::Insert(_) => StatementKind::Insert,
+                SetExpr::Update(_) => StatementKind::Update,
+                SetExpr::Delete(_) => StatementKind::Delete,
+                SetExpr::Merge(_) => StatementKind::Merge,
+                _ => StatementKind::Select,
+            }
+        }
+        Statement::Insert(_) => StatementKind::Insert,
+        Statement::Update(_) => StatementKind::Update,
+        Statement::Delete(_) => StatementKind::Delete,
+        Statement::Merge(_) => StatementKind::Merge,
+        _ => StatementKind::Utility,
+    };
+    if !matches!(stmt, Statement::Query(_)) && kind != StatementKind::Utility {
+        w.statement(stmt);
+    }
+    w.finish(kind)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The walker
+
+/// What a name in a FROM list stands for.
+#[derive(Debug, Clone, Copy)]
+enum Binding {
+    /// A base table: an index into `accesses`.
+    Table(usize),
+    /// A CTE, derived table or function: its columns are not a base table's.
+    Opaque,
+}
+
+#[derive(Debug, Default)]
+struct Scope {
+    names: Vec<(String, Binding)>,
+}
+
+impl Scope {
+    fn tables(&self) -> Vec<usize> {
+        let mut v: Vec<usize> = self
+            .names
+            .iter()
+            .filter_map(|(_, b)| match b {
+                Binding::Table(i) => Some(*i),
+                Binding::Opaque => None,
+            })
+            .collect();
+        v.dedup();
+        v
+    }
+    fn is_single_table(&self) -> bool {
+        self.names.len() == 1 && matches!(self.names[0].1, Binding::Table(_))
+    }
+}
+
+/// A column reference resolved against the scope stack.
+#[derive(Debug, Clone, PartialEq)]
+enum Col {
+    At(usize, String),
+    /// Unqualified, several tables in the innermost scope.
+    Ambiguous(Vec<usize>, String),
+    /// A CTE's or subquery's column, or an unknown qualifier.
+    Opaque,
+}
+
+#[derive(Default)]
+struct Walker {
+    accesses: Vec<TableAccess>,
+    scopes: Vec<Scope>,
+    ctes: Vec<HashSet<String>>,
+    limit: Option<String>,
+    offset: Option<String>,
+    group_by: Vec<ColumnRef>,
+    unattributed: Vec<Unattributed>,
+    /// Top-level GROUP BY as access indexes, named at the end.
+    group_by_cols: Vec<Col>,
+}
+
+fn ident_name(name: &ObjectName) -> String {
+    name.0
+        .iter()
+        .map(|p| {
+            p.as_ident()
+                .map(|i| i.value.clone())
+                .unwrap_or_else(|| p.to_string())
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn last_part(name: &ObjectName) -> String {
+    name.0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(|i| i.value.clone())
+        .unwrap_or_default()
+}
+
+fn join_constraint(op: &JoinOperator) -> Option<&JoinConstraint> {
+    use JoinOperator::*;
+    match op {
+        Join(c) | Inner(c) | Left(c) | LeftOuter(c) | Right(c) | RightOuter(c) | FullOuter(c)
+        | CrossJoin(c) | Semi(c) | LeftSemi(c) | RightSemi(c) | Anti(c) | LeftAnti(c)
+        | RightAnti(c) | StraightJoin(c) => Some(c),
+        _ => None,
+    }
+}
+
+impl Walker {
+    fn finish(mut self, kind: StatementKind) -> Shape {
+        for c in std::mem::take(&mut self.group_by_cols) {
+            match c {
+                Col::At(i, column) => self.group_by.push(ColumnRef {
+                    table: Some(self.accesses[i].table.clone()),
+                    column,
+                }),
+                Col::Ambiguous(_, column) => self.group_by.push(ColumnRef {
+                    table: None,
+                    column,
+                }),
+                Col::Opaque => {}
+            }
+        }
+        for a in &mut self.accesses {
+            dedup(&mut a.join_keys);
+            dedup(&mut a.selected);
+        }
+        Shape {
+            kind,
+            accesses: self.accesses,
+            limit: self.limit,
+            offset: self.offset,
+            group_by: self.group_by,
+            unknown_tables: Vec::new(),
+            unattributed: self.unattributed,
+        }
+    }
+
+    fn is_cte(&self, name: &ObjectName) -> bool {
+        name.0.len() == 1 && {
+            let n = last_part(name);
+            self.ctes.iter().any(|s| s.contains(&n))
+        }
+    }
+
+    fn statement(&mut self, stmt: &Statement) {
+        match stmt {
+            Statement::Query(q) => self.query(q, false),
+            Statement::Insert(ins) => {
+                if let TableObject::TableName(name) = &ins.table {
+                    let i = self.push_access(
+                        name,
+                        ins.table_alias.as_ref().map(|a| a.alias.value.clone()),
+                    );
+                    self.accesses[i].target = true;
+                }
+                if let Some(src) = &ins.source {
+                    self.query(src, false);
+                }
+            }
+            Statement::Update(u) => {
+                let mut scope = Scope::default();
+                self.from_item(&u.table, &mut scope);
+                if let Some(Binding::Table(i)) = scope.names.first().map(|n| n.1) {
+                    self.accesses[i].target = true;
+                }
+                if let Some(UpdateTableFromKind::BeforeSet(f) | UpdateTableFromKind::AfterSet(f)) =
+                    &u.from
+                {
+                    for t in f {
+                        self.from_item(t, &mut scope);
+                    }
+                }
+                self.scopes.push(scope);
+                for a in &u.assignments {
+                    self.read_columns(&a.value);
+                }
+                if let Some(sel) = &u.selection {
+                    self.conjuncts(sel);
+                }
+                self.returning(u.returning.as_deref());
+                self.scopes.pop();
+            }
+            Statement::Delete(d) => {
+                let mut scope = Scope::default();
+                let (FromTable::WithFromKeyword(f) | FromTable::WithoutKeyword(f)) = &d.from;
+                for t in f {
+                    self.from_item(t, &mut scope);
+                }
+                for (_, b) in &scope.names {
+                    if let Binding::Table(i) = b {
+                        self.accesses[*i].target = true;
+                    }
+                }
+                for t in d.using.iter().flatten() {
+                    self.from_item(t, &mut scope);
+                }
+                self.scopes.push(scope);
+                if let Some(sel) = &d.selection {
+                    self.conjuncts(sel);
+                }
+                self.returning(d.returning.as_deref());
+                self.scopes.pop();
+            }
+            Statement::Merge(m) => {
+                let mut scope = Scope::default();
+                self.factor(&m.table, &mut scope);
+                if let Some(Binding::Table(i)) = scope.names.first().map(|n| n.1) {
+                    self.accesses[i].target = true;
+                }
+                self.factor(&m.source, &mut scope);
+                self.scopes.push(scope);
+                self.conjuncts(&m.on);
+                self.scopes.pop();
+            }
+            _ => {}
+        }
+    }
+
+    fn returning(&mut self, items: Option<&[SelectItem]>) {
+        for item in items.unwrap_or_default() {
+            self.select_item(item);
+        }
+    }
+
+    fn push_access(&mut self, name: &ObjectName, alias: Option<String>) -> usize {
+        self.accesses.push(TableAccess {
+            table: ident_name(name),
+            alias,
+            ..Default::default()
+        });
+        self.accesses.len() - 1
+    }
+
+    fn query(&mut self, q: &Query, top: bool) {
+        let mut names = HashSet::new();
+        if let Some(with) = &q.with {
+            for cte in &with.cte_tables {
+                // A CTE sees the CTEs before it (and itself, when recursive).
+                names.insert(cte.alias.name.value.clone());
+                self.ctes.push(names.clone());
+                self.query(&cte.query, false);
+                self.ctes.pop();
+            }
+        }
+        self.ctes.push(names);
+        let body_scope = self.set_expr(&q.body, true);
+        // ORDER BY and LIMIT hang off the query; they see the body's scope (when one SELECT).
+        let limit = match &q.limit_clause {
+            Some(LimitClause::LimitOffset { limit, offset, .. }) => (
+                limit.as_ref().map(ToString::to_string),
+                offset.as_ref().map(|o| o.value.to_string()),
+            ),
+            Some(LimitClause::OffsetCommaLimit { offset, limit }) => {
+                (Some(limit.to_string()), Some(offset.to_string()))
+            }
+            None => (None, None),
+        };
+        let limit = (
+            limit.0.or_else(|| {
+                q.fetch
+                    .as_ref()
+                    .map(|f| f.quantity.as_ref().map_or("1".into(), ToString::to_string))
+            }),
+            limit.1,
+        );
+        if let Some((scope, simple)) = body_scope {
+            self.scopes.push(scope);
+            if let Some(ob) = &q.order_by {
+                if let OrderByKind::Expressions(exprs) = &ob.kind {
+                    self.order_by(exprs);
+                }
+            }
+            if limit.0.is_some() && simple {
+                if let [(_, Binding::Table(i))] =
+                    self.scopes.last().map_or(&[][..], |s| &s.names[..])
+                {
+                    self.accesses[*i].limit_applies = true;
+                }
+            }
+            self.scopes.pop();
+        }
+        if top {
+            self.limit = limit.0;
+            self.offset = limit.1;
+        }
+        self.ctes.pop();
+    }
+
+    /// Walks a query body; for a single SELECT returns its scope and whether LIMIT would apply
+    /// to its one table directly (no grouping, no DISTINCT, no aggregation visible).
+    fn set_expr(&mut self, body: &SetExpr, top: bool) -> Option<(Scope, bool)> {
+        match body {
+            SetExpr::Select(s) => Some(self.select(s, top)),
+            SetExpr::Query(q) => {
+                self.query(q, false);
+                None
+            }
+            SetExpr::SetOperation { left, right, .. } => {
+                self.set_expr(left, false);
+                self.set_expr(right, false);
+                None
+            }
+            SetExpr::Values(v) => {
+                for row in &v.rows {
+                    for e in &row.content {
+                        self.read_columns(e);
+                    }
+                }
+                None
+            }
+            SetExpr::Insert(s) | SetExpr::Update(s) | SetExpr::Delete(s) | SetExpr::Merge(s) => {
+                self.statement(s);
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn select(&mut self, s: &Select, top: bool) -> (Scope, bool) {
+        let mut scope = Scope::default();
+        for t in &s.from {
+            self.from_item(t, &mut scope);
+        }
+        self.scopes.push(scope);
+        for t in &s.from {
+            for j in &t.joins {
+                match join_constraint(&j.join_operator) {
+                    Some(JoinConstraint::On(on)) => self.conjuncts(on),
+                    Some(JoinConstraint::Using(cols)) => self.using(t, j, cols),
+                    _ => {}
+                }
+            }
+        }
+        for item in &s.projection {
+            self.select_item(item);
+        }
+        if let Some(sel) = &s.selection {
+            self.conjuncts(sel);
+        }
+        let mut grouped = false;
+        if let GroupByExpr::Expressions(exprs, _) = &s.group_by {
+            grouped = !exprs.is_empty();
+            for e in exprs {
+                self.read_columns(e);
+                if top {
+                    let c = self.column(e);
+                    if let Some(c) = c {
+                        self.group_by_cols.push(c);
+                    }
+                }
+            }
+        }
+        if let Some(h) = &s.having {
+            self.read_columns(h);
+        }
+        let scope = self.scopes.pop().unwrap_or_default();
+        let simple = !grouped && s.distinct.is_none() && scope.is_single_table();
+        (scope, simple)
+    }
+
+    /// `JOIN b USING (k)`: k is a join key of b and of the table(s) before it.
+    fn using(&mut self, t: &TableWithJoins, j: &sqlparser::ast::Join, cols: &[ObjectName]) {
+        let right = match &j.relation {
+            TableFactor::Table { name, alias, .. } => Some(
+                alias
+                    .as_ref()
+                    .map(|a| a.name.value.clone())
+                    .unwrap_or_else(|| last_part(name)),
+            ),
+            _ => None,
+        };
+        let scope = self
+            .scopes
+            .last()
+            .map(|s| s.names.clone())
+            .unwrap_or_default();
+        let _ = t;
+        for col in cols {
+            let c = last_part(col);
+            for (n, b) in &scope {
+                if let Binding::Table(i) = b {
+                    let is_right = right.as_deref() == Some(n.as_str());
+                    let before = scope
+                        .iter()
+                        .position(|(m, _)| Some(m.as_str()) == right.as_deref())
+                        .is_none_or(|rp| scope.iter().position(|(m, _)| m == n) < Some(rp));
+                    if is_right || before {
+                        self.accesses[*i].join_keys.push(c.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    fn from_item(&mut self, t: &TableWithJoins, scope: &mut Scope) {
+        self.factor(&t.relation, scope);
+        for j in &t.joins {
+            self.factor(&j.relation, scope);
+        }
+    }
+
+    fn factor(&mut self, f: &TableFactor, scope: &mut Scope) {
+        match f {
+            TableFactor::Table {
+                name, alias, args, ..
+            } => {
+                let alias_name = alias.as_ref().map(|a| a.name.value.clone());
+                let key = alias_name.clone().unwrap_or_else(|| last_part(name));
+                if args.is_some() || self.is_cte(name) {
+                    scope.names.push((key, Binding::Opaque));
+                } else {
+                    let i = self.push_access(name, alias_name);
+                    scope.names.push((key, Binding::Table(i)));
+                }
+            }
+            TableFactor::Derived {
+                subquery, alias, ..
+            } => {
+                // LATERAL subqueries may reference the tables before them.
+                self.scopes.push(Scope {
+                    names: scope.names.clone(),
+                });
+                self.query(subquery, false);
+                self.scopes.pop();
+                if let Some(a) = alias {
+                    scope.names.push((a.name.value.clone(), Binding::Opaque));
+                }
+            }
+            TableFactor::NestedJoin {
+                table_with_joins, ..
+            } => {
+                self.from_item(table_with_joins, scope);
+                self.scopes.push(Scope {
+                    names: scope.names.clone(),
+                });
+                for j in &table_with_joins.joins {
+                    if let Some(JoinConstraint::On(on)) = join_constraint(&j.join_operator) {
+                        self.conjuncts(on);
+                    }
+                }
+                self.scopes.pop();
+            }
+            other => {
+                // Table functions, UNNEST, ...: their arguments may read columns.
+                let mut c = Collector::default();
+                let _ = other.visit(&mut c);
+                for q in c.subqueries {
+                    self.query(&q, false);
+                }
+            }
+        }
+    }
+
+    fn select_item(&mut self, item: &SelectItem) {
+        match item {
+            SelectItem::UnnamedExpr(e)
+            | SelectItem::ExprWithAlias { expr: e, .. }
+            | SelectItem::ExprWithAliases { expr: e, .. } => self.read_columns(e),
+            SelectItem::Wildcard(_) => {
+                for i in self.scopes.last().map(Scope::tables).unwrap_or_default() {
+                    self.accesses[i].selected.push("*".into());
+                }
+            }
+            SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(n), _) => {
+                if let Some(Binding::Table(i)) = self.lookup(&last_part(n)) {
+                    self.accesses[i].selected.push("*".into());
+                }
+            }
+            SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::Expr(e), _) => {
+                self.read_columns(e)
+            }
+        }
+    }
+
+    fn order_by(&mut self, exprs: &[OrderByExpr]) {
+        let mut keys = Vec::new();
+        let mut table = None;
+        let mut whole = true;
+        for e in exprs {
+            self.read_columns(&e.expr);
+            match self.column(&e.expr) {
+                Some(Col::At(i, column)) if table.is_none_or(|t| t == i) => {
+                    table = Some(i);
+                    keys.push(OrderKey {
+                        column,
+                        desc: matches!(e.options.sort, Some(OrderBySort::Desc)),
+                        nulls_first: e.options.nulls_first,
+                    });
+                }
+                _ => whole = false,
+            }
+        }
+        if let (true, Some(i)) = (whole, table) {
+            self.accesses[i].order_by = keys;
+        }
+    }
+
+    fn lookup(&self, qualifier: &str) -> Option<Binding> {
+        self.scopes.iter().rev().find_map(|s| {
+            s.names
+                .iter()
+                .rev()
+                .find(|(n, _)| n == qualifier)
+                .map(|(_, b)| *b)
+        })
+    }
+
+    /// A bare or qualified column, resolved; None for anything else.
+    fn column(&self, e: &Expr) -> Option<Col> {
+        match e {
+            Expr::Identifier(id) => {
+                let scope = self.scopes.last()?;
+                if scope.names.len() == 1 {
+                    return Some(match scope.names[0].1 {
+                        Binding::Table(i) => Col::At(i, id.value.clone()),
+                        Binding::Opaque => Col::Opaque,
+                    });
+                }
+                let tables = scope.tables();
+                match tables.len() {
+                    0 => Some(Col::Opaque),
+                    _ => Some(Col::Ambiguous(tables, id.value.clone())),
+                }
+            }
+            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                let qual = &parts[parts.len() - 2].value;
+                let column = parts[parts.len() - 1].value.clone();
+                Some(match self.lookup(qual) {
+                    Some(Binding::Table(i)) => Col::At(i, column),
+                    _ => Col::Opaque,
+                })
+            }
+            Expr::Nested(inner) => self.column(inner),
+            _ => None,
+        }
+    }
+
+    /// Columns of `e` outside subqueries, resolved; subqueries are walked as queries.
+    fn columns_in(&mut self, e: &Expr) -> Vec<Col> {
+        let mut c = Collector::default();
+        let _ = e.visit(&mut c);
+        for q in std::mem::take(&mut c.subqueries) {
+            self.query(&q, false);
+        }
+        c.columns.iter().filter_map(|x| self.column(x)).collect()
+    }
+
+    /// Record the columns `e` reads as `selected` of their tables.
+    fn read_columns(&mut self, e: &Expr) {
+        for c in self.columns_in(e) {
+            self.mark_read(c);
+        }
+    }
+
+    fn mark_read(&mut self, c: Col) {
+        match c {
+            Col::At(i, name) => self.accesses[i].selected.push(name),
+            Col::Ambiguous(candidates, column) => self.unattributed.push(Unattributed {
+                candidates,
+                column,
+                role: UnattributedRole::Selected,
+            }),
+            Col::Opaque => {}
+        }
+    }
+
+    fn conjuncts(&mut self, e: &Expr) {
+        match e {
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::And,
+                right,
+            } => {
+                self.conjuncts(left);
+                self.conjuncts(right);
+            }
+            Expr::Nested(inner)
+                if matches!(
+                    inner.as_ref(),
+                    Expr::BinaryOp {
+                        op: BinaryOperator::And,
+                        ..
+                    }
+                ) =>
+            {
+                self.conjuncts(inner)
+            }
+            _ => self.conjunct(e),
+        }
+    }
+
+    fn conjunct(&mut self, e: &Expr) {
+        let cols = self.columns_in(e);
+        // A join key: column = column of two different tables.
+        if let Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } = e
+        {
+            if let (Some(Col::At(a, ca)), Some(Col::At(b, cb))) =
+                (self.column(left), self.column(right))
+            {
+                if a != b {
+                    self.accesses[a].join_keys.push(ca.clone());
+                    self.accesses[b].join_keys.push(cb.clone());
+                    self.accesses[a].selected.push(ca);
+                    self.accesses[b].selected.push(cb);
+                    return;
+                }
+            }
+        }
+        let mut tables: Vec<usize> = cols
+            .iter()
+            .filter_map(|c| match c {
+                Col::At(i, _) => Some(*i),
+                _ => None,
+            })
+            .collect();
+        tables.sort_unstable();
+        tables.dedup();
+        let ambiguous: Vec<&Col> = cols
+            .iter()
+            .filter(|c| matches!(c, Col::Ambiguous(..)))
+            .collect();
+        let has_opaque = cols.iter().any(|c| *c == Col::Opaque);
+        for c in &cols {
+            self.mark_read(c.clone());
+        }
+        if has_opaque {
+            return;
+        }
+        let pred = classify(e);
+        match (tables.as_slice(), ambiguous.as_slice()) {
+            ([i], []) => self.accesses[*i].predicates.push(pred),
+            ([], [Col::Ambiguous(candidates, column)]) => {
+                self.unattributed.push(Unattributed {
+                    candidates: candidates.clone(),
+                    column: column.clone(),
+                    role: UnattributedRole::Predicate(pred),
+                });
+            }
+            // Several columns, all unqualified: attributable only if they are the same column.
+            ([], [Col::Ambiguous(candidates, column), rest @ ..])
+                if rest
+                    .iter()
+                    .all(|c| matches!(c, Col::Ambiguous(_, n) if n == column)) =>
+            {
+                self.unattributed.push(Unattributed {
+                    candidates: candidates.clone(),
+                    column: column.clone(),
+                    role: UnattributedRole::Predicate(pred),
+                });
+            }
+            _ => {} // touches several tables without being a join key: no single-table use
+        }
+    }
+}
+
+/// Collects the column expressions of an expression, not descending into subqueries (which
+/// it hands back to be walked with their own scope).
+#[derive(Default)]
+struct Collector {
+    depth: usize,
+    columns: Vec<Expr>,
+    subqueries: Vec<Query>,
+}
+
+impl Visitor for Collector {
+    type Break = ();
+    fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+        if self.depth == 0 {
+            self.subqueries.push(q.clone());
+        }
+        self.depth += 1;
+        ControlFlow::Continue(())
+    }
+    fn post_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
+        self.depth -= 1;
+        ControlFlow::Continue(())
+    }
+    fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+        if self.depth == 0 && matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+            self.columns.push(e.clone());
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn dedup(v: &mut Vec<String>) {
+    let mut seen = HashSet::new();
+    v.retain(|x| seen.insert(x.clone()));
+}
+
+/// A bare column name, if `e` is one.
+fn bare(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Identifier(id) => Some(id.value.clone()),
+        Expr::CompoundIdentifier(p) => p.last().map(|i| i.value.clone()),
+        Expr::Nested(inner) => bare(inner),
+        _ => None,
+    }
+}
+
+fn has_column(e: &Expr) -> bool {
+    let mut c = Collector::default();
+    let _ = e.visit(&mut c);
+    !c.columns.is_empty()
+}
+
+/// The one column inside an expression (`lower(email)` → `email`), if exactly one.
+fn inner_column(e: &Expr) -> Option<String> {
+    let mut c = Collector::default();
+    let _ = e.visit(&mut c);
+    let names: HashSet<String> = c.columns.iter().filter_map(bare).collect();
+    (names.len() == 1)
+        .then(|| names.into_iter().next())
+        .flatten()
+}
+
+fn value_of(e: &Expr) -> PredValue {
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::Placeholder(_) => PredValue::Param,
+            other => PredValue::Constant(other.to_string()),
+        },
+        Expr::Nested(inner) => value_of(inner),
+        Expr::Cast { expr, .. } => match value_of(expr) {
+            PredValue::Constant(_) => PredValue::Constant(e.to_string()),
+            other => other,
+        },
+        Expr::TypedString(_) => PredValue::Constant(e.to_string()),
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => match value_of(expr) {
+            PredValue::Constant(c) => PredValue::Constant(format!("-{c}")),
+            other => other,
+        },
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => PredValue::Column,
+        _ if has_column(e) => PredValue::Column,
+        _ => PredValue::Other,
+    }
+}
+
+/// The compared side: (column, expression) for a column or an expression over one column.
+fn subject(e: &Expr) -> Option<(Option<String>, Option<String>)> {
+    if let Some(c) = bare(e) {
+        return Some((Some(c), None));
+    }
+    has_column(e).then(|| (inner_column(e), Some(e.to_string())))
+}
+
+fn flip(op: &BinaryOperator) -> BinaryOperator {
+    use BinaryOperator::*;
+    match op {
+        Lt => Gt,
+        LtEq => GtEq,
+        Gt => Lt,
+        GtEq => LtEq,
+        other => other.clone(),
+    }
+}
+
+fn not_indexable(e: &Expr, op: &str) -> Predicate {
+    Predicate {
+        column: inner_column(e),
+        expr: Some(e.to_string()),
+        kind: PredKind::NotIndexable,
+        op: op.into(),
+        value: PredValue::Other,
+    }
+}
+
+/// Classify one conjunct that touches a single table.
+fn classify(e: &Expr) -> Predicate {
+    use BinaryOperator as B;
+    let pred = |subj: (Option<String>, Option<String>), kind, op: &str, value| Predicate {
+        column: subj.0,
+        expr: subj.1,
+        kind,
+        op: op.into(),
+        value,
+    };
+    match e {
+        Expr::Nested(inner) => classify(inner),
+        Expr::BinaryOp { left, op, right } => {
+            let (col_side, val_side, op) = if has_column(left) && !has_column(right) {
+                (left, right, op.clone())
+            } else if has_column(right) && !has_column(left) {
+                (right, left, flip(op))
+            } else if bare(left).is_some() && bare(right).is_some() {
+                // col = col of the same table
+                return Predicate {
+                    column: bare(left),
+                    expr: Some(e.to_string()),
+                    kind: PredKind::NotIndexable,
+                    op: op.to_string(),
+                    value: PredValue::Column,
+                };
+            } else {
+                return not_indexable(e, &op.to_string());
+            };
+            let Some(subj) = subject(col_side) else {
+                return not_indexable(e, &op.to_string());
+            };
+            let kind = match op {
+                B::Eq => PredKind::Eq,
+                B::Lt | B::LtEq | B::Gt | B::GtEq => PredKind::Range,
+                _ => PredKind::NotIndexable,
+            };
+            if kind == PredKind::NotIndexable {
+                let mut p = not_indexable(e, &op.to_string());
+                p.value = value_of(val_side);
+                return p;
+            }
+            pred(subj, kind, &op.to_string(), value_of(val_side))
+        }
+        Expr::InList {
+            expr,
+            list,
+            negated,
+        } => match (subject(expr), negated) {
+            (Some(subj), false) => {
+                let value = if list
+                    .iter()
+                    .all(|x| matches!(value_of(x), PredValue::Constant(_)))
+                {
+                    PredValue::Constant(
+                        list.iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    )
+                } else if list.iter().all(|x| value_of(x) == PredValue::Param) {
+                    PredValue::Param
+                } else {
+                    PredValue::Other
+                };
+                pred(subj, PredKind::Eq, "IN", value)
+            }
+            _ => not_indexable(e, "NOT IN"),
+        },
+        Expr::InSubquery {
+            expr,
+            negated: false,
+            ..
+        } => match subject(expr) {
+            Some(subj) => pred(subj, PredKind::Eq, "IN", PredValue::Other),
+            None => not_indexable(e, "IN"),
+        },
+        Expr::AnyOp {
+            left,
+            compare_op: B::Eq,
+            right,
+            ..
+        } => match subject(left) {
+            Some(subj) => pred(subj, PredKind::Eq, "= ANY", value_of(right)),
+            None => not_indexable(e, "= ANY"),
+        },
+        Expr::IsNull(x) => match subject(x) {
+            Some(subj) => pred(
+                subj,
+                PredKind::Eq,
+                "IS NULL",
+                PredValue::Constant("NULL".into()),
+            ),
+            None => not_indexable(e, "IS NULL"),
+        },
+        Expr::IsNotNull(x) => {
+            let mut p = not_indexable(e, "IS NOT NULL");
+            p.column = bare(x).or(p.column);
+            p.expr = if bare(x).is_some() { None } else { p.expr };
+            p.value = PredValue::Constant("NULL".into());
+            p
+        }
+        Expr::IsTrue(x) | Expr::IsFalse(x) => match subject(x) {
+            Some(subj) => pred(
+                subj,
+                PredKind::Eq,
+                "=",
+                PredValue::Constant(matches!(e, Expr::IsTrue(_)).to_string()),
+            ),
+            None => not_indexable(e, "IS"),
+        },
+        Expr::Between {
+            expr,
+            negated: false,
+            low,
+            high,
+        } => match subject(expr) {
+            Some(subj) => {
+                let value = match (value_of(low), value_of(high)) {
+                    (PredValue::Param, PredValue::Param) => PredValue::Param,
+                    (PredValue::Constant(a), PredValue::Constant(b)) => {
+                        PredValue::Constant(format!("{a} AND {b}"))
+                    }
+                    _ => PredValue::Other,
+                };
+                pred(subj, PredKind::Range, "BETWEEN", value)
+            }
+            None => not_indexable(e, "BETWEEN"),
+        },
+        Expr::Like {
+            expr,
+            negated: false,
+            pattern,
+            ..
+        } => match (subject(expr), value_of(pattern)) {
+            (Some(subj), PredValue::Constant(p))
+                if !p.trim_start_matches('\'').starts_with(['%', '_']) =>
+            {
+                pred(subj, PredKind::Range, "LIKE", PredValue::Constant(p))
+            }
+            (Some(subj), v) => {
+                let mut p = pred(subj, PredKind::NotIndexable, "LIKE", v);
+                if p.expr.is_none() {
+                    p.expr = Some(e.to_string());
+                }
+                p
+            }
+            _ => not_indexable(e, "LIKE"),
+        },
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => Predicate {
+            column: bare(e),
+            expr: None,
+            kind: PredKind::Eq,
+            op: "=".into(),
+            value: PredValue::Constant("true".into()),
+        },
+        Expr::UnaryOp {
+            op: UnaryOperator::Not,
+            expr,
+        } if bare(expr).is_some() => Predicate {
+            column: bare(expr),
+            expr: None,
+            kind: PredKind::Eq,
+            op: "=".into(),
+            value: PredValue::Constant("false".into()),
+        },
+        _ => {
+            let op = match e {
+                Expr::Like { .. } => "NOT LIKE",
+                Expr::ILike { .. } => "ILIKE",
+                Expr::Between { .. } => "NOT BETWEEN",
+                Expr::Function(_) => "function",
+                _ => "other",
+            };
+            not_indexable(e, op)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resolution against the catalog
+
+/// Qualify tables as `schema.table` through `search_path`, replace views by their base tables
+/// (parsing the view definition) and partitions by their parent, and attribute unqualified
+/// columns of multi-table scopes to the table that has them.
+pub fn resolve(shape: &mut Shape, catalog: &Catalog, search_path: &[String]) {
+    resolve_depth(shape, catalog, search_path, 0);
+}
+
+fn find_table<'c>(
+    catalog: &'c Catalog,
+    written: &str,
+    search_path: &[String],
+) -> Option<&'c crate::catalog::Table> {
+    let parts: Vec<&str> = written.split('.').collect();
+    match parts.as_slice() {
+        [.., schema, name] => catalog
+            .tables
+            .iter()
+            .find(|t| t.schema == *schema && t.name == *name),
+        [name] => {
+            let default = ["public".to_string()];
+            let path = if search_path.is_empty() {
+                &default[..]
+            } else {
+                search_path
+            };
+            path.iter()
+                .filter(|s| s.as_str() != "$user")
+                .chain(std::iter::once(&"pg_catalog".to_string()))
+                .find_map(|s| {
+                    catalog
+                        .tables
+                        .iter()
+                        .find(|t| t.schema == *s && t.name == *name)
+                })
+        }
+        [] => None,
+    }
+}
+
+fn resolve_depth(shape: &mut Shape, catalog: &Catalog, search_path: &[String], depth: usize) {
+    let old_names: Vec<String> = shape.accesses.iter().map(|a| a.table.clone()).collect();
+    // 1. Attribute unqualified columns, while indexes into `accesses` still hold.
+    for u in std::mem::take(&mut shape.unattributed) {
+        let owners: Vec<usize> = u
+            .candidates
+            .iter()
+            .copied()
+            .filter(|&i| {
+                find_table(catalog, &old_names[i], search_path)
+                    .is_some_and(|t| t.column(&u.column).is_some())
+            })
+            .collect();
+        match (owners.as_slice(), u.role) {
+            ([i], UnattributedRole::Predicate(p)) => shape.accesses[*i].predicates.push(p),
+            ([i], UnattributedRole::Selected) => shape.accesses[*i].selected.push(u.column),
+            (_, role) => shape.unattributed.push(Unattributed {
+                candidates: u.candidates,
+                column: u.column,
+                role,
+            }),
+        }
+    }
+    // 2. Qualify, follow partitions and views.
+    let mut out = Vec::with_capacity(shape.accesses.len());
+    let mut renames: HashMap<String, String> = HashMap::new();
+    for mut a in std::mem::take(&mut shape.accesses) {
+        let Some(t) = find_table(catalog, &a.table, search_path) else {
+            if !shape.unknown_tables.contains(&a.table) {
+                shape.unknown_tables.push(a.table.clone());
+            }
+            out.push(a);
+            continue;
+        };
+        let mut t = t;
+        while let Some(parent) = t.parent.as_deref().and_then(|p| catalog.table(p)) {
+            t = parent;
+        }
+        let view_def = match t.kind {
+            TableKind::View => t.view_definition.as_deref(),
+            _ => None,
+        };
+        if let (Some(def), true) = (view_def, depth < 8) {
+            if let Ok(mut inner) = extract(def) {
+                if let Some(mut v) = inner.pop() {
+                    resolve_depth(&mut v, catalog, search_path, depth + 1);
+                    shape.unknown_tables.extend(v.unknown_tables);
+                    // A one-table view passes the outer predicates, sort and columns through
+                    // (same column names); a multi-table view contributes its own accesses.
+                    if let [only] = v.accesses.as_mut_slice() {
+                        only.alias = a.alias.take();
+                        only.predicates.append(&mut a.predicates);
+                        only.join_keys.append(&mut a.join_keys);
+                        if !a.order_by.is_empty() {
+                            only.order_by = std::mem::take(&mut a.order_by);
+                        }
+                        only.selected.append(&mut a.selected);
+                        only.limit_applies |= a.limit_applies;
+                        only.target |= a.target;
+                        dedup(&mut only.selected);
+                        dedup(&mut only.join_keys);
+                    }
+                    renames.insert(
+                        a.table.clone(),
+                        v.accesses
+                            .first()
+                            .map_or_else(|| t.qualified(), |x| x.table.clone()),
+                    );
+                    out.extend(v.accesses);
+                    continue;
+                }
+            }
+        }
+        renames.insert(a.table.clone(), t.qualified());
+        a.table = t.qualified();
+        out.push(a);
+    }
+    for a in &mut out {
+        dedup(&mut a.selected);
+    }
+    shape.accesses = out;
+    for g in &mut shape.group_by {
+        if let Some(new) = g.table.as_ref().and_then(|t| renames.get(t)) {
+            g.table = Some(new.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(sql: &str) -> Shape {
+        let mut v = extract(sql).unwrap();
+        assert_eq!(v.len(), 1);
+        v.remove(0)
+    }
+
+    #[test]
+    fn shape_select_with_join_order_limit() {
+        let s = one(
+            "SELECT o.id, o.total FROM orders o JOIN customers c ON c.id = o.customer_id \
+             WHERE o.status = 'active' AND o.created_at >= $2 AND c.region = ANY($3) \
+             ORDER BY o.created_at DESC NULLS LAST LIMIT 50",
+        );
+        assert_eq!(s.kind, StatementKind::Select);
+        assert_eq!(s.limit.as_deref(), Some("50"));
+        let o = &s.accesses[0];
+        assert_eq!(o.table, "orders");
+        assert_eq!(o.alias.as_deref(), Some("o"));
+        assert_eq!(o.predicates.len(), 2);
+        assert_eq!(o.predicates[0].kind, PredKind::Eq);
+        assert_eq!(
+            o.predicates[0].value,
+            PredValue::Constant("'active'".into())
+        );
+        assert_eq!(o.predicates[1].kind, PredKind::Range);
+        assert_eq!(o.join_keys, ["customer_id"]);
+        assert_eq!(
+            o.order_by,
+            [OrderKey {
+                column: "created_at".into(),
+                desc: true,
+                nulls_first: Some(false)
+            }]
+        );
+        assert!(!o.limit_applies, "a join sits between LIMIT and the rows");
+        let c = &s.accesses[1];
+        assert_eq!(c.join_keys, ["id"]);
+        assert_eq!(c.predicates[0].op, "= ANY");
+    }
+
+    #[test]
+    fn shape_classifies_not_indexable_and_expressions() {
+        let s = one(
+            "SELECT * FROM users WHERE lower(email) = $1 AND name LIKE '%x' AND a <> 1 \
+             AND (b = 1 OR c = 2) AND deleted_at IS NULL AND code LIKE 'ab%' LIMIT 1",
+        );
+        let p = &s.accesses[0].predicates;
+        assert_eq!(p[0].expr.as_deref(), Some("lower(email)"));
+        assert_eq!(p[0].column.as_deref(), Some("email"));
+        assert_eq!(p[0].kind, PredKind::Eq);
+        assert_eq!(p[1].kind, PredKind::NotIndexable);
+        assert_eq!(p[2].kind, PredKind::NotIndexable);
+        assert_eq!(p[3].kind, PredKind::NotIndexable);
+        assert_eq!(p[4].kind, PredKind::Eq);
+        assert_eq!(p[4].value, PredValue::Constant("NULL".into()));
+        assert_eq!(p[5].kind, PredKind::Range);
+        assert!(s.accesses[0].limit_applies);
+        assert_eq!(
+            s.accesses[0].selected,
+            ["*", "email", "name", "a", "b", "c", "deleted_at", "code"]
+        );
+    }
+
+    #[test]
+    fn shape_dml_cte_and_subquery() {
+        let s = one(
+            "WITH moved AS (DELETE FROM events WHERE created_at < $1 RETURNING *) \
+             INSERT INTO events_archive SELECT * FROM moved",
+        );
+        assert_eq!(s.kind, StatementKind::Insert);
+        let tables: Vec<_> = s.accesses.iter().map(|a| a.table.as_str()).collect();
+        assert_eq!(tables, ["events", "events_archive"]);
+        assert!(s.accesses.iter().all(|a| a.target));
+        let s = one("UPDATE jobs j SET state = 'done' WHERE j.id IN (SELECT job_id FROM q WHERE q.owner = j.owner)");
+        assert_eq!(s.kind, StatementKind::Update);
+        assert_eq!(s.accesses[0].predicates[0].op, "IN");
+        assert_eq!(s.accesses[1].join_keys, ["owner"]);
+        assert_eq!(s.accesses[0].join_keys, ["owner"]);
+    }
+
+    #[test]
+    fn shape_syntax_error_has_position() {
+        let e = extract("SELECT *\nFROM t WHERE a = = 1").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.column > 1);
+        let caret = e.caret("SELECT *\nFROM t WHERE a = = 1").unwrap();
+        assert!(caret.ends_with('^'), "{caret}");
+    }
+
+    #[test]
+    fn shape_resolve_search_path_views_partitions() {
+        use crate::catalog::{Column, Table};
+        let col = |n: &str| Column {
+            name: n.into(),
+            ..Default::default()
+        };
+        let mut cat = Catalog::default();
+        cat.tables.push(Table {
+            schema: "app".into(),
+            name: "users".into(),
+            columns: vec![col("id"), col("email")],
+            ..Default::default()
+        });
+        cat.tables.push(Table {
+            schema: "app".into(),
+            name: "orders".into(),
+            kind: TableKind::Partitioned,
+            columns: vec![col("id"), col("user_id"), col("total")],
+            ..Default::default()
+        });
+        cat.tables.push(Table {
+            schema: "app".into(),
+            name: "orders_2024".into(),
+            parent: Some("app.orders".into()),
+            columns: vec![col("id"), col("user_id"), col("total")],
+            ..Default::default()
+        });
+        cat.tables.push(Table {
+            schema: "app".into(),
+            name: "active_users".into(),
+            kind: TableKind::View,
+            columns: vec![col("id"), col("email")],
+            view_definition: Some(" SELECT id, email FROM app.users WHERE id > 0;".into()),
+            ..Default::default()
+        });
+        let mut s = one(
+            "SELECT email, total FROM active_users u JOIN orders_2024 o ON o.user_id = u.id \
+             WHERE email = $1",
+        );
+        resolve(&mut s, &cat, &["app".into()]);
+        let tables: Vec<_> = s.accesses.iter().map(|a| a.table.as_str()).collect();
+        assert_eq!(tables, ["app.users", "app.orders"]);
+        assert!(s.unattributed.is_empty(), "{:?}", s.unattributed);
+        assert_eq!(
+            s.accesses[0].predicates.len(),
+            2,
+            "view's own and the outer one"
+        );
+        assert!(s.accesses[1].selected.contains(&"total".to_string()));
+    }
+}
