@@ -1,7 +1,300 @@
-//! Index advice for a whole workload: candidates, what-if costing, selection under a budget.
+//! Index advice for a whole workload: candidates from every statement's shape, what-if costs
+//! (HypoPG or dbopt's model), a greedy search for the best set under a budget, and a report
+//! that shows the evidence.
+//!
+//! This module never talks to a server itself: the HypoPG oracle goes through `crate::pg`.
 
 pub mod candidates;
 pub mod oracle;
 pub mod report;
 pub mod select;
 pub mod size;
+
+use std::collections::BTreeSet;
+
+use crate::catalog::{Catalog, TableKind};
+use crate::emit::ddl;
+use crate::workload::shape::{self, PredKind, PredValue, StatementKind};
+use crate::workload::Workload;
+use candidates::{Access, Candidate, OrderCol};
+use report::{AdviseReport, IndexRecommendation, Skipped, StatementBenefit, WorkloadCost};
+use select::{Outcome, StmtInput};
+
+/// Which statements and tables take part.
+#[derive(Debug, Clone)]
+pub struct Filters {
+    pub min_calls: i64,
+    pub min_time_ms: f64,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    /// Tables with fewer rows get no advice (a scan of them is as cheap as an index).
+    pub min_rows: f64,
+    pub max_width: usize,
+}
+
+impl Default for Filters {
+    fn default() -> Self {
+        Filters { min_calls: 1, min_time_ms: 0.0, include: vec![], exclude: vec![], min_rows: 1_000.0, max_width: 3 }
+    }
+}
+
+/// The workload as the search sees it, with what was left out and why.
+#[derive(Debug, Clone, Default)]
+pub struct Prepared {
+    pub stmts: Vec<StmtInput>,
+    pub candidates: Vec<Candidate>,
+    pub skipped: Vec<Skipped>,
+    /// Statements that read only system catalogs (monitoring tools, dbopt itself): ignored.
+    pub system_statements: usize,
+}
+
+fn matches_table(list: &[String], table: &str) -> bool {
+    let bare = table.split_once('.').map_or(table, |x| x.1);
+    list.iter().any(|t| t == table || t == bare)
+}
+
+/// Columns an UPDATE sets (`SET a = ..., b = ...`), read from the text. Good enough for the
+/// HOT penalty; a column missed here only makes the penalty smaller.
+fn updated_columns(sql: &str) -> Vec<String> {
+    let upper = sql.to_ascii_uppercase();
+    let Some(start) = upper.find(" SET ") else { return vec![] };
+    let end = [" WHERE ", " FROM ", " RETURNING "].iter().filter_map(|k| upper[start..].find(k).map(|i| start + i)).min().unwrap_or(sql.len());
+    let mut cols = Vec::new();
+    let mut depth = 0i32;
+    let mut part = String::new();
+    for ch in sql[start + 5..end].chars().chain(std::iter::once(',')) {
+        match ch {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                if let Some((lhs, _)) = part.split_once('=') {
+                    cols.push(lhs.trim().trim_matches('"').to_string());
+                }
+                part.clear();
+                continue;
+            }
+            _ => {}
+        }
+        part.push(ch);
+    }
+    cols
+}
+
+/// A constant predicate as SQL for a partial index (`"deleted_at" IS NULL`, `"status" = 'new'`).
+fn constant_sql(column: &str, op: &str, value: &str) -> Option<String> {
+    let col = crate::pg::quote_ident(column);
+    match op {
+        "IS NULL" => Some(format!("{col} IS NULL")),
+        "=" | "IS TRUE" | "IS FALSE" => Some(format!("{col} = {value}")),
+        _ => None,
+    }
+}
+
+/// Parse and resolve every statement, reduce it to table accesses, and generate candidates.
+pub fn prepare(catalog: &Catalog, workload: &Workload, search_path: &[String], f: &Filters) -> Prepared {
+    let mut p = Prepared::default();
+    let mut cands: Vec<Candidate> = Vec::new();
+    let skip = |p: &mut Prepared, q: &str, why: String| p.skipped.push(Skipped { statement: q.to_string(), reason: why });
+    for s in &workload.statements {
+        if s.calls < f.min_calls || s.total_ms < f.min_time_ms {
+            continue;
+        }
+        let shapes = match shape::extract(&s.query) {
+            Ok(v) => v,
+            Err(_) if s.query.contains("pg_catalog") || s.query.contains("pg_stat") || s.query.contains("current_setting(") => {
+                p.system_statements += 1;
+                continue;
+            }
+            Err(e) => {
+                skip(&mut p, &s.query, format!("cannot parse: {e}"));
+                continue;
+            }
+        };
+        let Some(mut sh) = shapes.into_iter().next() else { continue };
+        if sh.kind == StatementKind::Utility {
+            continue;
+        }
+        shape::resolve(&mut sh, catalog, search_path);
+        // Statements on system catalogs only (monitoring, dbopt's own) are not the workload.
+        let system = |t: &str| {
+            let bare = t.rsplit('.').next().unwrap_or(t);
+            t.starts_with("pg_catalog.") || t.starts_with("information_schema.") || (bare.starts_with("pg_") && catalog.table(t).is_none())
+        };
+        if sh.accesses.iter().all(|a| system(&a.table)) {
+            p.system_statements += 1;
+            continue;
+        }
+        let mut accesses = Vec::new();
+        let mut writes = Vec::new();
+        let mut notes = Vec::new();
+        for ta in &sh.accesses {
+            let Some(t) = catalog.table(&ta.table) else { continue };
+            if t.schema == "pg_catalog" || t.schema == "information_schema" || matches!(t.kind, TableKind::View | TableKind::Foreign) {
+                continue;
+            }
+            let q = t.qualified();
+            if !f.include.is_empty() && !matches_table(&f.include, &q) || matches_table(&f.exclude, &q) {
+                notes.push(format!("{q} excluded by --include/--exclude"));
+                continue;
+            }
+            if ta.target && sh.kind != StatementKind::Select {
+                #[allow(clippy::cast_precision_loss)]
+                writes.push((q.clone(), s.rows.max(s.calls) as f64));
+            }
+            let rows = size::rows(catalog, t);
+            if rows < f.min_rows {
+                notes.push(format!("{q} has {rows:.0} rows (below {:.0}): a scan is as cheap as an index", f.min_rows));
+                continue;
+            }
+            if !t.analyzed {
+                notes.push(format!("{q} has no statistics: run ANALYZE {q}"));
+            }
+            let mut a = Access { table: q.clone(), selected: ta.selected.clone(), limit: ta.limit_applies, join: ta.join_keys.clone(), ..Default::default() };
+            for pr in &ta.predicates {
+                let key = pr.expr.clone().or_else(|| pr.column.clone());
+                let Some(key) = key else { continue };
+                match pr.kind {
+                    PredKind::Eq => {
+                        if let (PredValue::Constant(v), Some(col), None) = (&pr.value, &pr.column, &pr.expr) {
+                            if let Some(sql) = constant_sql(col, &pr.op, v) {
+                                a.constants.push((col.clone(), sql));
+                            }
+                        }
+                        a.eq.push(key);
+                    }
+                    PredKind::Range => a.range.push(key),
+                    PredKind::NotIndexable => {}
+                }
+            }
+            a.order = ta.order_by.iter().map(|o| OrderCol { column: o.column.clone(), desc: o.desc, nulls_first: o.nulls_first }).collect();
+            if a.columns().is_empty() {
+                continue;
+            }
+            for c in candidates::for_access(&a, catalog, f.max_width) {
+                if !cands.contains(&c) {
+                    cands.push(c);
+                }
+            }
+            accesses.push(a);
+        }
+        if accesses.is_empty() && writes.is_empty() {
+            let why = if notes.is_empty() { "filters no user table on an indexable column".to_string() } else { notes.join("; ") };
+            skip(&mut p, &s.query, why);
+            continue;
+        }
+        let updated = if sh.kind == StatementKind::Update { updated_columns(&s.query) } else { vec![] };
+        p.stmts.push(StmtInput { fingerprint: s.fingerprint.clone(), query: s.query.clone(), weight: s.calls.max(1) as f64, mean_ms: s.mean_ms, accesses, writes, updated });
+    }
+    cands.sort();
+    p.candidates = cands;
+    p
+}
+
+/// Drop findings a recommendation already fixes (an index on a foreign key's columns).
+pub fn drop_resolved(findings: &mut Vec<crate::rules::Finding>, recs: &[IndexRecommendation]) {
+    findings.retain(|f| {
+        let Some(sql) = &f.sql else { return true };
+        !recs.iter().any(|r| {
+            sql.contains(&ddl::quote_table(&r.table)) && {
+                // The finding's key columns, in order, must lead the recommendation's.
+                let cols = sql.rsplit_once(" (").map(|x| x.1.trim_end_matches(')')).unwrap_or("");
+                let want: Vec<String> = cols.split(", ").map(|c| c.trim_matches('"').to_string()).collect();
+                let have: Vec<&str> = r.columns.iter().map(|c| ddl::strip_direction(c)).collect();
+                !want.is_empty() && want.len() <= have.len() && want.iter().all(|w| have[..want.len()].contains(&w.as_str()))
+            }
+        })
+    });
+}
+
+/// Turn the search's outcome into the report.
+pub fn build_report(catalog: &Catalog, workload: &Workload, prep: &Prepared, out: &Outcome, costing: &str) -> AdviseReport {
+    let days = workload.window_s.filter(|w| *w > 60.0).map_or(1.0, |w| w / 86_400.0);
+    let mut recs = Vec::new();
+    for c in &out.chosen {
+        let mut statements = Vec::new();
+        for (q, s) in prep.stmts.iter().enumerate() {
+            if !out.used[q].contains(c) {
+                continue;
+            }
+            let (before, after) = (out.base[q], out.after[q]);
+            let saved_share = if before > 0.0 { (1.0 - after / before).max(0.0) } else { 0.0 };
+            statements.push(StatementBenefit {
+                fingerprint: s.fingerprint.clone(),
+                query: s.query.clone(),
+                #[allow(clippy::cast_possible_truncation)]
+                calls: s.weight as i64,
+                cost_before: before,
+                cost_after: after,
+                time_saved_ms_per_day: s.mean_ms * s.weight / days * saved_share,
+            });
+        }
+        let table = catalog.table(&c.table);
+        let partitions = table.map(|t| t.partitions.clone()).unwrap_or_default();
+        let (schema, _) = ddl::split_table(&c.table);
+        let _ = schema;
+        let base_total = out.workload_cost(&prep.stmts, false).max(1e-9);
+        let helped: f64 = statements.iter().map(|s| (s.cost_before - s.cost_after) * s.calls as f64).sum();
+        recs.push(IndexRecommendation {
+            table: c.table.clone(),
+            columns: c.columns.clone(),
+            include: c.include.clone(),
+            predicate: c.predicate.clone(),
+            method: c.method.clone(),
+            name: c.name(),
+            ddl: c.ddl(),
+            size_bytes: out.sizes.get(c).copied().unwrap_or(0),
+            partitions,
+            reason: format!(
+                "serves {} statement(s); they account for {:.1} % of the workload's estimated cost before, and this set cuts that part by {:.0} %",
+                statements.len(),
+                100.0 * statements.iter().map(|s| s.cost_before * s.calls as f64).sum::<f64>() / base_total,
+                if helped > 0.0 { 100.0 * helped / statements.iter().map(|s| s.cost_before * s.calls as f64).sum::<f64>().max(1e-9) } else { 0.0 }
+            ),
+            write_overhead: 0.0,
+            statements,
+        });
+    }
+    let mut skipped = prep.skipped.clone();
+    for (q, err) in &out.failed {
+        skipped.push(Skipped { statement: prep.stmts[*q].query.clone(), reason: format!("the planner could not plan it: {err}") });
+    }
+    for w in &out.withheld {
+        skipped.push(Skipped {
+            statement: format!("(index {} on {})", w.candidate.columns.join(", "), w.candidate.table),
+            reason: format!(
+                "withheld: write-heavy table, estimated index maintenance {:.0} outweighs the read savings {:.0} (cost units)",
+                w.write_cost, w.read_benefit
+            ),
+        });
+    }
+    let helped: BTreeSet<usize> = (0..prep.stmts.len()).filter(|q| !out.used[*q].is_empty()).collect();
+    for (q, s) in prep.stmts.iter().enumerate() {
+        if helped.contains(&q) || out.failed.contains_key(&q) || s.accesses.is_empty() {
+            continue;
+        }
+        skipped.push(Skipped { statement: s.query.clone(), reason: "no candidate index lowered its cost enough to pay for itself (or an existing index already serves it)".into() });
+    }
+    AdviseReport {
+        schema_version: report::SCHEMA_VERSION,
+        dbopt_version: env!("CARGO_PKG_VERSION").into(),
+        costing: costing.into(),
+        recommendations: recs,
+        workload: WorkloadCost { cost_before: out.workload_cost(&prep.stmts, false), cost_after: out.workload_cost(&prep.stmts, true) + out.write_cost, statements: prep.stmts.len() },
+        findings: vec![],
+        skipped,
+        whatif_calls: 0,
+        verification: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::updated_columns;
+
+    #[test]
+    fn update_set_columns() {
+        assert_eq!(updated_columns("UPDATE leads SET status = $1, updated_at = now() WHERE id = $2"), vec!["status", "updated_at"]);
+        assert_eq!(updated_columns("UPDATE t SET \"A\" = coalesce(x, 1), b = (1, 2) FROM u WHERE t.id = u.id"), vec!["A", "b"]);
+        assert!(updated_columns("SELECT 1").is_empty());
+    }
+}

@@ -23,6 +23,25 @@ pub struct AdviseReport {
     pub findings: Vec<serde_json::Value>,
     /// Statements that got no advice, and why.
     pub skipped: Vec<Skipped>,
+    /// Uncached what-if calls the search made.
+    #[serde(default)]
+    pub whatif_calls: u64,
+    /// Measured effect of building the set (`--verify`, default with `--demo`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+}
+
+/// What building the recommended indexes did to the measured workload.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    /// Server execution time of the workload (pg_stat_statements total_exec_time), before.
+    pub workload_ms_before: f64,
+    pub workload_ms_after: f64,
+    /// Bytes the built indexes take, and what was estimated.
+    pub built_bytes: i64,
+    pub estimated_bytes: i64,
+    /// Per index: name and built size.
+    pub indexes: Vec<(String, i64)>,
 }
 
 /// One recommended index.

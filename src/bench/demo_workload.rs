@@ -53,6 +53,8 @@ pub struct WorkloadOptions {
 pub struct WorkloadStats {
     pub statements: u64,
     pub seconds: f64,
+    /// Server execution time of the workload's statements (pg_stat_statements).
+    pub exec_ms: f64,
 }
 
 /// Reset pg_stat_statements, then replay the mix.
@@ -96,10 +98,18 @@ pub async fn run(
         .collect::<pg::Result<Vec<u64>>>()?
         .into_iter()
         .sum();
-    Ok(WorkloadStats {
-        statements,
-        seconds: t0.elapsed().as_secs_f64(),
-    })
+    let seconds = t0.elapsed().as_secs_f64();
+    let exec_ms: f64 = c
+        .query_one(
+            "SELECT coalesce(sum(total_exec_time), 0)::float8 FROM pg_stat_statements \
+             WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+             AND query NOT LIKE '%pg_stat_statements%'",
+            &[],
+        )
+        .await
+        .map_err(|e| PgError::query("measuring the workload", e))?
+        .get(0);
+    Ok(WorkloadStats { statements, seconds, exec_ms })
 }
 
 async fn one_round(c: &pg::Conn, o: &WorkloadOptions, round: u64) -> pg::Result<u64> {

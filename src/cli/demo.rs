@@ -53,6 +53,8 @@ pub struct DemoCmd {
 /// A running demo: the server (dropped = removed), where to connect, and what was done.
 pub struct Demo {
     pub server: Throwaway,
+    /// "Now" of the generated data (the workload's time parameters derive from it).
+    pub anchor: chrono::DateTime<chrono::Utc>,
     pub params: ConnParams,
     pub load: LoadStats,
     pub workload: WorkloadStats,
@@ -125,6 +127,7 @@ pub async fn start(args: &DemoArgs) -> anyhow::Result<Demo> {
     );
     Ok(Demo {
         server,
+        anchor: dopts.anchor,
         params,
         load,
         workload,

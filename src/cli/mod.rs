@@ -1,6 +1,7 @@
 //! The command line: clap types and dispatch. The only place (with `main`) that uses anyhow;
 //! everything below returns typed errors whose hints reach the user through [`report_error`].
 
+pub mod advise;
 pub mod args;
 pub mod demo;
 pub mod doctor;
@@ -57,7 +58,7 @@ pub struct Globals {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Recommend a set of indexes for the whole workload, with evidence.
-    Advise(Pending),
+    Advise(advise::AdviseArgs),
     /// EXPLAIN (ANALYZE, BUFFERS) a statement safely and explain the plan.
     Explain(Pending),
     /// Top statements from pg_stat_statements.
@@ -101,7 +102,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match &cli.command {
         Command::Doctor(a) => doctor::run(&g, a).await,
         Command::Demo(a) => demo::run(&g, a).await,
-        Command::Advise(_) => pending("advise"),
+        Command::Advise(a) => advise::run(&g, a).await,
         Command::Explain(_) => pending("explain"),
         Command::Queries(_) => pending("queries"),
         Command::Tables(_) => pending("tables"),

@@ -94,6 +94,10 @@ pub async fn read(c: &Conn) -> Result<Workload> {
             source: Source::PgStatStatements,
         });
     }
+    // pg_stat_statements_info (1.9+) says since when the counters run.
+    if let Ok(row) = c.query_one(&format!("SELECT extract(epoch FROM now() - stats_reset)::float8 FROM {}.pg_stat_statements_info", super::quote_ident(&schema)), &[]).await {
+        w.window_s = row.get(0);
+    }
     if w.hidden > 0 {
         w.notes.push(format!(
             "{} statements of other roles are hidden (<insufficient privilege>); GRANT pg_read_all_stats to this role to see them",

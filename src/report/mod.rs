@@ -3,6 +3,7 @@
 //! Why one place: every command prints through the same few helpers, so `--format json` is
 //! available everywhere and the human output looks alike from command to command.
 
+pub mod advise;
 pub mod doctor;
 
 use std::io::IsTerminal;

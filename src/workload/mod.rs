@@ -56,6 +56,9 @@ pub struct Workload {
     /// Things the user should know about how the workload was read.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Seconds the statistics cover (since pg_stat_statements was reset), when known.
+    #[serde(default)]
+    pub window_s: Option<f64>,
 }
 
 impl Workload {

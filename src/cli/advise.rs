@@ -1,0 +1,239 @@
+//! `dbopt advise`: recommend a set of indexes for the whole workload, with the evidence.
+
+use anyhow::Context;
+use clap::Args;
+
+use super::demo::{self, DemoArgs};
+use super::{ExitStatus, Globals};
+use crate::advisor::oracle::{CostModel, HypoOracle, SizeEstimate};
+use crate::advisor::report::{AdviseReport, Verification};
+use crate::advisor::select::{self, Oracle, SearchOptions};
+use crate::advisor::{self, Filters};
+use crate::pg::{self, PgError};
+use crate::report::{self, Format, Severity};
+use crate::rules::{self, Config, Ctx, Scope};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Costing {
+    /// HypoPG when the server has it, else dbopt's cost model.
+    Auto,
+    /// HypoPG only (error when missing).
+    Hypopg,
+    /// dbopt's own cost model from pg_stats and the server's cost settings.
+    Model,
+}
+
+#[derive(Debug, Args)]
+pub struct AdviseArgs {
+    /// Run on the built-in demo: a throwaway PostgreSQL, the demo database and its workload.
+    #[arg(long)]
+    pub demo: bool,
+    #[command(flatten)]
+    pub demo_args: DemoArgs,
+    /// Storage budget for the new indexes: `500MB`, `2GB`, or `10%` of the database size.
+    #[arg(long, value_name = "SIZE")]
+    pub budget: Option<String>,
+    /// At most this many new indexes.
+    #[arg(long)]
+    pub max_indexes: Option<usize>,
+    /// Widest index to consider (key columns).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=8))]
+    pub max_width: u8,
+    /// Ignore statements called fewer times.
+    #[arg(long, default_value_t = 1)]
+    pub min_calls: i64,
+    /// Ignore statements with less total execution time (ms).
+    #[arg(long, default_value_t = 0.0)]
+    pub min_time: f64,
+    /// Only advise on these tables (repeatable; `schema.table` or `table`).
+    #[arg(long)]
+    pub include: Vec<String>,
+    /// Never advise on these tables (repeatable).
+    #[arg(long)]
+    pub exclude: Vec<String>,
+    /// Each index must lower the workload's estimated cost by at least this many percent.
+    #[arg(long, default_value_t = 1.0)]
+    pub min_improvement: f64,
+    /// Tables with fewer rows get no advice (a scan is as cheap as an index).
+    #[arg(long, default_value_t = 1000.0)]
+    pub min_rows: f64,
+    /// Where what-if costs come from.
+    #[arg(long, value_enum, default_value_t = Costing::Auto)]
+    pub costing: Costing,
+    /// Which size estimate the budget counts.
+    #[arg(long, value_enum, default_value_t = SizeEstimate::Dbopt)]
+    pub size_estimate: SizeEstimate,
+    /// Parallel what-if sessions.
+    #[arg(long, default_value_t = 2)]
+    pub jobs: usize,
+    /// Build the indexes on the demo server and measure the workload again (default with --demo).
+    #[arg(long, overrides_with = "no_verify")]
+    pub verify: bool,
+    /// Do not build and measure (with --demo).
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Exit 1 when a recommendation (counted as a warning) or a finding reaches this severity.
+    #[arg(long, value_enum)]
+    pub fail_on: Option<Severity>,
+}
+
+/// `500MB`, `1.5GB`, `800kB`, `1048576`, or `10%` of `db_bytes`.
+pub fn parse_budget(s: &str, db_bytes: i64) -> anyhow::Result<i64> {
+    let t = s.trim();
+    #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+    if let Some(p) = t.strip_suffix('%') {
+        let v: f64 = p.trim().parse().with_context(|| format!("invalid budget \"{s}\""))?;
+        anyhow::ensure!((0.0..=1000.0).contains(&v), "invalid budget \"{s}\": the percentage must be between 0 and 1000");
+        return Ok((db_bytes as f64 * v / 100.0) as i64);
+    }
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let v: f64 = num.parse().map_err(|_| anyhow::anyhow!("invalid budget \"{s}\"; hint: use a size like 500MB or 2GB, or a share like 10%"))?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" | "k" => 1024.0,
+        "mb" | "m" => 1024.0 * 1024.0,
+        "gb" | "g" => 1024.0 * 1024.0 * 1024.0,
+        "tb" | "t" => 1024.0_f64.powi(4),
+        other => anyhow::bail!("invalid budget unit \"{other}\" in \"{s}\"; hint: use kB, MB, GB, TB or %"),
+    };
+    #[allow(clippy::cast_possible_truncation)]
+    Ok((v * mult) as i64)
+}
+
+pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
+    let demo = if a.demo { Some(demo::start(&a.demo_args).await?) } else { None };
+    let params = match &demo {
+        Some(d) => d.params.clone(),
+        None => g.connect.params()?,
+    };
+    let session = g.connect.session(true);
+    let conn = pg::connect(&params, &session).await?;
+    let catalog = pg::catalog::load(&conn).await?;
+    let workload = match pg::pgss::read(&conn).await {
+        Ok(w) => w,
+        Err(e @ PgError::ExtensionMissing { .. }) => return Err(e.into()),
+        Err(e) => return Err(e.into()),
+    };
+    for n in &workload.notes {
+        eprintln!("note: {n}");
+    }
+    let sp: String = conn.query_one("SHOW search_path", &[]).await.map_err(|e| PgError::query("reading search_path", e))?.get(0);
+    let user: String = conn.query_one("SELECT current_user", &[]).await.map_err(|e| PgError::query("reading the role", e))?.get(0);
+    let search_path: Vec<String> = sp.split(',').map(|s| s.trim().trim_matches('"').replace("$user", &user)).collect();
+    let filters = Filters {
+        min_calls: a.min_calls,
+        min_time_ms: a.min_time,
+        include: a.include.clone(),
+        exclude: a.exclude.clone(),
+        min_rows: a.min_rows,
+        max_width: usize::from(a.max_width),
+    };
+    let prep = advisor::prepare(&catalog, &workload, &search_path, &filters);
+    if workload.statements.is_empty() {
+        eprintln!("note: pg_stat_statements holds no statements for this database yet; run the application for a while, or reset it with SELECT pg_stat_statements_reset() before a representative period");
+    }
+    let db_bytes: i64 = catalog.tables.iter().map(|t| t.heap_bytes + t.index_bytes + t.toast_bytes).sum();
+    let budget = a.budget.as_deref().map(|b| parse_budget(b, db_bytes)).transpose()?;
+    let opts = SearchOptions {
+        budget_bytes: budget,
+        max_indexes: a.max_indexes,
+        max_width: usize::from(a.max_width),
+        min_improvement: a.min_improvement / 100.0,
+        write_cost_per_row: catalog.settings.random_page_cost * 0.5,
+    };
+    let sp = report::progress(0, "choosing indexes");
+    sp.enable_steady_tick(std::time::Duration::from_millis(120));
+    let use_hypo = match a.costing {
+        Costing::Model => false,
+        Costing::Hypopg => true,
+        Costing::Auto => catalog_has_hypopg(&conn).await?,
+    };
+    if a.costing == Costing::Auto && !use_hypo {
+        eprintln!("note: HypoPG is not available in this database; using dbopt's cost model (install postgresql-15-hypopg and CREATE EXTENSION hypopg for the planner's own what-if costs)");
+    }
+    let texts: Vec<String> = prep.stmts.iter().map(|s| s.query.clone()).collect();
+    let (outcome, costing, calls) = if use_hypo {
+        let pool = pg::whatif::HypoPool::open(&params, &session, a.jobs.clamp(1, 16)).await?;
+        let mut o = HypoOracle::new(pool, &texts, catalog.clone(), a.size_estimate);
+        let out = select::search(&prep.stmts, &prep.candidates, &mut o, &opts).await;
+        o.pool.reset().await?;
+        (out, o.name(), o.calls())
+    } else {
+        let mut o = CostModel::new(catalog.clone(), prep.stmts.iter().map(|s| s.accesses.clone()).collect());
+        let out = select::search(&prep.stmts, &prep.candidates, &mut o, &opts).await;
+        (out, o.name(), o.calls())
+    };
+    sp.finish_and_clear();
+    if budget.is_some_and(|b| b < 8192 * 2) && outcome.chosen.is_empty() {
+        eprintln!("note: the budget is too small for any index");
+    }
+    let mut rep: AdviseReport = advisor::build_report(&catalog, &workload, &prep, &outcome, costing);
+    rep.whatif_calls = calls;
+    let config = Config::load(None)?;
+    let ctx = Ctx { catalog: Some(&catalog), workload: Some(&workload) };
+    let mut findings = rules::run(Scope::Catalog, &ctx, &config)?;
+    findings.extend(rules::run(Scope::Workload, &ctx, &config)?);
+    advisor::drop_resolved(&mut findings, &rep.recommendations);
+    rep.findings = findings.iter().map(|f| serde_json::to_value(f).unwrap_or_default()).collect();
+    drop(conn);
+
+    if let Some(d) = &demo {
+        if !a.no_verify && !rep.recommendations.is_empty() {
+            let pb = report::progress(0, "verifying on the demo");
+            pb.enable_steady_tick(std::time::Duration::from_millis(120));
+            let ddls: Vec<(String, String)> = rep.recommendations.iter().map(|r| (r.name.clone(), r.ddl.clone())).collect();
+            let built = crate::bench::demo::build_indexes(&d.params, &ddls).await?;
+            let wopts = crate::bench::demo_workload::WorkloadOptions {
+                rounds: a.demo_args.rounds,
+                sessions: 4,
+                seed: a.demo_args.seed,
+                scale: a.demo_args.scale,
+                anchor: d.anchor,
+            };
+            let after = crate::bench::demo_workload::run(&d.params, &wopts, &|_, _| {}).await?;
+            pb.finish_and_clear();
+            rep.verification = Some(Verification {
+                workload_ms_before: d.workload.exec_ms,
+                workload_ms_after: after.exec_ms,
+                built_bytes: built.iter().map(|b| b.1).sum(),
+                estimated_bytes: rep.recommendations.iter().map(|r| r.size_bytes).sum(),
+                indexes: built,
+            });
+        }
+    } else if a.verify {
+        anyhow::bail!("--verify builds the recommended indexes, so it runs only with --demo; hint: review the DDL and build it with CREATE INDEX CONCURRENTLY, or use `dbopt explain --compare`");
+    }
+
+    match g.format {
+        Format::Json => report::print_json(&rep)?,
+        f => print!("{}", report::advise::render(&rep, f)),
+    }
+    if let Some(d) = demo {
+        tokio::task::spawn_blocking(move || d.server.stop()).await.ok();
+    }
+    let worst = findings.iter().map(|f| f.severity).max();
+    let worst = if rep.recommendations.is_empty() { worst } else { worst.max(Some(Severity::Warning)) };
+    Ok(match (a.fail_on, worst) {
+        (Some(level), Some(w)) if w >= level => ExitStatus::Findings,
+        _ => ExitStatus::Ok,
+    })
+}
+
+async fn catalog_has_hypopg(c: &pg::Conn) -> anyhow::Result<bool> {
+    Ok(c.query_one("SELECT count(*) > 0 FROM pg_extension WHERE extname = 'hypopg'", &[]).await.map_err(|e| PgError::query("looking for hypopg", e))?.get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_budget;
+
+    #[test]
+    fn budgets() {
+        assert_eq!(parse_budget("500MB", 0).unwrap(), 500 * 1024 * 1024);
+        assert_eq!(parse_budget("1.5GB", 0).unwrap(), (1.5 * 1024.0 * 1024.0 * 1024.0) as i64);
+        assert_eq!(parse_budget("10%", 1000).unwrap(), 100);
+        assert!(parse_budget("lots", 0).is_err());
+        assert!(parse_budget("5XB", 0).unwrap_err().to_string().contains("invalid budget unit"));
+    }
+}
