@@ -34,7 +34,14 @@ pub struct Filters {
 
 impl Default for Filters {
     fn default() -> Self {
-        Filters { min_calls: 1, min_time_ms: 0.0, include: vec![], exclude: vec![], min_rows: 1_000.0, max_width: 3 }
+        Filters {
+            min_calls: 1,
+            min_time_ms: 0.0,
+            include: vec![],
+            exclude: vec![],
+            min_rows: 1_000.0,
+            max_width: 3,
+        }
     }
 }
 
@@ -57,8 +64,14 @@ fn matches_table(list: &[String], table: &str) -> bool {
 /// HOT penalty; a column missed here only makes the penalty smaller.
 fn updated_columns(sql: &str) -> Vec<String> {
     let upper = sql.to_ascii_uppercase();
-    let Some(start) = upper.find(" SET ") else { return vec![] };
-    let end = [" WHERE ", " FROM ", " RETURNING "].iter().filter_map(|k| upper[start..].find(k).map(|i| start + i)).min().unwrap_or(sql.len());
+    let Some(start) = upper.find(" SET ") else {
+        return vec![];
+    };
+    let end = [" WHERE ", " FROM ", " RETURNING "]
+        .iter()
+        .filter_map(|k| upper[start..].find(k).map(|i| start + i))
+        .min()
+        .unwrap_or(sql.len());
     let mut cols = Vec::new();
     let mut depth = 0i32;
     let mut part = String::new();
@@ -91,17 +104,31 @@ fn constant_sql(column: &str, op: &str, value: &str) -> Option<String> {
 }
 
 /// Parse and resolve every statement, reduce it to table accesses, and generate candidates.
-pub fn prepare(catalog: &Catalog, workload: &Workload, search_path: &[String], f: &Filters) -> Prepared {
+pub fn prepare(
+    catalog: &Catalog,
+    workload: &Workload,
+    search_path: &[String],
+    f: &Filters,
+) -> Prepared {
     let mut p = Prepared::default();
     let mut cands: Vec<Candidate> = Vec::new();
-    let skip = |p: &mut Prepared, q: &str, why: String| p.skipped.push(Skipped { statement: q.to_string(), reason: why });
+    let skip = |p: &mut Prepared, q: &str, why: String| {
+        p.skipped.push(Skipped {
+            statement: q.to_string(),
+            reason: why,
+        })
+    };
     for s in &workload.statements {
         if s.calls < f.min_calls || s.total_ms < f.min_time_ms {
             continue;
         }
         let shapes = match shape::extract(&s.query) {
             Ok(v) => v,
-            Err(_) if s.query.contains("pg_catalog") || s.query.contains("pg_stat") || s.query.contains("current_setting(") => {
+            Err(_)
+                if s.query.contains("pg_catalog")
+                    || s.query.contains("pg_stat")
+                    || s.query.contains("current_setting(") =>
+            {
                 p.system_statements += 1;
                 continue;
             }
@@ -110,7 +137,9 @@ pub fn prepare(catalog: &Catalog, workload: &Workload, search_path: &[String], f
                 continue;
             }
         };
-        let Some(mut sh) = shapes.into_iter().next() else { continue };
+        let Some(mut sh) = shapes.into_iter().next() else {
+            continue;
+        };
         if sh.kind == StatementKind::Utility {
             continue;
         }
@@ -118,7 +147,9 @@ pub fn prepare(catalog: &Catalog, workload: &Workload, search_path: &[String], f
         // Statements on system catalogs only (monitoring, dbopt's own) are not the workload.
         let system = |t: &str| {
             let bare = t.rsplit('.').next().unwrap_or(t);
-            t.starts_with("pg_catalog.") || t.starts_with("information_schema.") || (bare.starts_with("pg_") && catalog.table(t).is_none())
+            t.starts_with("pg_catalog.")
+                || t.starts_with("information_schema.")
+                || (bare.starts_with("pg_") && catalog.table(t).is_none())
         };
         if sh.accesses.iter().all(|a| system(&a.table)) {
             p.system_statements += 1;
@@ -128,12 +159,19 @@ pub fn prepare(catalog: &Catalog, workload: &Workload, search_path: &[String], f
         let mut writes = Vec::new();
         let mut notes = Vec::new();
         for ta in &sh.accesses {
-            let Some(t) = catalog.table(&ta.table) else { continue };
-            if t.schema == "pg_catalog" || t.schema == "information_schema" || matches!(t.kind, TableKind::View | TableKind::Foreign) {
+            let Some(t) = catalog.table(&ta.table) else {
+                continue;
+            };
+            if t.schema == "pg_catalog"
+                || t.schema == "information_schema"
+                || matches!(t.kind, TableKind::View | TableKind::Foreign)
+            {
                 continue;
             }
             let q = t.qualified();
-            if !f.include.is_empty() && !matches_table(&f.include, &q) || matches_table(&f.exclude, &q) {
+            if !f.include.is_empty() && !matches_table(&f.include, &q)
+                || matches_table(&f.exclude, &q)
+            {
                 notes.push(format!("{q} excluded by --include/--exclude"));
                 continue;
             }
@@ -143,19 +181,30 @@ pub fn prepare(catalog: &Catalog, workload: &Workload, search_path: &[String], f
             }
             let rows = size::rows(catalog, t);
             if rows < f.min_rows {
-                notes.push(format!("{q} has {rows:.0} rows (below {:.0}): a scan is as cheap as an index", f.min_rows));
+                notes.push(format!(
+                    "{q} has {rows:.0} rows (below {:.0}): a scan is as cheap as an index",
+                    f.min_rows
+                ));
                 continue;
             }
             if !t.analyzed {
                 notes.push(format!("{q} has no statistics: run ANALYZE {q}"));
             }
-            let mut a = Access { table: q.clone(), selected: ta.selected.clone(), limit: ta.limit_applies, join: ta.join_keys.clone(), ..Default::default() };
+            let mut a = Access {
+                table: q.clone(),
+                selected: ta.selected.clone(),
+                limit: ta.limit_applies,
+                join: ta.join_keys.clone(),
+                ..Default::default()
+            };
             for pr in &ta.predicates {
                 let key = pr.expr.clone().or_else(|| pr.column.clone());
                 let Some(key) = key else { continue };
                 match pr.kind {
                     PredKind::Eq => {
-                        if let (PredValue::Constant(v), Some(col), None) = (&pr.value, &pr.column, &pr.expr) {
+                        if let (PredValue::Constant(v), Some(col), None) =
+                            (&pr.value, &pr.column, &pr.expr)
+                        {
                             if let Some(sql) = constant_sql(col, &pr.op, v) {
                                 a.constants.push((col.clone(), sql));
                             }
@@ -166,7 +215,15 @@ pub fn prepare(catalog: &Catalog, workload: &Workload, search_path: &[String], f
                     PredKind::NotIndexable => {}
                 }
             }
-            a.order = ta.order_by.iter().map(|o| OrderCol { column: o.column.clone(), desc: o.desc, nulls_first: o.nulls_first }).collect();
+            a.order = ta
+                .order_by
+                .iter()
+                .map(|o| OrderCol {
+                    column: o.column.clone(),
+                    desc: o.desc,
+                    nulls_first: o.nulls_first,
+                })
+                .collect();
             if a.columns().is_empty() {
                 continue;
             }
@@ -178,12 +235,28 @@ pub fn prepare(catalog: &Catalog, workload: &Workload, search_path: &[String], f
             accesses.push(a);
         }
         if accesses.is_empty() && writes.is_empty() {
-            let why = if notes.is_empty() { "filters no user table on an indexable column".to_string() } else { notes.join("; ") };
+            let why = if notes.is_empty() {
+                "filters no user table on an indexable column".to_string()
+            } else {
+                notes.join("; ")
+            };
             skip(&mut p, &s.query, why);
             continue;
         }
-        let updated = if sh.kind == StatementKind::Update { updated_columns(&s.query) } else { vec![] };
-        p.stmts.push(StmtInput { fingerprint: s.fingerprint.clone(), query: s.query.clone(), weight: s.calls.max(1) as f64, mean_ms: s.mean_ms, accesses, writes, updated });
+        let updated = if sh.kind == StatementKind::Update {
+            updated_columns(&s.query)
+        } else {
+            vec![]
+        };
+        p.stmts.push(StmtInput {
+            fingerprint: s.fingerprint.clone(),
+            query: s.query.clone(),
+            weight: s.calls.max(1) as f64,
+            mean_ms: s.mean_ms,
+            accesses,
+            writes,
+            updated,
+        });
     }
     cands.sort();
     p.candidates = cands;
@@ -197,18 +270,37 @@ pub fn drop_resolved(findings: &mut Vec<crate::rules::Finding>, recs: &[IndexRec
         !recs.iter().any(|r| {
             sql.contains(&ddl::quote_table(&r.table)) && {
                 // The finding's key columns, in order, must lead the recommendation's.
-                let cols = sql.rsplit_once(" (").map(|x| x.1.trim_end_matches(')')).unwrap_or("");
-                let want: Vec<String> = cols.split(", ").map(|c| c.trim_matches('"').to_string()).collect();
+                let cols = sql
+                    .rsplit_once(" (")
+                    .map(|x| x.1.trim_end_matches(')'))
+                    .unwrap_or("");
+                let want: Vec<String> = cols
+                    .split(", ")
+                    .map(|c| c.trim_matches('"').to_string())
+                    .collect();
                 let have: Vec<&str> = r.columns.iter().map(|c| ddl::strip_direction(c)).collect();
-                !want.is_empty() && want.len() <= have.len() && want.iter().all(|w| have[..want.len()].contains(&w.as_str()))
+                !want.is_empty()
+                    && want.len() <= have.len()
+                    && want
+                        .iter()
+                        .all(|w| have[..want.len()].contains(&w.as_str()))
             }
         })
     });
 }
 
 /// Turn the search's outcome into the report.
-pub fn build_report(catalog: &Catalog, workload: &Workload, prep: &Prepared, out: &Outcome, costing: &str) -> AdviseReport {
-    let days = workload.window_s.filter(|w| *w > 60.0).map_or(1.0, |w| w / 86_400.0);
+pub fn build_report(
+    catalog: &Catalog,
+    workload: &Workload,
+    prep: &Prepared,
+    out: &Outcome,
+    costing: &str,
+) -> AdviseReport {
+    let days = workload
+        .window_s
+        .filter(|w| *w > 60.0)
+        .map_or(1.0, |w| w / 86_400.0);
     let mut recs = Vec::new();
     for c in &out.chosen {
         let mut statements = Vec::new();
@@ -217,7 +309,11 @@ pub fn build_report(catalog: &Catalog, workload: &Workload, prep: &Prepared, out
                 continue;
             }
             let (before, after) = (out.base[q], out.after[q]);
-            let saved_share = if before > 0.0 { (1.0 - after / before).max(0.0) } else { 0.0 };
+            let saved_share = if before > 0.0 {
+                (1.0 - after / before).max(0.0)
+            } else {
+                0.0
+            };
             statements.push(StatementBenefit {
                 fingerprint: s.fingerprint.clone(),
                 query: s.query.clone(),
@@ -233,7 +329,10 @@ pub fn build_report(catalog: &Catalog, workload: &Workload, prep: &Prepared, out
         let (schema, _) = ddl::split_table(&c.table);
         let _ = schema;
         let base_total = out.workload_cost(&prep.stmts, false).max(1e-9);
-        let helped: f64 = statements.iter().map(|s| (s.cost_before - s.cost_after) * s.calls as f64).sum();
+        let helped: f64 = statements
+            .iter()
+            .map(|s| (s.cost_before - s.cost_after) * s.calls as f64)
+            .sum();
         recs.push(IndexRecommendation {
             table: c.table.clone(),
             columns: c.columns.clone(),
@@ -256,7 +355,10 @@ pub fn build_report(catalog: &Catalog, workload: &Workload, prep: &Prepared, out
     }
     let mut skipped = prep.skipped.clone();
     for (q, err) in &out.failed {
-        skipped.push(Skipped { statement: prep.stmts[*q].query.clone(), reason: format!("the planner could not plan it: {err}") });
+        skipped.push(Skipped {
+            statement: prep.stmts[*q].query.clone(),
+            reason: format!("the planner could not plan it: {err}"),
+        });
     }
     for w in &out.withheld {
         skipped.push(Skipped {
@@ -267,7 +369,9 @@ pub fn build_report(catalog: &Catalog, workload: &Workload, prep: &Prepared, out
             ),
         });
     }
-    let helped: BTreeSet<usize> = (0..prep.stmts.len()).filter(|q| !out.used[*q].is_empty()).collect();
+    let helped: BTreeSet<usize> = (0..prep.stmts.len())
+        .filter(|q| !out.used[*q].is_empty())
+        .collect();
     for (q, s) in prep.stmts.iter().enumerate() {
         if helped.contains(&q) || out.failed.contains_key(&q) || s.accesses.is_empty() {
             continue;
@@ -279,7 +383,11 @@ pub fn build_report(catalog: &Catalog, workload: &Workload, prep: &Prepared, out
         dbopt_version: env!("CARGO_PKG_VERSION").into(),
         costing: costing.into(),
         recommendations: recs,
-        workload: WorkloadCost { cost_before: out.workload_cost(&prep.stmts, false), cost_after: out.workload_cost(&prep.stmts, true) + out.write_cost, statements: prep.stmts.len() },
+        workload: WorkloadCost {
+            cost_before: out.workload_cost(&prep.stmts, false),
+            cost_after: out.workload_cost(&prep.stmts, true) + out.write_cost,
+            statements: prep.stmts.len(),
+        },
         findings: vec![],
         skipped,
         whatif_calls: 0,
@@ -293,8 +401,16 @@ mod tests {
 
     #[test]
     fn update_set_columns() {
-        assert_eq!(updated_columns("UPDATE leads SET status = $1, updated_at = now() WHERE id = $2"), vec!["status", "updated_at"]);
-        assert_eq!(updated_columns("UPDATE t SET \"A\" = coalesce(x, 1), b = (1, 2) FROM u WHERE t.id = u.id"), vec!["A", "b"]);
+        assert_eq!(
+            updated_columns("UPDATE leads SET status = $1, updated_at = now() WHERE id = $2"),
+            vec!["status", "updated_at"]
+        );
+        assert_eq!(
+            updated_columns(
+                "UPDATE t SET \"A\" = coalesce(x, 1), b = (1, 2) FROM u WHERE t.id = u.id"
+            ),
+            vec!["A", "b"]
+        );
         assert!(updated_columns("SELECT 1").is_empty());
     }
 }

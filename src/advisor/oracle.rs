@@ -58,8 +58,21 @@ pub struct HypoOracle {
 }
 
 impl HypoOracle {
-    pub fn new(pool: HypoPool, statements: &[String], catalog: Catalog, sizes: SizeEstimate) -> Self {
-        HypoOracle { pool, statements: statements.iter().map(|s| (s.clone(), param_count(s))).collect(), catalog, sizes }
+    pub fn new(
+        pool: HypoPool,
+        statements: &[String],
+        catalog: Catalog,
+        sizes: SizeEstimate,
+    ) -> Self {
+        HypoOracle {
+            pool,
+            statements: statements
+                .iter()
+                .map(|s| (s.clone(), param_count(s)))
+                .collect(),
+            catalog,
+            sizes,
+        }
     }
 }
 
@@ -67,14 +80,21 @@ impl Oracle for HypoOracle {
     async fn evaluate(&mut self, reqs: &[(usize, Vec<Candidate>)]) -> Vec<Result<Eval, String>> {
         let wreqs: Vec<WhatIfRequest> = reqs
             .iter()
-            .map(|(q, cfg)| WhatIfRequest { sql: self.statements[*q].0.clone(), params: self.statements[*q].1, indexes: cfg.iter().map(Candidate::hypo_ddl).collect() })
+            .map(|(q, cfg)| WhatIfRequest {
+                sql: self.statements[*q].0.clone(),
+                params: self.statements[*q].1,
+                indexes: cfg.iter().map(Candidate::hypo_ddl).collect(),
+            })
             .collect();
         let results = self.pool.explain_all(&wreqs).await;
         results
             .into_iter()
             .zip(reqs)
             .map(|(r, (_, cfg))| match r {
-                Ok(p) => Ok(Eval { cost: p.cost, used: p.used.iter().map(|i| cfg[*i].clone()).collect() }),
+                Ok(p) => Ok(Eval {
+                    cost: p.cost,
+                    used: p.used.iter().map(|i| cfg[*i].clone()).collect(),
+                }),
                 Err(e) => Err(e.to_string()),
             })
             .collect()
@@ -108,12 +128,18 @@ pub struct CostModel {
 
 impl CostModel {
     pub fn new(catalog: Catalog, accesses: Vec<Vec<Access>>) -> Self {
-        CostModel { catalog, accesses, calls: 0 }
+        CostModel {
+            catalog,
+            accesses,
+            calls: 0,
+        }
     }
 
     /// Selectivity of an equality on `col` (1 / distinct, or the MCV share when skewed).
     fn eq_sel(&self, table: &str, col: &str) -> f64 {
-        let Some(t) = self.catalog.table(table) else { return 0.005 };
+        let Some(t) = self.catalog.table(table) else {
+            return 0.005;
+        };
         match t.column(col).and_then(|c| c.stats.as_ref()) {
             Some(s) => {
                 let d = s.distinct(t.reltuples.max(1.0));
@@ -127,15 +153,36 @@ impl CostModel {
     /// Planner-style cost of one access with the best usable index of `cfg`, or a seq scan.
     fn access_cost(&self, a: &Access, cfg: &[Candidate]) -> (f64, Option<Candidate>) {
         let s = &self.catalog.settings;
-        let Some(t) = self.catalog.table(&a.table) else { return (0.0, None) };
+        let Some(t) = self.catalog.table(&a.table) else {
+            return (0.0, None);
+        };
         let rows = size::rows(&self.catalog, t).max(1.0);
         let pages = t.relpages.max(1) as f64;
         let quals = (a.eq.len() + a.range.len()) as f64;
-        let out_rows = rows * a.eq.iter().map(|c| self.eq_sel(&a.table, c)).product::<f64>() * 0.333f64.powi(i32::try_from(a.range.len()).unwrap_or(1));
-        let sort = |n: f64| if a.order.is_empty() || n < 2.0 { 0.0 } else { 2.0 * s.cpu_operator_cost * n * n.log2() };
+        let out_rows = rows
+            * a.eq
+                .iter()
+                .map(|c| self.eq_sel(&a.table, c))
+                .product::<f64>()
+            * 0.333f64.powi(i32::try_from(a.range.len()).unwrap_or(1));
+        let sort = |n: f64| {
+            if a.order.is_empty() || n < 2.0 {
+                0.0
+            } else {
+                2.0 * s.cpu_operator_cost * n * n.log2()
+            }
+        };
         // A LIMIT we cannot see ($n): the planner assumes 10 % of the rows are fetched.
-        let limit_frac = |n: f64| if a.limit { (10.0_f64.max(n * 0.1) / n.max(1.0)).min(1.0) } else { 1.0 };
-        let seq = pages * s.seq_page_cost + rows * (s.cpu_tuple_cost + quals * s.cpu_operator_cost) + sort(out_rows);
+        let limit_frac = |n: f64| {
+            if a.limit {
+                (10.0_f64.max(n * 0.1) / n.max(1.0)).min(1.0)
+            } else {
+                1.0
+            }
+        };
+        let seq = pages * s.seq_page_cost
+            + rows * (s.cpu_tuple_cost + quals * s.cpu_operator_cost)
+            + sort(out_rows);
         let mut best = (seq, None);
         for c in cfg.iter().filter(|c| c.table == a.table) {
             // Matched prefix: equality columns, then one range column or the ORDER BY.
@@ -154,7 +201,13 @@ impl CostModel {
                 matched += 1;
                 i += 1;
             }
-            if !a.order.is_empty() && keys.len() >= i + a.order.len() && a.order.iter().enumerate().all(|(k, o)| keys[i + k] == o.column) {
+            if !a.order.is_empty()
+                && keys.len() >= i + a.order.len()
+                && a.order
+                    .iter()
+                    .enumerate()
+                    .all(|(k, o)| keys[i + k] == o.column)
+            {
                 ordered = true;
             }
             if matched == 0 && !ordered {
@@ -171,9 +224,15 @@ impl CostModel {
             let heap_random = fetched.min(pages) * s.random_page_cost;
             let heap_seq = pages * sel * s.seq_page_cost;
             let heap = corr * corr * heap_seq + (1.0 - corr * corr) * heap_random;
-            let covering = !a.selected.iter().any(|x| x == "*") && a.selected.iter().all(|x| keys.contains(&x.as_str()) || c.include.contains(x));
+            let covering = !a.selected.iter().any(|x| x == "*")
+                && a.selected
+                    .iter()
+                    .all(|x| keys.contains(&x.as_str()) || c.include.contains(x));
             let heap = if covering { heap * 0.1 } else { heap };
-            let cost = index_pages * s.random_page_cost + heap + fetched * (s.cpu_index_tuple_cost + s.cpu_tuple_cost) + if ordered { 0.0 } else { sort(fetched) };
+            let cost = index_pages * s.random_page_cost
+                + heap
+                + fetched * (s.cpu_index_tuple_cost + s.cpu_tuple_cost)
+                + if ordered { 0.0 } else { sort(fetched) };
             if cost < best.0 {
                 best = (cost, Some(c.clone()));
             }
@@ -228,16 +287,33 @@ mod tests {
 
     #[tokio::test]
     async fn model_prefers_a_matching_index_on_a_big_table() {
-        let mut cat = Catalog { server_version_num: 150_000, ..Default::default() };
+        let mut cat = Catalog {
+            server_version_num: 150_000,
+            ..Default::default()
+        };
         cat.tables.push(Table {
             schema: "public".into(),
             name: "t".into(),
             reltuples: 1e6,
             relpages: 10_000,
-            columns: vec![Column { name: "a".into(), type_name: "integer".into(), not_null: true, stats: Some(ColumnStats { n_distinct: -1.0, avg_width: 4, ..Default::default() }) }],
+            columns: vec![Column {
+                name: "a".into(),
+                type_name: "integer".into(),
+                not_null: true,
+                stats: Some(ColumnStats {
+                    n_distinct: -1.0,
+                    avg_width: 4,
+                    ..Default::default()
+                }),
+            }],
             ..Default::default()
         });
-        let a = Access { table: "public.t".into(), eq: vec!["a".into()], selected: vec!["*".into()], ..Default::default() };
+        let a = Access {
+            table: "public.t".into(),
+            eq: vec!["a".into()],
+            selected: vec!["*".into()],
+            ..Default::default()
+        };
         let mut m = CostModel::new(cat, vec![vec![a]]);
         let ix = Candidate::btree("public.t", vec!["a".into()]);
         let r = m.evaluate(&[(0, vec![]), (0, vec![ix.clone()])]).await;

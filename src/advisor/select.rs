@@ -57,7 +57,8 @@ pub struct SearchOptions {
     pub budget_bytes: Option<i64>,
     pub max_indexes: Option<usize>,
     pub max_width: usize,
-    /// An index must lower the workload cost by at least this share (0.01 = 1 %).
+    /// Each step (a new index, or a wider one) must lower the workload's current estimated cost
+    /// by at least this share (0.01 = 1 %).
     pub min_improvement: f64,
     /// Planner cost units per index entry written (insert or non-HOT update).
     pub write_cost_per_row: f64,
@@ -247,8 +248,6 @@ pub async fn search<O: Oracle>(
     let n = stmts.len();
     st.eval_many((0..n).map(|q| (q, vec![])).collect()).await;
     let base: Vec<f64> = (0..n).map(|q| st.cost(q, &[])).collect();
-    let base_total = st.total(&[]);
-    let min_gain = base_total * opts.min_improvement;
     // Columns available for widening, per table, as written in candidates (with direction).
     let mut widen_cols: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for c in candidates {
@@ -327,6 +326,8 @@ pub async fn search<O: Oracle>(
         }
         st.eval_many(pairs).await;
         let current = st.total(&chosen);
+        // Extend's rule: a step must lower the cost the workload has now by min_improvement.
+        let min_gain = current * opts.min_improvement;
         let mut best: Option<(f64, usize)> = None;
         for (i, cfg) in configs.iter().enumerate() {
             let gain = current - st.total(cfg);

@@ -69,7 +69,7 @@ pub async fn run(
         statement_timeout: None,
     };
     let c = pg::connect(p, &write).await?;
-    c.execute("SELECT pg_stat_statements_reset()", &[])
+    c.execute("SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)", &[])
         .await
         .map_err(|e| PgError::query("resetting pg_stat_statements", e))?;
     let done = std::sync::atomic::AtomicU64::new(0);
@@ -109,7 +109,11 @@ pub async fn run(
         .await
         .map_err(|e| PgError::query("measuring the workload", e))?
         .get(0);
-    Ok(WorkloadStats { statements, seconds, exec_ms })
+    Ok(WorkloadStats {
+        statements,
+        seconds,
+        exec_ms,
+    })
 }
 
 async fn one_round(c: &pg::Conn, o: &WorkloadOptions, round: u64) -> pg::Result<u64> {

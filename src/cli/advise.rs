@@ -51,7 +51,8 @@ pub struct AdviseArgs {
     /// Never advise on these tables (repeatable).
     #[arg(long)]
     pub exclude: Vec<String>,
-    /// Each index must lower the workload's estimated cost by at least this many percent.
+    /// Each new (or widened) index must lower the workload's current estimated cost by at
+    /// least this many percent.
     #[arg(long, default_value_t = 1.0)]
     pub min_improvement: f64,
     /// Tables with fewer rows get no advice (a scan is as cheap as an index).
@@ -82,27 +83,45 @@ pub fn parse_budget(s: &str, db_bytes: i64) -> anyhow::Result<i64> {
     let t = s.trim();
     #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
     if let Some(p) = t.strip_suffix('%') {
-        let v: f64 = p.trim().parse().with_context(|| format!("invalid budget \"{s}\""))?;
-        anyhow::ensure!((0.0..=1000.0).contains(&v), "invalid budget \"{s}\": the percentage must be between 0 and 1000");
+        let v: f64 = p
+            .trim()
+            .parse()
+            .with_context(|| format!("invalid budget \"{s}\""))?;
+        anyhow::ensure!(
+            (0.0..=1000.0).contains(&v),
+            "invalid budget \"{s}\": the percentage must be between 0 and 1000"
+        );
         return Ok((db_bytes as f64 * v / 100.0) as i64);
     }
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let v: f64 = num.parse().map_err(|_| anyhow::anyhow!("invalid budget \"{s}\"; hint: use a size like 500MB or 2GB, or a share like 10%"))?;
+    let v: f64 = num.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "invalid budget \"{s}\"; hint: use a size like 500MB or 2GB, or a share like 10%"
+        )
+    })?;
     let mult = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "kb" | "k" => 1024.0,
         "mb" | "m" => 1024.0 * 1024.0,
         "gb" | "g" => 1024.0 * 1024.0 * 1024.0,
         "tb" | "t" => 1024.0_f64.powi(4),
-        other => anyhow::bail!("invalid budget unit \"{other}\" in \"{s}\"; hint: use kB, MB, GB, TB or %"),
+        other => anyhow::bail!(
+            "invalid budget unit \"{other}\" in \"{s}\"; hint: use kB, MB, GB, TB or %"
+        ),
     };
     #[allow(clippy::cast_possible_truncation)]
     Ok((v * mult) as i64)
 }
 
 pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
-    let demo = if a.demo { Some(demo::start(&a.demo_args).await?) } else { None };
+    let demo = if a.demo {
+        Some(demo::start(&a.demo_args).await?)
+    } else {
+        None
+    };
     let params = match &demo {
         Some(d) => d.params.clone(),
         None => g.connect.params()?,
@@ -118,9 +137,20 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
     for n in &workload.notes {
         eprintln!("note: {n}");
     }
-    let sp: String = conn.query_one("SHOW search_path", &[]).await.map_err(|e| PgError::query("reading search_path", e))?.get(0);
-    let user: String = conn.query_one("SELECT current_user", &[]).await.map_err(|e| PgError::query("reading the role", e))?.get(0);
-    let search_path: Vec<String> = sp.split(',').map(|s| s.trim().trim_matches('"').replace("$user", &user)).collect();
+    let sp: String = conn
+        .query_one("SHOW search_path", &[])
+        .await
+        .map_err(|e| PgError::query("reading search_path", e))?
+        .get(0);
+    let user: String = conn
+        .query_one("SELECT current_user", &[])
+        .await
+        .map_err(|e| PgError::query("reading the role", e))?
+        .get(0);
+    let search_path: Vec<String> = sp
+        .split(',')
+        .map(|s| s.trim().trim_matches('"').replace("$user", &user))
+        .collect();
     let filters = Filters {
         min_calls: a.min_calls,
         min_time_ms: a.min_time,
@@ -133,8 +163,16 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
     if workload.statements.is_empty() {
         eprintln!("note: pg_stat_statements holds no statements for this database yet; run the application for a while, or reset it with SELECT pg_stat_statements_reset() before a representative period");
     }
-    let db_bytes: i64 = catalog.tables.iter().map(|t| t.heap_bytes + t.index_bytes + t.toast_bytes).sum();
-    let budget = a.budget.as_deref().map(|b| parse_budget(b, db_bytes)).transpose()?;
+    let db_bytes: i64 = catalog
+        .tables
+        .iter()
+        .map(|t| t.heap_bytes + t.index_bytes + t.toast_bytes)
+        .sum();
+    let budget = a
+        .budget
+        .as_deref()
+        .map(|b| parse_budget(b, db_bytes))
+        .transpose()?;
     let opts = SearchOptions {
         budget_bytes: budget,
         max_indexes: a.max_indexes,
@@ -160,7 +198,10 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
         o.pool.reset().await?;
         (out, o.name(), o.calls())
     } else {
-        let mut o = CostModel::new(catalog.clone(), prep.stmts.iter().map(|s| s.accesses.clone()).collect());
+        let mut o = CostModel::new(
+            catalog.clone(),
+            prep.stmts.iter().map(|s| s.accesses.clone()).collect(),
+        );
         let out = select::search(&prep.stmts, &prep.candidates, &mut o, &opts).await;
         (out, o.name(), o.calls())
     };
@@ -168,21 +209,32 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
     if budget.is_some_and(|b| b < 8192 * 2) && outcome.chosen.is_empty() {
         eprintln!("note: the budget is too small for any index");
     }
-    let mut rep: AdviseReport = advisor::build_report(&catalog, &workload, &prep, &outcome, costing);
+    let mut rep: AdviseReport =
+        advisor::build_report(&catalog, &workload, &prep, &outcome, costing);
     rep.whatif_calls = calls;
     let config = Config::load(None)?;
-    let ctx = Ctx { catalog: Some(&catalog), workload: Some(&workload) };
+    let ctx = Ctx {
+        catalog: Some(&catalog),
+        workload: Some(&workload),
+    };
     let mut findings = rules::run(Scope::Catalog, &ctx, &config)?;
     findings.extend(rules::run(Scope::Workload, &ctx, &config)?);
     advisor::drop_resolved(&mut findings, &rep.recommendations);
-    rep.findings = findings.iter().map(|f| serde_json::to_value(f).unwrap_or_default()).collect();
+    rep.findings = findings
+        .iter()
+        .map(|f| serde_json::to_value(f).unwrap_or_default())
+        .collect();
     drop(conn);
 
     if let Some(d) = &demo {
         if !a.no_verify && !rep.recommendations.is_empty() {
             let pb = report::progress(0, "verifying on the demo");
             pb.enable_steady_tick(std::time::Duration::from_millis(120));
-            let ddls: Vec<(String, String)> = rep.recommendations.iter().map(|r| (r.name.clone(), r.ddl.clone())).collect();
+            let ddls: Vec<(String, String)> = rep
+                .recommendations
+                .iter()
+                .map(|r| (r.name.clone(), r.ddl.clone()))
+                .collect();
             let built = crate::bench::demo::build_indexes(&d.params, &ddls).await?;
             let wopts = crate::bench::demo_workload::WorkloadOptions {
                 rounds: a.demo_args.rounds,
@@ -210,10 +262,16 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
         f => print!("{}", report::advise::render(&rep, f)),
     }
     if let Some(d) = demo {
-        tokio::task::spawn_blocking(move || d.server.stop()).await.ok();
+        tokio::task::spawn_blocking(move || d.server.stop())
+            .await
+            .ok();
     }
     let worst = findings.iter().map(|f| f.severity).max();
-    let worst = if rep.recommendations.is_empty() { worst } else { worst.max(Some(Severity::Warning)) };
+    let worst = if rep.recommendations.is_empty() {
+        worst
+    } else {
+        worst.max(Some(Severity::Warning))
+    };
     Ok(match (a.fail_on, worst) {
         (Some(level), Some(w)) if w >= level => ExitStatus::Findings,
         _ => ExitStatus::Ok,
@@ -221,7 +279,13 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
 }
 
 async fn catalog_has_hypopg(c: &pg::Conn) -> anyhow::Result<bool> {
-    Ok(c.query_one("SELECT count(*) > 0 FROM pg_extension WHERE extname = 'hypopg'", &[]).await.map_err(|e| PgError::query("looking for hypopg", e))?.get(0))
+    Ok(c.query_one(
+        "SELECT count(*) > 0 FROM pg_extension WHERE extname = 'hypopg'",
+        &[],
+    )
+    .await
+    .map_err(|e| PgError::query("looking for hypopg", e))?
+    .get(0))
 }
 
 #[cfg(test)]
@@ -231,9 +295,15 @@ mod tests {
     #[test]
     fn budgets() {
         assert_eq!(parse_budget("500MB", 0).unwrap(), 500 * 1024 * 1024);
-        assert_eq!(parse_budget("1.5GB", 0).unwrap(), (1.5 * 1024.0 * 1024.0 * 1024.0) as i64);
+        assert_eq!(
+            parse_budget("1.5GB", 0).unwrap(),
+            (1.5 * 1024.0 * 1024.0 * 1024.0) as i64
+        );
         assert_eq!(parse_budget("10%", 1000).unwrap(), 100);
         assert!(parse_budget("lots", 0).is_err());
-        assert!(parse_budget("5XB", 0).unwrap_err().to_string().contains("invalid budget unit"));
+        assert!(parse_budget("5XB", 0)
+            .unwrap_err()
+            .to_string()
+            .contains("invalid budget unit"));
     }
 }

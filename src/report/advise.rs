@@ -41,14 +41,41 @@ pub fn render(r: &AdviseReport, format: Format) -> String {
             let _ = writeln!(out, "\n{t}");
         }
     };
-    h(&mut out, &format!("Recommended indexes: {} ({} estimated), costed with {}", r.recommendations.len(), bytes(total), r.costing));
+    h(
+        &mut out,
+        &format!(
+            "Recommended indexes: {} ({} estimated), costed with {}",
+            r.recommendations.len(),
+            bytes(total),
+            r.costing
+        ),
+    );
     if r.recommendations.is_empty() {
         let _ = writeln!(out, "No index is worth building for this workload.");
     } else {
-        let mut t = table(format, &["#", "table", "index", "size", "statements helped", "their cost", "time saved/day"]);
+        let mut t = table(
+            format,
+            &[
+                "#",
+                "table",
+                "index",
+                "size",
+                "statements helped",
+                "their cost",
+                "time saved/day",
+            ],
+        );
         for (i, rec) in r.recommendations.iter().enumerate() {
-            let before: f64 = rec.statements.iter().map(|s| s.cost_before * s.calls as f64).sum();
-            let after: f64 = rec.statements.iter().map(|s| s.cost_after * s.calls as f64).sum();
+            let before: f64 = rec
+                .statements
+                .iter()
+                .map(|s| s.cost_before * s.calls as f64)
+                .sum();
+            let after: f64 = rec
+                .statements
+                .iter()
+                .map(|s| s.cost_after * s.calls as f64)
+                .sum();
             let saved: f64 = rec.statements.iter().map(|s| s.time_saved_ms_per_day).sum();
             let mut idx = format!("({})", rec.columns.join(", "));
             if !rec.include.is_empty() {
@@ -71,7 +98,10 @@ pub fn render(r: &AdviseReport, format: Format) -> String {
             ]);
         }
         let _ = writeln!(out, "{t}");
-        h(&mut out, "DDL (run each statement on its own; CONCURRENTLY cannot run inside a transaction)");
+        h(
+            &mut out,
+            "DDL (run each statement on its own; CONCURRENTLY cannot run inside a transaction)",
+        );
         if md {
             out.push_str("```sql\n");
         }
@@ -81,11 +111,23 @@ pub fn render(r: &AdviseReport, format: Format) -> String {
         if md {
             out.push_str("```\n");
         }
-        h(&mut out, "Evidence: statements each index serves (estimated planner cost per call)");
-        let mut t = table(format, &["#", "statement", "calls", "cost before", "cost after"]);
+        h(
+            &mut out,
+            "Evidence: statements each index serves (estimated planner cost per call)",
+        );
+        let mut t = table(
+            format,
+            &["#", "statement", "calls", "cost before", "cost after"],
+        );
         for (i, rec) in r.recommendations.iter().enumerate() {
             for s in &rec.statements {
-                t.add_row(vec![(i + 1).to_string(), short(&s.query, 70), s.calls.to_string(), format!("{:.1}", s.cost_before), format!("{:.1}", s.cost_after)]);
+                t.add_row(vec![
+                    (i + 1).to_string(),
+                    short(&s.query, 70),
+                    s.calls.to_string(),
+                    format!("{:.1}", s.cost_before),
+                    format!("{:.1}", s.cost_after),
+                ]);
             }
         }
         let _ = writeln!(out, "{t}");
@@ -124,7 +166,15 @@ pub fn render(r: &AdviseReport, format: Format) -> String {
         let mut t = table(format, &["severity", "rule", "object", "finding", "fix"]);
         for f in &r.findings {
             let g = |k: &str| f[k].as_str().unwrap_or("").to_string();
-            t.add_row(vec![g("severity"), g("rule"), g("object"), g("message"), f["sql"].as_str().map_or_else(|| g("remedy"), str::to_string)]);
+            t.add_row(vec![
+                g("severity"),
+                g("rule"),
+                g("object"),
+                g("message"),
+                f["sql"]
+                    .as_str()
+                    .map_or_else(|| g("remedy"), str::to_string),
+            ]);
         }
         let _ = writeln!(out, "{t}");
     }

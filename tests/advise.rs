@@ -1,0 +1,361 @@
+//! `dbopt advise` on purpose-built schemas: each case asserts the exact index (columns, order,
+//! direction), or that no index is advised and why. Workloads run for real on the throwaway
+//! server, so pg_stat_statements holds them exactly as it would in production.
+
+mod common;
+
+use serde_json::Value;
+
+/// Create the schema, reset pg_stat_statements, run each statement template `n` times with
+/// `{}` replaced by a varying number (and `{m}` by one from 0 to 9), then advise with `extra` flags. Returns the JSON report.
+async fn advise(tag: &str, setup: &str, workload: &[(&str, usize)], extra: &[&str]) -> Value {
+    let p = common::fresh_db(tag).await;
+    let c = common::setup_conn(&p).await;
+    c.batch_execute(setup).await.expect("setup");
+    c.batch_execute("ANALYZE; SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0);").await.unwrap();
+    for (template, n) in workload {
+        for i in 0..*n {
+            let sql = template
+                .replace("{m}", &(i % 10).to_string())
+                .replace("{}", &(i * 7 % 1000 + 1).to_string());
+            c.batch_execute(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("{template}: {e}"));
+        }
+    }
+    let mut args = vec!["advise", "--format", "json", "--database-url"];
+    let url = p.url_with_password();
+    args.push(&url);
+    args.extend_from_slice(extra);
+    let out = common::dbopt().args(&args).output().unwrap();
+    assert!(
+        out.status.code() == Some(0),
+        "advise failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON report")
+}
+
+fn recs(r: &Value) -> Vec<(String, Vec<String>)> {
+    r["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["table"].as_str().unwrap().to_string(),
+                x["columns"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.as_str().unwrap().to_string())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+fn one(table: &str, cols: &[&str]) -> Vec<(String, Vec<String>)> {
+    vec![(
+        table.to_string(),
+        cols.iter().map(|c| c.to_string()).collect(),
+    )]
+}
+
+const T: &str = "CREATE TABLE t (id bigint PRIMARY KEY, a int NOT NULL, b int NOT NULL, c text NOT NULL, created timestamptz NOT NULL);
+INSERT INTO t SELECT g, g % 5000, g % 10, md5(g::text), now() - (g % 100000) * interval '1 minute' FROM generate_series(1, 200000) g;";
+
+#[tokio::test]
+async fn single_equality() {
+    let r = advise("eq1", T, &[("SELECT * FROM t WHERE a = {}", 30)], &[]).await;
+    assert_eq!(recs(&r), one("public.t", &["a"]));
+    let rec = &r["recommendations"][0];
+    assert_eq!(
+        rec["ddl"],
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS \"t_a_idx\" ON \"public\".\"t\" (\"a\")"
+    );
+    assert_eq!(rec["method"], "btree");
+    assert!(rec["size_bytes"].as_i64().unwrap() > 100_000);
+    assert_eq!(
+        rec["statements"][0]["query"],
+        "SELECT * FROM t WHERE a = $1"
+    );
+    assert!(
+        rec["statements"][0]["cost_after"].as_f64().unwrap() * 10.0
+            < rec["statements"][0]["cost_before"].as_f64().unwrap()
+    );
+    assert_eq!(r["costing"], "hypopg");
+    assert!(
+        r["workload"]["cost_after"].as_f64().unwrap()
+            < r["workload"]["cost_before"].as_f64().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn two_equalities_most_selective_first() {
+    let r = advise(
+        "eq2",
+        T,
+        &[("SELECT * FROM t WHERE b = {m} AND a = {}", 40)],
+        &[],
+    )
+    .await;
+    assert_eq!(recs(&r), one("public.t", &["a", "b"]));
+}
+
+#[tokio::test]
+async fn equality_then_range() {
+    let r = advise(
+        "range",
+        T,
+        &[(
+            "SELECT * FROM t WHERE a = {} AND created > to_timestamp({})",
+            40,
+        )],
+        &[],
+    )
+    .await;
+    assert_eq!(recs(&r), one("public.t", &["a", "created"]));
+}
+
+#[tokio::test]
+async fn equality_then_order_by_limit() {
+    let r = advise(
+        "orderby",
+        T,
+        &[(
+            "SELECT * FROM t WHERE b = {m} ORDER BY created DESC LIMIT 10",
+            40,
+        )],
+        &[],
+    )
+    .await;
+    assert_eq!(recs(&r), one("public.t", &["b", "created DESC"]));
+}
+
+#[tokio::test]
+async fn mixed_direction_order_by() {
+    let r = advise(
+        "mixed",
+        T,
+        &[(
+            "SELECT * FROM t WHERE b = {m} ORDER BY a DESC, created LIMIT 10",
+            40,
+        )],
+        &[],
+    )
+    .await;
+    assert_eq!(recs(&r), one("public.t", &["b", "a DESC", "created"]));
+}
+
+#[tokio::test]
+async fn join_keys() {
+    let setup = format!(
+        "{T}
+        CREATE TABLE child (id bigint PRIMARY KEY, t_id bigint NOT NULL, note text);
+        INSERT INTO child SELECT g, g % 200000 + 1, 'n' FROM generate_series(1, 300000) g;"
+    );
+    let r = advise(
+        "join",
+        &setup,
+        &[(
+            "SELECT c.note FROM t JOIN child c ON c.t_id = t.id WHERE t.a = {}",
+            40,
+        )],
+        &[],
+    )
+    .await;
+    let mut got = recs(&r);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("public.child".to_string(), vec!["t_id".to_string()]),
+            ("public.t".to_string(), vec!["a".to_string()])
+        ]
+    );
+}
+
+#[tokio::test]
+async fn update_and_delete_predicates() {
+    let r = advise(
+        "dml",
+        T,
+        &[
+            ("UPDATE t SET c = 'x' WHERE a = {}", 30),
+            ("DELETE FROM t WHERE a = {} + 100000", 30),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(recs(&r), one("public.t", &["a"]));
+}
+
+#[tokio::test]
+async fn through_a_view() {
+    let setup =
+        format!("{T} CREATE VIEW recent_t AS SELECT id, a, c FROM t WHERE created > '2000-01-01';");
+    let r = advise(
+        "view",
+        &setup,
+        &[("SELECT * FROM recent_t WHERE a = {}", 30)],
+        &[],
+    )
+    .await;
+    assert_eq!(recs(&r), one("public.t", &["a"]));
+}
+
+#[tokio::test]
+async fn through_a_cte() {
+    let r = advise(
+        "cte",
+        T,
+        &[(
+            "WITH x AS (SELECT id, c FROM t WHERE a = {}) SELECT count(*) FROM x",
+            30,
+        )],
+        &[],
+    )
+    .await;
+    assert_eq!(recs(&r), one("public.t", &["a"]));
+}
+
+#[tokio::test]
+async fn partitioned_table_gets_the_parent_index_and_its_partitions() {
+    let setup = "CREATE TABLE p (id bigint, a int NOT NULL, created date NOT NULL) PARTITION BY RANGE (created);
+        CREATE TABLE p_2024 PARTITION OF p FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+        CREATE TABLE p_2025 PARTITION OF p FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+        INSERT INTO p SELECT g, g % 5000, date '2024-01-01' + (g % 700) FROM generate_series(1, 200000) g;";
+    let r = advise("part", setup, &[("SELECT * FROM p WHERE a = {}", 30)], &[]).await;
+    assert_eq!(recs(&r), one("public.p", &["a"]));
+    let parts: Vec<&str> = r["recommendations"][0]["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(parts, vec!["public.p_2024", "public.p_2025"]);
+}
+
+#[tokio::test]
+async fn already_indexed_gets_no_advice() {
+    let setup = format!("{T} CREATE INDEX t_a_b ON t (a, b);");
+    let r = advise(
+        "indexed",
+        &setup,
+        &[("SELECT * FROM t WHERE a = {}", 30)],
+        &[],
+    )
+    .await;
+    assert!(recs(&r).is_empty(), "{:?}", recs(&r));
+}
+
+#[tokio::test]
+async fn tiny_table_gets_no_advice_with_the_reason() {
+    let setup = "CREATE TABLE tiny (id int PRIMARY KEY, a int); INSERT INTO tiny SELECT g, g FROM generate_series(1, 50) g;";
+    let r = advise(
+        "tiny",
+        setup,
+        &[("SELECT * FROM tiny WHERE a = {}", 30)],
+        &[],
+    )
+    .await;
+    assert!(recs(&r).is_empty());
+    let reasons: Vec<&str> = r["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["reason"].as_str().unwrap())
+        .collect();
+    assert!(reasons.iter().any(|x| x.contains("50 rows")), "{reasons:?}");
+}
+
+#[tokio::test]
+async fn write_heavy_table_has_its_index_withheld_with_the_reason() {
+    // Rarely read by `b`, constantly rewritten in `b` (which an index on b would make non-HOT).
+    let setup =
+        "CREATE TABLE hot (id bigint PRIMARY KEY, b int NOT NULL, pad text) WITH (fillfactor = 70);
+        INSERT INTO hot SELECT g, g % 2000, 'x' FROM generate_series(1, 20000) g;";
+    let r = advise(
+        "writes",
+        setup,
+        &[
+            ("SELECT * FROM hot WHERE b = {}", 3),
+            (
+                "UPDATE hot SET b = b + 1 WHERE id BETWEEN {} AND {} + 5000",
+                400,
+            ),
+        ],
+        &[],
+    )
+    .await;
+    assert!(
+        !recs(&r)
+            .iter()
+            .any(|(t, c)| t == "public.hot" && c[0] == "b"),
+        "{:?}",
+        recs(&r)
+    );
+    let reasons: Vec<&str> = r["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons.iter().any(|x| x.contains("write-heavy")),
+        "{reasons:?}"
+    );
+}
+
+#[tokio::test]
+async fn budget_too_small_and_cost_model_fallback() {
+    let r = advise(
+        "budget",
+        T,
+        &[("SELECT * FROM t WHERE a = {}", 30)],
+        &["--budget", "8kB"],
+    )
+    .await;
+    assert!(recs(&r).is_empty());
+    let r = advise(
+        "model",
+        T,
+        &[("SELECT * FROM t WHERE a = {}", 30)],
+        &["--costing", "model"],
+    )
+    .await;
+    assert_eq!(r["costing"], "dbopt-cost-model");
+    assert_eq!(recs(&r), one("public.t", &["a"]));
+}
+
+#[tokio::test]
+async fn no_hypothetical_or_real_index_is_left_behind() {
+    let p = common::fresh_db("clean").await;
+    let c = common::setup_conn(&p).await;
+    c.batch_execute(T).await.unwrap();
+    c.batch_execute("ANALYZE; SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0); SELECT * FROM t WHERE a = 5;").await.unwrap();
+    let out = common::dbopt()
+        .args([
+            "advise",
+            "--format",
+            "json",
+            "--database-url",
+            &p.url_with_password(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM pg_indexes WHERE tablename = 't'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1, "only the primary key");
+    let hypo: i64 = c
+        .query_one("SELECT count(*) FROM hypopg_list_indexes", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(hypo, 0);
+}
