@@ -4,6 +4,7 @@
 pub mod args;
 pub mod demo;
 pub mod doctor;
+pub mod migrations;
 
 use std::process::ExitCode;
 
@@ -80,6 +81,8 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     /// Start a throwaway PostgreSQL with the demo database and workload.
     Demo(demo::DemoCmd),
+    /// Write index migrations for your migration tool from a saved advise report.
+    Migrations(migrations::MigrationsArgs),
 }
 
 /// Arguments of a command that a later version fills in.
@@ -101,6 +104,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match &cli.command {
         Command::Doctor(a) => doctor::run(&g, a).await,
         Command::Demo(a) => demo::run(&g, a).await,
+        Command::Migrations(a) => migrations::run(&g, a).await,
         Command::Advise(_) => pending("advise"),
         Command::Explain(_) => pending("explain"),
         Command::Queries(_) => pending("queries"),
