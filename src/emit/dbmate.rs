@@ -4,7 +4,7 @@
 
 use super::header::{block, Direction};
 use super::plan::Unit;
-use super::writer::{sql_lines, whole_file_timeouts, EmitContext, FileOut, Version};
+use super::writer::{whole_file_sql, whole_file_timeouts, EmitContext, FileOut, Version};
 
 pub fn files(ctx: &EmitContext, unit: &Unit, v: Version) -> Vec<FileOut> {
     let opt = if unit.concurrent() {
@@ -20,11 +20,11 @@ pub fn files(ctx: &EmitContext, unit: &Unit, v: Version) -> Vec<FileOut> {
                 ctx,
                 unit,
                 Direction::Both,
-                &whole_file_timeouts("dbmate"),
+                &whole_file_timeouts("dbmate", unit),
                 "--"
             ),
-            sql_lines(unit.up()),
-            sql_lines(unit.down())
+            whole_file_sql(unit, unit.up()),
+            whole_file_sql(unit, unit.down())
         ),
     }]
 }

@@ -4,16 +4,16 @@
 
 use super::header::{block, Direction};
 use super::plan::Unit;
-use super::writer::{sql_lines, whole_file_timeouts, EmitContext, FileOut, Version};
+use super::writer::{whole_file_sql, whole_file_timeouts, EmitContext, FileOut, Version};
 
 pub fn files(ctx: &EmitContext, unit: &Unit, v: Version) -> Vec<FileOut> {
     let dir = format!("{}_{}", v.dashed(), unit.slug);
-    let timeouts = whole_file_timeouts("diesel");
+    let timeouts = whole_file_timeouts("diesel", unit);
     let text = |d, stmts| {
         format!(
             "{}{}",
             block(ctx, unit, d, &timeouts, "--"),
-            sql_lines(stmts)
+            whole_file_sql(unit, stmts)
         )
     };
     vec![

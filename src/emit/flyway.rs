@@ -3,10 +3,10 @@
 
 use super::header::{block, Direction};
 use super::plan::Unit;
-use super::writer::{sql_lines, whole_file_timeouts, EmitContext, FileOut, Version};
+use super::writer::{whole_file_sql, whole_file_timeouts, EmitContext, FileOut, Version};
 
 pub fn files(ctx: &EmitContext, unit: &Unit, v: Version) -> Vec<FileOut> {
-    let timeouts = whole_file_timeouts("Flyway");
+    let timeouts = whole_file_timeouts("Flyway", unit);
     let conf = format!("executeInTransaction={}\n", !unit.concurrent());
     let mut out = Vec::new();
     for (prefix, dir, stmts) in [
@@ -19,7 +19,7 @@ pub fn files(ctx: &EmitContext, unit: &Unit, v: Version) -> Vec<FileOut> {
             text: format!(
                 "{}{}",
                 block(ctx, unit, dir, &timeouts, "--"),
-                sql_lines(stmts)
+                whole_file_sql(unit, stmts)
             ),
         });
         out.push(FileOut {

@@ -4,15 +4,21 @@
 
 use super::header::{block, Direction};
 use super::plan::Unit;
-use super::writer::{sql_lines, whole_file_timeouts, EmitContext, FileOut, Version};
+use super::writer::{whole_file_sql, whole_file_timeouts, EmitContext, FileOut, Version};
 
 pub fn files(ctx: &EmitContext, unit: &Unit, v: Version) -> Vec<FileOut> {
     let base = format!("{}_{}", v.digits(), unit.slug);
     let text = |dir, stmts| {
         format!(
             "{}{}",
-            block(ctx, unit, dir, &whole_file_timeouts("golang-migrate"), "--"),
-            sql_lines(stmts)
+            block(
+                ctx,
+                unit,
+                dir,
+                &whole_file_timeouts("golang-migrate", unit),
+                "--"
+            ),
+            whole_file_sql(unit, stmts)
         )
     };
     vec![

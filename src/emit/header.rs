@@ -112,15 +112,19 @@ pub fn lines(ctx: &EmitContext, unit: &Unit, dir: Direction, timeouts: &str) -> 
         ));
     }
     if dir != Direction::Up {
-        out.push(
-            "Undo: DROP INDEX CONCURRENTLY IF EXISTS does not block writes; if it fails it leaves \
-             the index INVALID, run it again."
-                .into(),
-        );
-        if unit.steps.iter().any(|s| s.kind == StepKind::Attach) {
+        let down = unit.down();
+        if down.iter().any(|d| d.contains(" CONCURRENTLY ")) {
             out.push(
-                "A partitioned index cannot be dropped CONCURRENTLY: its DROP takes an ACCESS \
-                 EXCLUSIVE lock on the table briefly."
+                "Undo: DROP INDEX CONCURRENTLY does not block writes; if it fails it leaves the \
+                 index INVALID: run it again."
+                    .into(),
+            );
+        }
+        if down.iter().any(|d| !d.contains(" CONCURRENTLY ")) {
+            out.push(
+                "Undo: a partitioned index cannot be dropped CONCURRENTLY, and dropping it drops \
+                 its partitions' indexes; the DROP holds an ACCESS EXCLUSIVE lock on the tables \
+                 briefly."
                     .into(),
             );
         }

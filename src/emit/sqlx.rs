@@ -4,7 +4,7 @@
 
 use super::header::{block, Direction};
 use super::plan::Unit;
-use super::writer::{sql_lines, whole_file_timeouts, DirState, EmitContext, FileOut, Version};
+use super::writer::{whole_file_sql, whole_file_timeouts, DirState, EmitContext, FileOut, Version};
 
 fn file(ctx: &EmitContext, unit: &Unit, dir: Direction, stmts: Vec<&str>) -> String {
     // sqlx checks `starts_with("-- no-transaction")`: nothing may come before it.
@@ -15,8 +15,8 @@ fn file(ctx: &EmitContext, unit: &Unit, dir: Direction, stmts: Vec<&str>) -> Str
     };
     format!(
         "{marker}{}{}",
-        block(ctx, unit, dir, &whole_file_timeouts("sqlx"), "--"),
-        sql_lines(stmts)
+        block(ctx, unit, dir, &whole_file_timeouts("sqlx", unit), "--"),
+        whole_file_sql(unit, stmts)
     )
 }
 
