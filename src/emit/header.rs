@@ -94,12 +94,17 @@ pub fn lines(ctx: &EmitContext, unit: &Unit, dir: Direction, timeouts: &str) -> 
     ));
     out.extend(timeouts.lines().map(str::to_string));
     if dir != Direction::Down && unit.concurrent() {
-        let index = unit
+        let built: Vec<&str> = unit
             .steps
             .iter()
-            .find(|s| s.kind != StepKind::Parent)
+            .filter(|s| s.concurrent())
             .map(|s| s.index.as_str())
-            .unwrap_or_default();
+            .collect();
+        let index = if built.len() == 1 {
+            built[0].to_string()
+        } else {
+            "<the invalid index>".to_string()
+        };
         out.push(
             "If a CONCURRENTLY build fails (lock timeout, cancel, deadlock, duplicate key), it \
              leaves an INVALID index"
