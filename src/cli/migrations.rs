@@ -70,7 +70,11 @@ pub async fn run(g: &Globals, a: &MigrationsArgs) -> anyhow::Result<ExitStatus> 
         let conn = crate::pg::connect(&params, &opts).await?;
         for u in emit::plan::units(&rep, MigrationFormat::Plain, &a.only).map_err(user_error)? {
             let plan = crate::pg::apply::ApplyPlan {
-                statements: u.up().into_iter().map(str::to_string).collect(),
+                statements: u
+                    .steps
+                    .iter()
+                    .flat_map(|s| s.up.iter().map(|q| (q.clone(), s.index.clone())))
+                    .collect(),
                 index: u.steps[0].index.clone(),
                 names: u.steps.iter().map(|s| s.name.clone()).collect(),
                 checks: u

@@ -16,8 +16,9 @@ use super::{connect, quote_literal, Conn, ConnParams, PgError, Result, SessionOp
 /// What to run for one index, and how to check it afterwards.
 #[derive(Debug, Clone)]
 pub struct ApplyPlan {
-    /// Complete statements, in order (no trailing semicolon).
-    pub statements: Vec<String>,
+    /// Complete statements, in order (no trailing semicolon), each with the `"schema"."index"`
+    /// it creates (or works on).
+    pub statements: Vec<(String, String)>,
     /// `"schema"."index"`: the index that must end up valid.
     pub index: String,
     /// Every index name the statements build (a partitioned index and its partitions'),
@@ -170,7 +171,7 @@ pub async fn apply(c: &Conn, plan: &ApplyPlan, lock_timeout: Duration) -> Result
         .await
         .map_err(|e| PgError::query("reading the session's pid", e))?
         .get(0);
-    for stmt in &plan.statements {
+    for (stmt, index) in &plan.statements {
         let done = Arc::new(AtomicBool::new(false));
         let watcher = tokio::spawn(watch_progress(
             c.params().clone(),
@@ -183,12 +184,19 @@ pub async fn apply(c: &Conn, plan: &ApplyPlan, lock_timeout: Duration) -> Result
         let _ = watcher.await;
         if let Err(e) = res {
             let mut err = PgError::query(format!("running {stmt}"), e);
-            if let PgError::Query { hint, .. } = &mut err {
+            let left_invalid = validity(c, index).await.ok().flatten() == Some(false)
+                && stmt.contains(" CONCURRENTLY ");
+            if let PgError::Query { message, hint, .. } = &mut err {
+                if left_invalid {
+                    message.push_str(&format!(
+                        "; the failed build left {index} behind as an INVALID index"
+                    ));
+                }
                 let recovery =
                     format!(
-                    "a failed CREATE INDEX CONCURRENTLY leaves an INVALID index: list them with \
-                     SELECT indexrelid::regclass FROM pg_index WHERE NOT indisvalid; drop it with \
-                     DROP INDEX CONCURRENTLY IF EXISTS <name>; then run --apply again{}",
+                    "a failed CREATE INDEX CONCURRENTLY leaves an INVALID index (list them with \
+                     SELECT indexrelid::regclass FROM pg_index WHERE NOT indisvalid); drop it with \
+                     DROP INDEX CONCURRENTLY IF EXISTS {index}; and run --apply again{}",
                     hint.as_deref().map(|h| format!(" ({h})")).unwrap_or_default()
                 );
                 *hint = Some(recovery);
