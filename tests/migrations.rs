@@ -9,9 +9,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use chrono::{TimeZone, Utc};
-use common::{assert_clean_error, dbopt, fresh_db, setup_conn};
+use common::{fresh_db, setup_conn};
 use dbopt::advisor::report::AdviseReport;
-use dbopt::emit::{self, EmitContext, EmitError, MigrationFormat};
+use dbopt::emit::{self, EmitContext, MigrationFormat};
 use dbopt::pg::ConnParams;
 
 const LEADS: &str = "fixtures/reports/leads.json";

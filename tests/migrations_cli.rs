@@ -457,3 +457,49 @@ async fn apply_names_the_invalid_index_a_failed_build_leaves() {
         "the failed build left an INVALID index, as the error says"
     );
 }
+
+#[test]
+fn sqlx_continues_simple_migrations_as_simple() {
+    let r = emit::read_report(Path::new(LEADS)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("20250101000000_init.sql"), "SELECT 1;\n").unwrap();
+    let files = emit::write_migrations_with(
+        &r,
+        dir.path(),
+        MigrationFormat::Sqlx,
+        &["leads_payload_idx".to_string()],
+        &ctx(),
+    )
+    .unwrap();
+    assert_eq!(files.len(), 1);
+    assert!(files[0].ends_with("20260102030405_create_leads_payload_idx.sql"));
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(text.starts_with("-- no-transaction\n"), "{text}");
+}
+
+#[test]
+fn a_report_that_smuggles_sql_is_refused() {
+    let mut r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(LEADS).unwrap()).unwrap();
+    r["recommendations"][1]["where"] = "deleted_at IS NULL; DROP TABLE leads".into();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("edited.json");
+    std::fs::write(&path, r.to_string()).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = dbopt()
+        .args(["migrations", "--migration-format", "plain", "--from-report"])
+        .arg(&path)
+        .arg("--dir")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert_clean_error(
+        &out,
+        &[
+            "leads_lower_email_partial_idx",
+            "contains ';'",
+            "hint: fix or remove",
+        ],
+    );
+    assert!(!out_dir.exists());
+}

@@ -6,7 +6,7 @@
 //! halfway (a failed `CREATE INDEX CONCURRENTLY` leaves an INVALID index that `IF NOT EXISTS`
 //! would then silently skip).
 
-use super::plan::{StepKind, Unit};
+use super::plan::Unit;
 use super::writer::EmitContext;
 
 /// Longest statement text quoted in a header, in characters.

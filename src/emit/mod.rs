@@ -18,7 +18,7 @@ mod rails;
 mod sqlx;
 pub mod writer;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::advisor::report::{AdviseReport, SCHEMA_VERSION};
 
@@ -177,6 +177,3 @@ pub fn read_report(path: &Path) -> Result<AdviseReport, EmitError> {
         reason: e.to_string(),
     })
 }
-
-/// Files written, relative paths made absolute under `dir`, in version order.
-pub type Written = Vec<PathBuf>;

@@ -159,12 +159,54 @@ fn check(rec: &IndexRecommendation) -> Result<(), EmitError> {
             ),
         ));
     }
+    for frag in rec.columns.iter().chain(rec.predicate.iter()) {
+        if let Err(why) = one_fragment(frag) {
+            return Err(bad(rec, format!("{frag:?} {why}")));
+        }
+    }
     if rec
         .partitions
         .iter()
         .any(|p| ddl::split_table(p).1.is_empty())
     {
         return Err(bad(rec, "a partition name is empty"));
+    }
+    Ok(())
+}
+
+/// A column expression or predicate is pasted into DDL as written, so it must be one SQL
+/// fragment: no `;` or comment outside quotes, balanced parentheses, closed quotes. This
+/// keeps an edited or foreign report from smuggling a second statement into a migration.
+fn one_fragment(s: &str) -> Result<(), &'static str> {
+    let mut depth = 0i32;
+    let mut quote: Option<char> = None;
+    let mut prev = ' ';
+    for ch in s.chars() {
+        match quote {
+            Some(q) if ch == q => quote = None,
+            Some(_) => {}
+            None => match ch {
+                '\'' | '"' => quote = Some(ch),
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth < 0 {
+                        return Err("has an unbalanced ')'");
+                    }
+                }
+                ';' => return Err("contains ';'"),
+                '-' if prev == '-' => return Err("contains a comment"),
+                '*' if prev == '/' => return Err("contains a comment"),
+                _ => {}
+            },
+        }
+        prev = ch;
+    }
+    if quote.is_some() {
+        return Err("has an unclosed quote");
+    }
+    if depth != 0 {
+        return Err("has an unbalanced '('");
     }
     Ok(())
 }
@@ -310,4 +352,45 @@ pub fn units<'a>(
         return Err(EmitError::NothingToWrite);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fragments_cannot_smuggle_statements() {
+        assert!(one_fragment("lower(email)").is_ok());
+        assert!(one_fragment("status = 'a;b' AND \"x--y\" IS NULL").is_ok());
+        assert!(one_fragment("deleted_at IS NULL; DROP TABLE leads").is_err());
+        assert!(one_fragment("a -- rest").is_err());
+        assert!(one_fragment("a /* b */").is_err());
+        assert!(one_fragment("lower(email").is_err());
+        assert!(one_fragment("a)").is_err());
+        assert!(one_fragment("'open").is_err());
+    }
+
+    #[test]
+    fn partitioned_steps_in_order() {
+        let rec = IndexRecommendation {
+            table: "app.Events".into(),
+            columns: vec!["entity_id".into()],
+            method: "btree".into(),
+            partitions: vec!["app.events_p1".into()],
+            ..Default::default()
+        };
+        let s = steps(&rec).unwrap();
+        let kinds: Vec<StepKind> = s.iter().map(|s| s.kind).collect();
+        assert_eq!(
+            kinds,
+            [StepKind::Parent, StepKind::Partition, StepKind::Attach]
+        );
+        assert_eq!(s[0].name, "events_entity_id_idx");
+        assert!(s[0].up[0].contains(" ON ONLY \"app\".\"Events\" "));
+        assert_eq!(
+            s[2].up,
+            ["ALTER INDEX \"app\".\"events_entity_id_idx\" ATTACH PARTITION \"app\".\"events_p1_entity_id_idx\""]
+        );
+        assert!(!s[0].concurrent() && s[1].concurrent() && !s[2].concurrent());
+    }
 }

@@ -208,6 +208,7 @@ pub fn write_all(dir: &Path, files: &[FileOut]) -> Result<Vec<PathBuf>, EmitErro
             });
         }
     }
+    let new_dir = !dir.exists();
     std::fs::create_dir_all(dir).map_err(|e| write_err(dir, e))?;
     let mut made_dirs: Vec<PathBuf> = Vec::new();
     let mut made: Vec<PathBuf> = Vec::new();
@@ -245,6 +246,9 @@ pub fn write_all(dir: &Path, files: &[FileOut]) -> Result<Vec<PathBuf>, EmitErro
             for d in made_dirs.iter().rev() {
                 let _ = std::fs::remove_dir(d);
             }
+            if new_dir {
+                let _ = std::fs::remove_dir(dir);
+            }
             Err(e)
         }
     }
@@ -277,6 +281,41 @@ pub fn write_migrations_with(
 ) -> Result<Vec<PathBuf>, EmitError> {
     let files = render(report, dir, format, only, ctx)?;
     write_all(dir, &files)
+}
+
+/// The lock_timeout dbopt's migrations ask for: long enough to get the lock on a busy table,
+/// short enough not to queue every other session behind the migration for long.
+pub const LOCK_TIMEOUT: &str = "5s";
+
+/// Timeout advice for tools that send a file as one message.
+pub fn whole_file_timeouts(tool: &str, unit: &Unit) -> String {
+    if !unit.concurrent() {
+        return format!(
+            "Timeouts: {tool} runs this migration in one transaction, so it sets them with SET LOCAL."
+        );
+    }
+    format!(
+        "Timeouts: {tool} sends this file as one query message, which PostgreSQL runs as one implicit\n\
+         transaction, so the file cannot SET them (SET followed by CONCURRENTLY in one message fails).\n\
+         Set them on the migration connection: PGOPTIONS='-c lock_timeout={LOCK_TIMEOUT} -c statement_timeout=0'\n\
+         (or options=-c%20lock_timeout%3D{LOCK_TIMEOUT} in the URL); a concurrent build may take long."
+    )
+}
+
+/// The SQL of one direction of a migration for a tool that sends the file as one message:
+/// a CONCURRENTLY statement alone; anything else runs in a transaction, where `SET LOCAL`
+/// timeouts hold for just this migration.
+pub fn whole_file_sql(unit: &Unit, stmts: Vec<&str>) -> String {
+    if unit.concurrent() {
+        sql_lines(stmts)
+    } else {
+        let local = format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'");
+        sql_lines(
+            [local.as_str(), "SET LOCAL statement_timeout = '1min'"]
+                .into_iter()
+                .chain(stmts),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -313,40 +352,5 @@ mod tests {
             first_version(&names(&["20200101000000_old.up.sql"]), now).digits(),
             "20260102030405"
         );
-    }
-}
-
-/// The lock_timeout dbopt's migrations ask for: long enough to get the lock on a busy table,
-/// short enough not to queue every other session behind the migration for long.
-pub const LOCK_TIMEOUT: &str = "5s";
-
-/// Timeout advice for tools that send a file as one message.
-pub fn whole_file_timeouts(tool: &str, unit: &Unit) -> String {
-    if !unit.concurrent() {
-        return format!(
-            "Timeouts: {tool} runs this migration in one transaction, so it sets them with SET LOCAL."
-        );
-    }
-    format!(
-        "Timeouts: {tool} sends this file as one query message, which PostgreSQL runs as one implicit\n\
-         transaction, so the file cannot SET them (SET followed by CONCURRENTLY in one message fails).\n\
-         Set them on the migration connection: PGOPTIONS='-c lock_timeout={LOCK_TIMEOUT} -c statement_timeout=0'\n\
-         (or options=-c%20lock_timeout%3D{LOCK_TIMEOUT} in the URL); a concurrent build may take long."
-    )
-}
-
-/// The SQL of one direction of a migration for a tool that sends the file as one message:
-/// a CONCURRENTLY statement alone; anything else runs in a transaction, where `SET LOCAL`
-/// timeouts hold for just this migration.
-pub fn whole_file_sql(unit: &Unit, stmts: Vec<&str>) -> String {
-    if unit.concurrent() {
-        sql_lines(stmts)
-    } else {
-        let local = format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'");
-        sql_lines(
-            [local.as_str(), "SET LOCAL statement_timeout = '1min'"]
-                .into_iter()
-                .chain(stmts),
-        )
     }
 }
