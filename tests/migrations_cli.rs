@@ -358,6 +358,7 @@ async fn apply_builds_checks_and_reruns() {
             let applied = v["applied"].as_array().unwrap();
             assert!(!applied.is_empty());
             for a in applied {
+                assert_eq!(a["existed"], round == 1, "{a}");
                 assert_eq!(a["valid"], true, "{a}");
                 assert!(a["used_by"].is_string(), "index not used: {a}");
             }

@@ -109,7 +109,11 @@ pub async fn run(g: &Globals, a: &MigrationsArgs) -> anyhow::Result<ExitStatus> 
                         r.used_by
                             .clone()
                             .unwrap_or_else(|| "not used by its statements".into()),
-                        format!("{:.1} s", r.seconds),
+                        if r.existed {
+                            "already there".to_string()
+                        } else {
+                            format!("{:.1} s", r.seconds)
+                        },
                     ]);
                 }
                 println!("{t}");

@@ -35,6 +35,8 @@ pub struct Applied {
     pub valid: bool,
     /// The fingerprint of the first statement whose plan uses the index.
     pub used_by: Option<String>,
+    /// The index was already there and valid: the statements did nothing.
+    pub existed: bool,
     pub seconds: f64,
 }
 
@@ -156,6 +158,7 @@ async fn plan_indexes(c: &Conn, query: &str) -> Result<Vec<String>> {
 /// Run the plan's statements one by one with `lock_timeout`, showing build progress, then
 /// check that the index is valid and used by one of its statements.
 pub async fn apply(c: &Conn, plan: &ApplyPlan, lock_timeout: Duration) -> Result<Applied> {
+    let existed = validity(c, &plan.index).await? == Some(true);
     let started = Instant::now();
     c.batch_execute(&format!(
         "SET lock_timeout = {}",
@@ -221,6 +224,7 @@ pub async fn apply(c: &Conn, plan: &ApplyPlan, lock_timeout: Duration) -> Result
         index: plan.index.clone(),
         valid,
         used_by,
+        existed,
         seconds,
     })
 }
