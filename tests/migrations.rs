@@ -313,6 +313,27 @@ async fn set_and_concurrently_in_one_message_fail() {
         format!("{err:?}").contains("cannot run inside a transaction block"),
         "{err:?}"
     );
+    // ... while SET LOCAL does hold inside one message (the transactional steps rely on it).
+    async fn shown(c: &dbopt::pg::Conn, sql: &str) -> Vec<String> {
+        c.simple_query(sql)
+            .await
+            .unwrap()
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                _ => None,
+            })
+            .collect()
+    }
+    assert_eq!(
+        shown(&c, "SET LOCAL lock_timeout = '5s'; SHOW lock_timeout").await,
+        ["5s"]
+    );
+    assert_eq!(
+        shown(&c, "SHOW lock_timeout").await,
+        ["0"],
+        "and only for that message"
+    );
 }
 
 #[test]

@@ -504,3 +504,41 @@ fn a_report_that_smuggles_sql_is_refused() {
     );
     assert!(!out_dir.exists());
 }
+
+/// The demo-schema report (a quoted `"timestamp"` column, INCLUDE) against the demo database.
+#[tokio::test]
+async fn demo_report_applies_to_the_demo_database() {
+    use dbopt::bench::demo::{self, DemoOptions};
+    let p = fresh_db("apply_demo").await;
+    let opts = DemoOptions {
+        scale: 0.02,
+        seed: 7,
+        ..Default::default()
+    };
+    demo::load(&p, &opts, &|_, _| {}).await.expect("demo load");
+    let out = dbopt()
+        .args([
+            "--format",
+            "json",
+            "migrations",
+            "--from-report",
+            "fixtures/reports/demo.json",
+        ])
+        .args(["--apply", "--database-url", &p.url_with_password()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let used: Vec<&str> = v["applied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["used_by"].as_str().unwrap_or("unused"))
+        .collect();
+    assert_eq!(used, ["-6254981322376419213", "3356718290043218876"]);
+}
