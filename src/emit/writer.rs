@@ -13,6 +13,7 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 
 use crate::advisor::report::AdviseReport;
 
+use super::header::{block, Direction};
 use super::plan::{self, Unit};
 use super::{dbmate, diesel, flyway, golang_migrate, plain, rails, sqlx};
 use super::{EmitError, MigrationFormat};
@@ -299,6 +300,21 @@ pub fn whole_file_timeouts(tool: &str, unit: &Unit) -> String {
          transaction, so the file cannot SET them (SET followed by CONCURRENTLY in one message fails).\n\
          Set them on the migration connection: PGOPTIONS='-c lock_timeout={LOCK_TIMEOUT} -c statement_timeout=0'\n\
          (or options=-c%20lock_timeout%3D{LOCK_TIMEOUT} in the URL); a concurrent build may take long."
+    )
+}
+
+/// One direction of a migration for a tool that sends the file as one message: the header
+/// (with `tool`'s timeout advice), then the SQL.
+pub fn whole_file(ctx: &EmitContext, unit: &Unit, dir: Direction, tool: &str) -> String {
+    let stmts = if dir == Direction::Down {
+        unit.down()
+    } else {
+        unit.up()
+    };
+    format!(
+        "{}{}",
+        block(ctx, unit, dir, &whole_file_timeouts(tool, unit), "--"),
+        whole_file_sql(unit, stmts)
     )
 }
 
