@@ -432,3 +432,65 @@ fn round_trip(s: &str) {
         .unwrap_or_else(|e| panic!("reprinted {printed:?} does not parse: {e}"));
     assert_eq!(ast, again, "parse -> print -> parse differs for {s}");
 }
+
+/// Mixed-case and spaced names, and a report without an index name (dbopt derives it).
+#[tokio::test]
+async fn quoted_names_work_end_to_end() {
+    use dbopt::advisor::report::IndexRecommendation;
+    let p = fresh_db("quoted").await;
+    let c = setup_conn(&p).await;
+    c.batch_execute(
+        "CREATE SCHEMA \"App\"; CREATE TABLE \"App\".\"Lead Notes\" (\"AuthorId\" int, \"order\" int, body text);",
+    )
+    .await
+    .unwrap();
+    let r = AdviseReport {
+        schema_version: 1,
+        costing: "hypopg".into(),
+        recommendations: vec![IndexRecommendation {
+            table: "App.Lead Notes".into(),
+            columns: vec!["AuthorId".into(), "order DESC NULLS LAST".into()],
+            include: vec!["body".into()],
+            method: "btree".into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let f = MigrationFormat::GolangMigrate;
+    let files = emit::write_migrations_with(&r, dir.path(), f, &[], &ctx(&r)).unwrap();
+    assert_eq!(
+        rel(dir.path(), &files[0]),
+        "20260102030405_create_lead_notes_authorid_order_idx.up.sql"
+    );
+    let (up, down) = messages(f, dir.path(), &files);
+    let index_exists = || async {
+        setup_conn(&p)
+            .await
+            .query_one(
+                "SELECT to_regclass('\"App\".lead_notes_authorid_order_idx') IS NOT NULL",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, bool>(0)
+    };
+    c.batch_execute(&up[0]).await.unwrap();
+    assert!(index_exists().await);
+    let def: String = c
+        .query_one(
+            "SELECT pg_get_indexdef('\"App\".lead_notes_authorid_order_idx'::regclass)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        def.ends_with(
+            "ON \"App\".\"Lead Notes\" USING btree (\"AuthorId\", \"order\" DESC NULLS LAST) INCLUDE (body)"
+        ),
+        "{def}"
+    );
+    c.batch_execute(&down[0]).await.unwrap();
+    assert!(!index_exists().await);
+}
