@@ -542,3 +542,64 @@ async fn demo_report_applies_to_the_demo_database() {
         .collect();
     assert_eq!(used, ["-6254981322376419213", "3356718290043218876"]);
 }
+
+/// A statement that no longer plans is skipped; an index no statement uses is a finding (exit 1).
+#[tokio::test]
+async fn apply_skips_statements_that_do_not_plan_and_flags_unused_indexes() {
+    let p = fresh_db("apply_unused").await;
+    let c = setup_conn(&p).await;
+    c.batch_execute(SCHEMA).await.unwrap();
+    let mut r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(LEADS).unwrap()).unwrap();
+    let good = r["recommendations"][2]["statements"][0].clone();
+    let mut gone = good.clone();
+    gone["fingerprint"] = "111".into();
+    gone["query"] = "SELECT id FROM leads WHERE no_such_column @> $1".into();
+    r["recommendations"][2]["statements"] = serde_json::json!([gone, good]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.json");
+    std::fs::write(&path, r.to_string()).unwrap();
+    let run = |path: &Path| {
+        let mut cmd = dbopt();
+        cmd.args([
+            "--format",
+            "json",
+            "migrations",
+            "--apply",
+            "--only",
+            "leads_payload_idx",
+        ])
+        .args(["--database-url", &p.url_with_password(), "--from-report"])
+        .arg(path);
+        cmd.output().unwrap()
+    };
+    let out = run(&path);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["applied"][0]["used_by"], "2209113345009872001");
+    assert_eq!(v["applied"][0]["checked"], 1);
+    // Only a statement the index cannot serve: built and valid, but reported as unused.
+    let mut r2 = r.clone();
+    r2["recommendations"][2]["statements"] = serde_json::json!([{
+        "fingerprint": "222", "query": "SELECT count(*) FROM leads WHERE status = $1",
+        "calls": 1, "cost_before": 1.0, "cost_after": 1.0
+    }]);
+    let path2 = dir.path().join("r2.json");
+    std::fs::write(&path2, r2.to_string()).unwrap();
+    let out = run(&path2);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["applied"][0]["valid"], true);
+    assert!(v["applied"][0]["used_by"].is_null());
+    assert_eq!(v["applied"][0]["checked"], 1);
+}

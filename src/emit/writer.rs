@@ -108,7 +108,12 @@ pub fn first_version(names: &[String], now: DateTime<Utc>) -> Version {
         None => Version::Timestamp(now),
         Some(d) if d.len() == 14 => match NaiveDateTime::parse_from_str(&d, "%Y%m%d%H%M%S") {
             Ok(t) if t >= now => Version::Timestamp(t + Duration::seconds(1)),
-            _ => Version::Timestamp(now),
+            Ok(_) => Version::Timestamp(now),
+            // Fourteen digits that are no date: count on from them.
+            Err(_) => Version::Sequence {
+                n: d.parse::<u64>().unwrap_or(0) + 1,
+                width: 14,
+            },
         },
         Some(d) => Version::Sequence {
             n: d.parse::<u64>().unwrap_or(0) + 1,
@@ -367,6 +372,10 @@ mod tests {
         assert_eq!(
             first_version(&names(&["20200101000000_old.up.sql"]), now).digits(),
             "20260102030405"
+        );
+        assert_eq!(
+            first_version(&names(&["99999999999999_x.sql"]), now).digits(),
+            "100000000000000"
         );
     }
 }
