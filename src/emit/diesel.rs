@@ -2,7 +2,7 @@
 //! `run_in_transaction = false` makes diesel run the file with one `batch_execute` (one
 //! message), so one CONCURRENTLY statement per migration.
 
-use super::header::Direction;
+use super::header::{block, Direction};
 use super::plan::Unit;
 use super::writer::{whole_file, EmitContext, FileOut, Version};
 
@@ -25,8 +25,8 @@ pub fn files(ctx: &EmitContext, unit: &Unit, v: Version) -> Vec<FileOut> {
         FileOut {
             rel: format!("{dir}/metadata.toml").into(),
             text: format!(
-                "# Written by dbopt {}: {why}.\nrun_in_transaction = {}\n",
-                ctx.dbopt_version,
+                "{}# run_in_transaction: {why}.\nrun_in_transaction = {}\n",
+                block(ctx, unit, Direction::Up, "", "#"),
                 !unit.concurrent()
             ),
         },
