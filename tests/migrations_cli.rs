@@ -182,6 +182,25 @@ fn bad_input_is_one_clean_line() {
         ]),
         &["cannot write", "hint:"],
     );
+    // A report without recommendations writes nothing and says so (exit 0).
+    let empty = t.join("empty.json");
+    std::fs::write(
+        &empty,
+        "{\"schema_version\":1,\"dbopt_version\":\"0.1.0\",\"costing\":\"hypopg\",\"recommendations\":[],\
+         \"workload\":{\"cost_before\":0,\"cost_after\":0,\"statements\":0},\"findings\":[],\"skipped\":[]}",
+    )
+    .unwrap();
+    let out = run(&[
+        "--from-report",
+        empty.to_str().unwrap(),
+        "--migration-format",
+        "plain",
+        "--dir",
+        od,
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no migration written"));
+    assert!(!out_dir.exists());
     // An unknown format is clap's usage error (exit 2).
     let out = run(&[
         "--from-report",

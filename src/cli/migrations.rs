@@ -52,6 +52,14 @@ fn user_error(e: EmitError) -> anyhow::Error {
 
 pub async fn run(g: &Globals, a: &MigrationsArgs) -> anyhow::Result<ExitStatus> {
     let rep = emit::read_report(&a.from_report).map_err(user_error)?;
+    if rep.recommendations.is_empty() && a.only.is_empty() {
+        // Nothing to do is a fine outcome for a pipeline (advise, then migrations).
+        match g.format {
+            Format::Json => report::print_json(&serde_json::json!({"files": [], "applied": []}))?,
+            _ => println!("The report has no index recommendations: no migration written."),
+        }
+        return Ok(ExitStatus::Ok);
+    }
     let mut written = Vec::new();
     if let (Some(dir), Some(format)) = (&a.dir, a.migration_format) {
         written = emit::write_migrations(&rep, dir, format, &a.only, chrono::Utc::now())
