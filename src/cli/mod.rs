@@ -5,6 +5,7 @@ pub mod advise;
 pub mod args;
 pub mod demo;
 pub mod doctor;
+pub mod migrations;
 
 use std::process::ExitCode;
 
@@ -81,6 +82,8 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     /// Start a throwaway PostgreSQL with the demo database and workload.
     Demo(demo::DemoCmd),
+    /// Write index migrations for your migration tool from a saved advise report.
+    Migrations(migrations::MigrationsArgs),
 }
 
 /// Arguments of a command that a later version fills in.
@@ -103,6 +106,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Doctor(a) => doctor::run(&g, a).await,
         Command::Demo(a) => demo::run(&g, a).await,
         Command::Advise(a) => advise::run(&g, a).await,
+        Command::Migrations(a) => migrations::run(&g, a).await,
         Command::Explain(_) => pending("explain"),
         Command::Queries(_) => pending("queries"),
         Command::Tables(_) => pending("tables"),
