@@ -73,6 +73,12 @@ pub struct AdviseArgs {
     /// Do not build and measure (with --demo).
     #[arg(long)]
     pub no_verify: bool,
+    /// Write the recommended indexes as migration files into DIR (see `dbopt migrations`).
+    #[arg(long, value_name = "DIR", requires = "migration_format")]
+    pub emit_migrations: Option<std::path::PathBuf>,
+    /// The migration tool to write for, with --emit-migrations.
+    #[arg(long, value_enum, value_name = "F", requires = "emit_migrations")]
+    pub migration_format: Option<crate::emit::MigrationFormat>,
     /// Exit 1 when a recommendation (counted as a warning) or a finding reaches this severity.
     #[arg(long, value_enum)]
     pub fail_on: Option<Severity>,
@@ -260,6 +266,25 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
     match g.format {
         Format::Json => report::print_json(&rep)?,
         f => print!("{}", report::advise::render(&rep, f)),
+    }
+    if let (Some(dir), Some(fmt)) = (&a.emit_migrations, a.migration_format) {
+        if rep.recommendations.is_empty() {
+            eprintln!("no migration written: there is nothing to recommend");
+        } else {
+            let files = crate::emit::write_migrations(&rep, dir, fmt, &[], chrono::Utc::now())
+                .map_err(|e| {
+                    let hint = e.hint();
+                    anyhow::anyhow!("{e}; hint: {hint}")
+                })?;
+            eprintln!(
+                "wrote {} migration file(s) to {}",
+                files.len(),
+                dir.display()
+            );
+            for f in files {
+                eprintln!("  {}", f.display());
+            }
+        }
     }
     if let Some(d) = demo {
         tokio::task::spawn_blocking(move || d.server.stop())
