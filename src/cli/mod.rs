@@ -3,6 +3,7 @@
 
 pub mod advise;
 pub mod args;
+pub mod bench_advise;
 pub mod demo;
 pub mod doctor;
 pub mod migrations;
@@ -77,13 +78,21 @@ pub enum Command {
     /// Move, copy or delete old rows in small batches, crash-safe.
     Archive(Pending),
     /// Pool-saturation ramps and latency-regression runs.
-    Bench(Pending),
+    #[command(subcommand)]
+    Bench(BenchCmd),
     /// Check that the server has what dbopt needs, with the fix for each missing piece.
     Doctor(doctor::DoctorArgs),
     /// Start a throwaway PostgreSQL with the demo database and workload.
     Demo(demo::DemoCmd),
     /// Write index migrations for your migration tool from a saved advise report.
     Migrations(migrations::MigrationsArgs),
+}
+
+/// `dbopt bench ...`
+#[derive(Debug, Subcommand)]
+pub enum BenchCmd {
+    /// The advisor's quality and speed on TPC-H (index-selection protocol).
+    Advise(bench_advise::BenchAdviseArgs),
 }
 
 /// Arguments of a command that a later version fills in.
@@ -115,7 +124,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Connections(_) => pending("connections"),
         Command::Vacuum(_) => pending("vacuum"),
         Command::Archive(_) => pending("archive"),
-        Command::Bench(_) => pending("bench"),
+        Command::Bench(BenchCmd::Advise(a)) => bench_advise::run(&g, a).await,
     }
 }
 

@@ -1,0 +1,313 @@
+//! The advisor's quality benchmark on TPC-H, following the index-selection literature's
+//! protocol (Kossmann et al., PVLDB 2020): scale factor 1 generated deterministically
+//! (`tpchgen`), loaded without keys or indexes, analyzed once; the 22 queries minus Q2, Q17
+//! and Q20; workload cost with the recommended set as a share of the no-index cost, at several
+//! budgets counted in HypoPG's size estimate (1 MB = 10^6 bytes), next to the bounds measured
+//! in the same run.
+//!
+//! Why it lives in `bench`: it starts and loads its own throwaway server.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::SinkExt;
+use serde::Serialize;
+
+use crate::advisor::oracle::{HypoOracle, SizeEstimate};
+use crate::advisor::select::{self, Oracle, SearchOptions};
+use crate::advisor::{self, Filters};
+use crate::pg::throwaway::{Throwaway, ThrowawayOptions};
+use crate::pg::whatif::{HypoPool, WhatIfRequest};
+use crate::pg::{self, ConnParams, PgError, SessionOptions};
+use crate::workload::{Source, Statement, Workload};
+
+pub const QUERIES: &str = include_str!("../../fixtures/corpus/tpch.sql");
+
+const DDL: &str = "
+CREATE TABLE nation (n_nationkey integer NOT NULL, n_name char(25) NOT NULL, n_regionkey integer NOT NULL, n_comment varchar(152));
+CREATE TABLE region (r_regionkey integer NOT NULL, r_name char(25) NOT NULL, r_comment varchar(152));
+CREATE TABLE part (p_partkey integer NOT NULL, p_name varchar(55) NOT NULL, p_mfgr char(25) NOT NULL, p_brand char(10) NOT NULL,
+  p_type varchar(25) NOT NULL, p_size integer NOT NULL, p_container char(10) NOT NULL, p_retailprice decimal(15,2) NOT NULL, p_comment varchar(23) NOT NULL);
+CREATE TABLE supplier (s_suppkey integer NOT NULL, s_name char(25) NOT NULL, s_address varchar(40) NOT NULL, s_nationkey integer NOT NULL,
+  s_phone char(15) NOT NULL, s_acctbal decimal(15,2) NOT NULL, s_comment varchar(101) NOT NULL);
+CREATE TABLE partsupp (ps_partkey integer NOT NULL, ps_suppkey integer NOT NULL, ps_availqty integer NOT NULL, ps_supplycost decimal(15,2) NOT NULL,
+  ps_comment varchar(199) NOT NULL);
+CREATE TABLE customer (c_custkey integer NOT NULL, c_name varchar(25) NOT NULL, c_address varchar(40) NOT NULL, c_nationkey integer NOT NULL,
+  c_phone char(15) NOT NULL, c_acctbal decimal(15,2) NOT NULL, c_mktsegment char(10) NOT NULL, c_comment varchar(117) NOT NULL);
+CREATE TABLE orders (o_orderkey integer NOT NULL, o_custkey integer NOT NULL, o_orderstatus char(1) NOT NULL, o_totalprice decimal(15,2) NOT NULL,
+  o_orderdate date NOT NULL, o_orderpriority char(15) NOT NULL, o_clerk char(15) NOT NULL, o_shippriority integer NOT NULL, o_comment varchar(79) NOT NULL);
+CREATE TABLE lineitem (l_orderkey integer NOT NULL, l_partkey integer NOT NULL, l_suppkey integer NOT NULL, l_linenumber integer NOT NULL,
+  l_quantity decimal(15,2) NOT NULL, l_extendedprice decimal(15,2) NOT NULL, l_discount decimal(15,2) NOT NULL, l_tax decimal(15,2) NOT NULL,
+  l_returnflag char(1) NOT NULL, l_linestatus char(1) NOT NULL, l_shipdate date NOT NULL, l_commitdate date NOT NULL, l_receiptdate date NOT NULL,
+  l_shipinstruct char(25) NOT NULL, l_shipmode char(10) NOT NULL, l_comment varchar(44) NOT NULL);
+";
+
+/// The 22 queries as (number, SQL), from the corpus file (split on its `-- Qn` markers).
+pub fn queries() -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    let mut cur: Option<(u32, String)> = None;
+    for line in QUERIES.lines() {
+        if let Some(n) = line.trim().strip_prefix("-- Q").and_then(|n| n.trim().parse::<u32>().ok()) {
+            out.extend(cur.take());
+            cur = Some((n, String::new()));
+        } else if let Some((_, sql)) = cur.as_mut() {
+            if !line.trim_start().starts_with("--") {
+                sql.push_str(line);
+                sql.push('\n');
+            }
+        }
+    }
+    out.extend(cur);
+    for q in &mut out {
+        q.1 = q.1.trim().trim_end_matches(';').to_string();
+    }
+    out
+}
+
+/// Generate one table (`part` of `parts`) as COPY text lines (TBL without the trailing `|`).
+fn rows(table: &str, sf: f64, part: i32, parts: i32) -> Box<dyn Iterator<Item = String> + Send> {
+    use tpchgen::generators::*;
+    fn tbl<T: std::fmt::Display>(x: T) -> String {
+        let mut s = x.to_string();
+        if s.ends_with('|') {
+            s.pop();
+        }
+        s
+    }
+    match table {
+        "nation" => Box::new(NationGenerator::new(sf, part, parts).iter().map(tbl).collect::<Vec<_>>().into_iter()),
+        "region" => Box::new(RegionGenerator::new(sf, part, parts).iter().map(tbl).collect::<Vec<_>>().into_iter()),
+        "part" => Box::new(PartGenerator::new(sf, part, parts).iter().map(tbl)),
+        "supplier" => Box::new(SupplierGenerator::new(sf, part, parts).iter().map(tbl)),
+        "partsupp" => Box::new(PartSuppGenerator::new(sf, part, parts).iter().map(tbl)),
+        "customer" => Box::new(CustomerGenerator::new(sf, part, parts).iter().map(tbl)),
+        "orders" => Box::new(OrderGenerator::new(sf, part, parts).iter().map(tbl)),
+        _ => Box::new(LineItemGenerator::new(sf, part, parts).iter().map(tbl)),
+    }
+}
+
+/// Create the TPC-H tables (no keys, no indexes) and load them at scale factor `sf`.
+pub async fn load(p: &ConnParams, sf: f64) -> pg::Result<f64> {
+    let t0 = Instant::now();
+    let write = SessionOptions { read_only: false, statement_timeout: None };
+    let c = pg::connect(p, &write).await?;
+    c.batch_execute(DDL).await.map_err(|e| PgError::query("creating the TPC-H tables", e))?;
+    let mut units: Vec<(&str, i32, i32)> = vec![("lineitem", 1, 3), ("lineitem", 2, 3), ("lineitem", 3, 3), ("orders", 1, 1), ("partsupp", 1, 1)];
+    units.extend(["customer", "part", "supplier", "nation", "region"].iter().map(|t| (*t, 1, 1)));
+    let queue = std::sync::Mutex::new(units);
+    let worker = || async {
+        let c = pg::connect(p, &write).await?;
+        loop {
+            let unit = queue.lock().expect("queue").pop();
+            let Some((table, part, parts)) = unit else { break };
+            let sink = c
+                .copy_in(&format!("COPY {table} FROM STDIN WITH (FORMAT text, DELIMITER '|')"))
+                .await
+                .map_err(|e| PgError::query(format!("COPY {table}"), e))?;
+            futures_util::pin_mut!(sink);
+            let mut buf = String::with_capacity(1 << 20);
+            for line in rows(table, sf, part, parts) {
+                buf.push_str(&line);
+                buf.push('\n');
+                if buf.len() > (1 << 20) {
+                    sink.send(Bytes::from(std::mem::take(&mut buf))).await.map_err(|e| PgError::query(format!("loading {table}"), e))?;
+                }
+            }
+            sink.send(Bytes::from(buf)).await.map_err(|e| PgError::query(format!("loading {table}"), e))?;
+            sink.finish().await.map_err(|e| PgError::query(format!("finishing {table}"), e))?;
+        }
+        Ok::<(), PgError>(())
+    };
+    for r in futures_util::future::join_all((0..3).map(|_| worker())).await {
+        r?;
+    }
+    c.batch_execute("VACUUM ANALYZE").await.map_err(|e| PgError::query("analyzing TPC-H", e))?;
+    Ok(t0.elapsed().as_secs_f64())
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    pub max_width: usize,
+    pub budget_mb: f64,
+    /// Workload cost with the recommended set, % of the no-index cost.
+    pub cost_pct: f64,
+    pub indexes: Vec<String>,
+    /// HypoPG's size estimate of the set (what the budget counts), and dbopt's.
+    pub hypopg_mb: f64,
+    pub dbopt_mb: f64,
+    pub whatif_calls: u64,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TpchReport {
+    pub scale_factor: f64,
+    pub queries: Vec<u32>,
+    pub load_seconds: f64,
+    pub no_index_cost: f64,
+    /// Every width-<=2 candidate of every query at once, % of the no-index cost.
+    pub all_width2_pct: f64,
+    pub runs: Vec<Run>,
+    /// For the 500 MB width-2 set: the real built size and the cost with real indexes.
+    pub built_mb: Option<f64>,
+    pub real_cost_pct: Option<f64>,
+}
+
+pub struct TpchOptions {
+    pub scale_factor: f64,
+    pub budgets_mb: Vec<f64>,
+    pub widths: Vec<usize>,
+    pub jobs: usize,
+}
+
+/// Start a throwaway server, load TPC-H, run the protocol.
+pub async fn run(o: &TpchOptions, progress: &(dyn Fn(&str) + Sync)) -> anyhow::Result<TpchReport> {
+    progress("starting a throwaway PostgreSQL");
+    let server = tokio::task::spawn_blocking(|| Throwaway::start(&ThrowawayOptions::default())).await??;
+    let admin = pg::connect(&server.params("postgres"), &SessionOptions { read_only: false, statement_timeout: None }).await?;
+    admin.batch_execute("CREATE DATABASE tpch").await.map_err(|e| PgError::query("creating the tpch database", e))?;
+    let p = server.params("tpch");
+    progress("generating and loading TPC-H");
+    let load_seconds = load(&p, o.scale_factor).await?;
+    let ro = SessionOptions { read_only: true, statement_timeout: None };
+    let conn = pg::connect(&p, &ro).await?;
+    let catalog = pg::catalog::load(&conn).await?;
+    let selected: Vec<(u32, String)> = queries().into_iter().filter(|(n, _)| ![2, 17, 20].contains(n)).collect();
+    let workload = Workload {
+        statements: selected
+            .iter()
+            .map(|(n, q)| Statement { fingerprint: format!("Q{n}"), query: q.clone(), calls: 1, total_ms: 1.0, mean_ms: 1.0, source: Source::File, toplevel: true, ..Default::default() })
+            .collect(),
+        ..Default::default()
+    };
+    let report_runs = {
+        let mut runs = Vec::new();
+        let mut no_index = 0.0;
+        let mut all_w2 = 0.0;
+        for &w in &o.widths {
+            let f = Filters { min_calls: 0, min_rows: 0.0, max_width: w, ..Default::default() };
+            let prep = advisor::prepare(&catalog, &workload, &["public".to_string()], &f);
+            if w == 2 {
+                progress("measuring the bounds");
+                let texts: Vec<String> = prep.stmts.iter().map(|s| s.query.clone()).collect();
+                let mut pool = HypoPool::open(&p, &ro, 1).await?;
+                let mut reqs = Vec::new();
+                for s in &prep.stmts {
+                    reqs.push(WhatIfRequest { sql: s.query.clone(), params: 0, indexes: vec![] });
+                    // All permutations of width <= 2 of the columns each table access uses.
+                    let mut ddls = Vec::new();
+                    for a in &s.accesses {
+                        let cols: Vec<String> = a.columns().into_iter().map(str::to_string).collect();
+                        for x in &cols {
+                            ddls.push(crate::advisor::candidates::Candidate::btree(&a.table, vec![x.clone()]).hypo_ddl());
+                            for y in &cols {
+                                if x != y {
+                                    ddls.push(crate::advisor::candidates::Candidate::btree(&a.table, vec![x.clone(), y.clone()]).hypo_ddl());
+                                }
+                            }
+                        }
+                    }
+                    ddls.sort();
+                    ddls.dedup();
+                    reqs.push(WhatIfRequest { sql: s.query.clone(), params: 0, indexes: ddls });
+                }
+                let res = pool.explain_all(&reqs).await;
+                for (i, r) in res.into_iter().enumerate() {
+                    let cost = r.map(|x| x.cost).unwrap_or(0.0);
+                    if i % 2 == 0 {
+                        no_index += cost;
+                    } else {
+                        all_w2 += cost;
+                    }
+                }
+                pool.reset().await?;
+                let _ = texts;
+            }
+            for &b in &o.budgets_mb {
+                progress(&format!("advising: width {w}, budget {b} MB"));
+                let t0 = Instant::now();
+                let texts: Vec<String> = prep.stmts.iter().map(|s| s.query.clone()).collect();
+                let pool = HypoPool::open(&p, &ro, o.jobs).await?;
+                let mut oracle = HypoOracle::new(pool, &texts, catalog.clone(), SizeEstimate::Hypopg);
+                #[allow(clippy::cast_possible_truncation)]
+                let opts = SearchOptions { budget_bytes: Some((b * 1e6) as i64), max_width: w, min_improvement: 0.003, write_cost_per_row: 0.0, max_indexes: None };
+                let out = select::search(&prep.stmts, &prep.candidates, &mut oracle, &opts).await;
+                let seconds = t0.elapsed().as_secs_f64();
+                let calls = oracle.calls();
+                let mut hypo = 0i64;
+                let mut dbopt_size = 0i64;
+                for c in &out.chosen {
+                    hypo += oracle.size(c).await;
+                    dbopt_size += crate::advisor::size::estimate(c, &catalog);
+                }
+                oracle.pool.reset().await?;
+                let before = out.workload_cost(&prep.stmts, false);
+                let after = out.workload_cost(&prep.stmts, true);
+                #[allow(clippy::cast_precision_loss)]
+                runs.push(Run {
+                    max_width: w,
+                    budget_mb: b,
+                    cost_pct: 100.0 * after / before.max(1e-9),
+                    indexes: out.chosen.iter().map(|c| format!("{}({})", c.table.trim_start_matches("public."), c.columns.join(","))).collect(),
+                    hypopg_mb: hypo as f64 / 1e6,
+                    dbopt_mb: dbopt_size as f64 / 1e6,
+                    whatif_calls: calls,
+                    seconds,
+                });
+                let _ = &out;
+            }
+        }
+        (runs, no_index, all_w2)
+    };
+    let (runs, no_index, all_w2) = report_runs;
+    // Build the width-2 / 500 MB set for real: its size, and the cost with real indexes.
+    let mut built_mb = None;
+    let mut real_cost_pct = None;
+    if let Some(r) = runs.iter().find(|r| r.max_width == 2 && (r.budget_mb - 500.0).abs() < 1.0) {
+        progress("building the 500 MB set for real");
+        let w = pg::connect(&p, &SessionOptions { read_only: false, statement_timeout: None }).await?;
+        let mut sql = String::new();
+        for (i, ix) in r.indexes.iter().enumerate() {
+            let (t, cols) = ix.split_once('(').unwrap_or((ix, ""));
+            sql.push_str(&format!("CREATE INDEX tpch_bench_{i} ON {t} ({};\n", cols));
+        }
+        w.batch_execute(&sql).await.map_err(|e| PgError::query("building the recommended set", e))?;
+        w.batch_execute("ANALYZE").await.map_err(|e| PgError::query("analyzing", e))?;
+        let size: i64 = w
+            .query_one("SELECT coalesce(sum(pg_relation_size(oid)), 0)::int8 FROM pg_class WHERE relname LIKE 'tpch_bench_%'", &[])
+            .await
+            .map_err(|e| PgError::query("sizing", e))?
+            .get(0);
+        #[allow(clippy::cast_precision_loss)]
+        {
+            built_mb = Some(size as f64 / 1e6);
+        }
+        let mut pool = HypoPool::open(&p, &ro, 1).await?;
+        let reqs: Vec<WhatIfRequest> = selected.iter().map(|(_, q)| WhatIfRequest { sql: q.clone(), params: 0, indexes: vec![] }).collect();
+        let real: f64 = pool.explain_all(&reqs).await.into_iter().map(|r| r.map(|x| x.cost).unwrap_or(0.0)).sum();
+        real_cost_pct = Some(100.0 * real / no_index.max(1e-9));
+    }
+    drop(conn);
+    tokio::task::spawn_blocking(move || server.stop()).await.ok();
+    Ok(TpchReport {
+        scale_factor: o.scale_factor,
+        queries: selected.iter().map(|(n, _)| *n).collect(),
+        load_seconds,
+        no_index_cost: no_index,
+        all_width2_pct: 100.0 * all_w2 / no_index.max(1e-9),
+        runs,
+        built_mb,
+        real_cost_pct,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_22_queries_split() {
+        let q = super::queries();
+        assert_eq!(q.len(), 22);
+        assert_eq!(q.iter().map(|x| x.0).collect::<Vec<_>>(), (1..=22).collect::<Vec<_>>());
+        assert!(q.iter().all(|(_, s)| s.to_uppercase().starts_with("SELECT") || s.to_uppercase().starts_with("WITH")));
+    }
+}
