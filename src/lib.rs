@@ -11,4 +11,5 @@ pub mod emit;
 pub mod pg;
 pub mod report;
 pub mod rules;
+pub mod snapshot;
 pub mod workload;

@@ -4,6 +4,7 @@
 pub mod args;
 pub mod demo;
 pub mod doctor;
+pub mod source;
 
 use std::process::ExitCode;
 
@@ -114,6 +115,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     }
 }
 
+/// The user hint of a typed library error, whichever module raised it.
+fn hint_of(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    if let Some(e) = e.downcast_ref::<PgError>() {
+        return e.hint();
+    }
+    if let Some(e) = e.downcast_ref::<crate::workload::source::SourceError>() {
+        return e.hint();
+    }
+    if let Some(e) = e.downcast_ref::<crate::snapshot::SnapshotError>() {
+        return Some(e.hint());
+    }
+    e.downcast_ref::<crate::rules::RuleError>()
+        .map(crate::rules::RuleError::hint)
+}
+
 /// Print an error as one line, `error: what; hint: how to fix it`, and pick the exit code.
 /// A broken pipe (`dbopt ... | head`) is not an error.
 pub fn report_error(err: &anyhow::Error) -> ExitStatus {
@@ -124,10 +140,7 @@ pub fn report_error(err: &anyhow::Error) -> ExitStatus {
             }
         }
     }
-    let hint = err
-        .chain()
-        .find_map(|c| c.downcast_ref::<PgError>())
-        .and_then(PgError::hint);
+    let hint = err.chain().find_map(hint_of);
     let msg = err.chain().map(ToString::to_string).collect::<Vec<_>>();
     // anyhow contexts repeat their source's text sometimes; keep each part once.
     let mut line = String::new();

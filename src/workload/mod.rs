@@ -4,6 +4,11 @@
 //! Why one shape: every analysis (advise, nplusone, queries, rules) then works the same for
 //! every source, and a new source only has to produce `Statement`s.
 
+pub mod collect;
+pub mod log;
+pub mod normalize;
+pub mod source;
+
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +59,18 @@ pub struct Workload {
     /// Things the user should know about how the workload was read.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Execution plans found next to the statements (auto_explain lines in a log).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plans: Vec<LoggedPlan>,
+}
+
+/// A plan auto_explain wrote to the log, for the statement with `fingerprint`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoggedPlan {
+    pub fingerprint: String,
+    pub duration_ms: f64,
+    /// The plan as logged (text or JSON, per `auto_explain.log_format`).
+    pub plan: String,
 }
 
 impl Workload {
