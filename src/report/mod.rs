@@ -131,6 +131,17 @@ pub fn bytes(n: i64) -> String {
     }
 }
 
+/// A statement on one line, whitespace collapsed, cut to `max` characters with `…`.
+pub fn one_line(text: &str, max: usize) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        flat
+    } else {
+        let cut: String = flat.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
