@@ -8,6 +8,7 @@ pub mod bench;
 pub mod catalog;
 pub mod cli;
 pub mod emit;
+pub mod inspect;
 pub mod pg;
 pub mod report;
 pub mod rules;

@@ -59,6 +59,16 @@ impl SourceArgs {
         }
     }
 
+    /// The spec with no source flag given (log format and prefix as in `self`): pg_stat_statements.
+    pub fn default_spec(&self) -> SourceSpec {
+        SourceArgs {
+            log_format: self.log_format,
+            log_line_prefix: self.log_line_prefix.clone(),
+            ..Default::default()
+        }
+        .spec()
+    }
+
     /// Read the workload (and the catalog, from a snapshot); connects only when a live source
     /// is asked for, read-only.
     pub async fn load(&self, g: &Globals) -> anyhow::Result<Loaded> {

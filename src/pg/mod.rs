@@ -10,6 +10,7 @@ pub mod connect;
 pub mod conninfo;
 pub mod doctor;
 pub mod error;
+pub mod inspect;
 pub mod pgss;
 pub mod throwaway;
 

@@ -4,6 +4,7 @@
 //! available everywhere and the human output looks alike from command to command.
 
 pub mod doctor;
+pub mod inspect;
 
 use std::io::IsTerminal;
 
