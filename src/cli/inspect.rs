@@ -58,10 +58,15 @@ pub fn config(g: &Globals) -> anyhow::Result<Config> {
     Ok(Config::load(g.config.as_deref())?)
 }
 
-fn print<T: serde::Serialize>(g: &Globals, value: &T, text: impl FnOnce(Format) -> String) -> anyhow::Result<()> {
+/// JSON or the human rendering, per `--format`.
+pub fn print<T: serde::Serialize>(
+    g: &Globals,
+    value: &T,
+    text: impl FnOnce(Format) -> String,
+) -> anyhow::Result<()> {
     match g.format {
         Format::Json => report::print_json(value)?,
-        f => print!("{}", text(f)),
+        f => report::print_text(&text(f))?,
     }
     Ok(())
 }

@@ -76,11 +76,16 @@ pub fn queries(r: &QueriesReport, format: Format) -> String {
     }
     let _ = writeln!(
         out,
-        "{} statements, {:.0} ms in total; top {} by {:?}",
+        "{} statements, {:.0} ms in total; top {} by {}",
         r.statements_total,
         r.total_ms,
         r.statements.len(),
-        r.sort
+        match r.sort {
+            crate::inspect::QuerySort::Total => "total time",
+            crate::inspect::QuerySort::Mean => "mean time",
+            crate::inspect::QuerySort::Calls => "calls",
+            crate::inspect::QuerySort::Io => "I/O",
+        },
     );
     let _ = writeln!(out, "{t}");
     findings(&mut out, &r.findings, format, "no slow or erratic statements");

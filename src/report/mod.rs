@@ -93,8 +93,15 @@ pub fn status_cell(text: &str, level: Option<Severity>) -> Cell {
 /// Print a value as pretty JSON on stdout.
 pub fn print_json<T: Serialize>(value: &T) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
-    println!("{text}");
-    Ok(())
+    print_text(&format!("{text}\n"))
+}
+
+/// Write text to stdout, returning the error (a closed pipe) instead of panicking like `print!`.
+pub fn print_text(text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
 }
 
 /// A progress bar on stderr when it is a terminal, hidden otherwise.
