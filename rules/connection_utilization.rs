@@ -63,8 +63,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
             "max_connections {}, {} reserved",
             a.max_connections, a.reserved_connections
         )],
-        remedy: "pool connections (PgBouncer), shrink application pools, end idle sessions"
-            .into(),
+        remedy: "pool connections (PgBouncer), shrink application pools, end idle sessions".into(),
         sql: None,
     }])
 }

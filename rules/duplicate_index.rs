@@ -63,8 +63,7 @@ fn redundant(a: &Index, b: &Index) -> Option<bool> {
         .map(|k| k.expr.as_str())
         .chain(b.include.iter().map(String::as_str))
         .collect();
-    (a.method == "btree" && a.include.iter().all(|c| b_cols.contains(&c.as_str())))
-        .then_some(false)
+    (a.method == "btree" && a.include.iter().all(|c| b_cols.contains(&c.as_str()))).then_some(false)
 }
 
 fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
@@ -99,10 +98,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
             message: if dup {
                 format!("index {} duplicates {} on {}", a.name, b.name, a.table)
             } else {
-                format!(
-                    "index {} is a prefix of {} on {}",
-                    a.name, b.name, a.table
-                )
+                format!("index {} is a prefix of {} on {}", a.name, b.name, a.table)
             },
             evidence: vec![
                 a.definition.clone(),

@@ -63,13 +63,14 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                     s.pid,
                     s.user.as_deref().unwrap_or("?"),
                     s.database.as_deref().unwrap_or("?"),
-                    if s.application.is_empty() { "no application_name" } else { &s.application }
+                    if s.application.is_empty() {
+                        "no application_name"
+                    } else {
+                        &s.application
+                    }
                 ),
                 evidence: vec![
-                    format!(
-                        "transaction open for {:.0} s",
-                        s.xact_age_s.unwrap_or(age)
-                    ),
+                    format!("transaction open for {:.0} s", s.xact_age_s.unwrap_or(age)),
                     format!(
                         "last statement: {}",
                         crate::report::one_line(s.query.as_deref().unwrap_or("?"), 80)

@@ -89,7 +89,10 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
             ),
             evidence,
             remedy: "VACUUM (ANALYZE) it; VACUUM FULL or pg_repack to give the space back".into(),
-            sql: Some(format!("VACUUM (ANALYZE) {}", ddl::quote_table(&t.qualified()))),
+            sql: Some(format!(
+                "VACUUM (ANALYZE) {}",
+                ddl::quote_table(&t.qualified())
+            )),
         });
     }
     Ok(out)

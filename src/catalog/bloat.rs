@@ -44,7 +44,11 @@ pub fn estimate(t: &Table, block_size: i64) -> Bloat {
     let widths: Option<f64> = t
         .columns
         .iter()
-        .map(|c| c.stats.as_ref().map(|st| f64::from(st.avg_width) * (1.0 - st.null_frac)))
+        .map(|c| {
+            c.stats
+                .as_ref()
+                .map(|st| f64::from(st.avg_width) * (1.0 - st.null_frac))
+        })
         .sum::<Option<f64>>()
         .filter(|_| !t.columns.is_empty());
     #[allow(clippy::cast_precision_loss)]

@@ -125,7 +125,11 @@ pub struct TablesArgs {
     pub fail_on: FailOn,
 }
 
-fn catalog_findings(cat: &Catalog, cfg: &Config, rule_ids: &[&str]) -> anyhow::Result<Vec<Finding>> {
+fn catalog_findings(
+    cat: &Catalog,
+    cfg: &Config,
+    rule_ids: &[&str],
+) -> anyhow::Result<Vec<Finding>> {
     Ok(rules::run(
         Scope::Catalog,
         &Ctx {
@@ -172,7 +176,12 @@ pub async fn indexes(g: &Globals, a: &IndexesArgs) -> anyhow::Result<ExitStatus>
     let found = catalog_findings(
         &cat,
         &cfg,
-        &["unused-index", "duplicate-index", "invalid-index", "fk-without-index"],
+        &[
+            "unused-index",
+            "duplicate-index",
+            "invalid-index",
+            "fk-without-index",
+        ],
     )?;
     let status = a.fail_on.status(&found);
     let r = inspect::IndexesReport {

@@ -63,7 +63,12 @@ pub struct QueriesReport {
 }
 
 #[allow(clippy::cast_precision_loss)]
-pub fn queries(w: &Workload, findings: Vec<Finding>, sort: QuerySort, limit: usize) -> QueriesReport {
+pub fn queries(
+    w: &Workload,
+    findings: Vec<Finding>,
+    sort: QuerySort,
+    limit: usize,
+) -> QueriesReport {
     let total = w.total_ms();
     let mut rows: Vec<QueryRow> = w
         .statements
@@ -318,11 +323,7 @@ pub fn connections(a: &Activity, findings: Vec<Finding>, top: usize) -> Connecti
         .cloned()
         .collect();
     by_age(&mut idle, |x| x.state_age_s);
-    let mut running: Vec<Session> = s
-        .iter()
-        .filter(|x| state(x) == "active")
-        .cloned()
-        .collect();
+    let mut running: Vec<Session> = s.iter().filter(|x| state(x) == "active").cloned().collect();
     by_age(&mut running, |x| x.query_age_s);
     let mut waiting: Vec<Session> = s
         .iter()

@@ -50,10 +50,12 @@ pub async fn check_version(c: &Conn) -> Result<i32> {
 
 /// pg_database_size of the current database.
 pub async fn database_size(c: &Conn) -> Result<i64> {
-    Ok(c.query_one("SELECT pg_database_size(current_database())", &[])
-        .await
-        .map_err(|e| PgError::query("reading the database size", e))?
-        .get(0))
+    Ok(
+        c.query_one("SELECT pg_database_size(current_database())", &[])
+            .await
+            .map_err(|e| PgError::query("reading the database size", e))?
+            .get(0),
+    )
 }
 
 /// `schema.name` of a table the user named (as `to_regclass` resolves it, search_path
@@ -67,12 +69,13 @@ pub async fn resolve_table(c: &Conn, name: &str) -> Result<String> {
         )
         .await
         .map_err(|e| PgError::query(format!("looking up table {name}"), e))?;
-    row.get::<_, Option<String>>(0).ok_or_else(|| PgError::Query {
-        context: format!("looking up table \"{name}\""),
-        message: "no such table".into(),
-        code: Some("42P01".into()),
-        hint: Some("check the name and schema (`dbopt tables` lists them)".into()),
-    })
+    row.get::<_, Option<String>>(0)
+        .ok_or_else(|| PgError::Query {
+            context: format!("looking up table \"{name}\""),
+            message: "no such table".into(),
+            code: Some("42P01".into()),
+            hint: Some("check the name and schema (`dbopt tables` lists them)".into()),
+        })
 }
 
 /// `pg_stat_statements_reset()`: the caller asked for it explicitly (`--reset`).
@@ -120,7 +123,11 @@ pub async fn vacuum(
     progress: &(dyn Fn(&VacuumProgress) + Sync),
 ) -> Result<VacuumDone> {
     let (schema, name) = table.split_once('.').unwrap_or(("public", table));
-    let qualified = format!("{}.{}", super::quote_ident(schema), super::quote_ident(name));
+    let qualified = format!(
+        "{}.{}",
+        super::quote_ident(schema),
+        super::quote_ident(name)
+    );
     let worker = connect(
         params,
         &SessionOptions {
@@ -185,7 +192,10 @@ mod tests {
         assert!(require_version(130_000).is_ok());
         assert!(require_version(170_002).is_ok());
         let e = require_version(120_015).unwrap_err();
-        assert!(e.to_string().contains("PostgreSQL 12.15 is older than 13"), "{e}");
+        assert!(
+            e.to_string().contains("PostgreSQL 12.15 is older than 13"),
+            "{e}"
+        );
         assert!(e.hint().unwrap().contains("--from-snapshot"));
     }
 }

@@ -59,7 +59,14 @@ pub fn queries(r: &QueriesReport, format: Format) -> String {
     let mut t = table(
         format,
         &[
-            "query", "calls", "total ms", "mean ms", "share", "rows/call", "hit %", "flags",
+            "query",
+            "calls",
+            "total ms",
+            "mean ms",
+            "share",
+            "rows/call",
+            "hit %",
+            "flags",
         ],
     );
     for q in &r.statements {
@@ -88,7 +95,12 @@ pub fn queries(r: &QueriesReport, format: Format) -> String {
         },
     );
     let _ = writeln!(out, "{t}");
-    findings(&mut out, &r.findings, format, "no slow or erratic statements");
+    findings(
+        &mut out,
+        &r.findings,
+        format,
+        "no slow or erratic statements",
+    );
     notes(&mut out, &r.notes);
     out
 }
@@ -98,8 +110,19 @@ pub fn tables(r: &TablesReport, format: Format) -> String {
     let mut t = table(
         format,
         &[
-            "table", "heap", "indexes", "toast", "live", "dead", "bloat", "seq scans",
-            "seq rows", "idx scans", "ins/upd(HOT)/del", "last vacuum", "last analyze",
+            "table",
+            "heap",
+            "indexes",
+            "toast",
+            "live",
+            "dead",
+            "bloat",
+            "seq scans",
+            "seq rows",
+            "idx scans",
+            "ins/upd(HOT)/del",
+            "last vacuum",
+            "last analyze",
         ],
     );
     for x in &r.tables {
@@ -154,7 +177,8 @@ pub fn size(r: &SizeReport, format: Format) -> String {
         out,
         "database {}: {}",
         r.database,
-        r.database_bytes.map_or_else(|| "size unknown".into(), bytes)
+        r.database_bytes
+            .map_or_else(|| "size unknown".into(), bytes)
     );
     let mut s = table(format, &["schema", "size", "relations"]);
     for x in &r.schemas {
@@ -187,12 +211,21 @@ fn counts(out: &mut String, format: Format, what: &str, v: &[Count]) {
     let _ = writeln!(out, "{t}");
 }
 
-fn sessions(out: &mut String, format: Format, title: &str, v: &[Session], age: fn(&Session) -> Option<f64>) {
+fn sessions(
+    out: &mut String,
+    format: Format,
+    title: &str,
+    v: &[Session],
+    age: fn(&Session) -> Option<f64>,
+) {
     if v.is_empty() {
         return;
     }
     let _ = writeln!(out, "{title}");
-    let mut t = table(format, &["pid", "user", "application", "seconds", "waits on", "query"]);
+    let mut t = table(
+        format,
+        &["pid", "user", "application", "seconds", "waits on", "query"],
+    );
     for s in v {
         t.add_row(vec![
             Cell::new(s.pid),
@@ -226,10 +259,33 @@ pub fn connections(r: &ConnectionsReport, format: Format) -> String {
     counts(&mut out, format, "state", &r.by_state);
     counts(&mut out, format, "user", &r.by_user);
     counts(&mut out, format, "application", &r.by_application);
-    sessions(&mut out, format, "idle in transaction:", &r.idle_in_transaction, |s| s.state_age_s);
-    sessions(&mut out, format, "longest running:", &r.longest_running, |s| s.query_age_s);
-    sessions(&mut out, format, "waiting on locks:", &r.waiting_on_locks, |s| s.state_age_s);
-    findings(&mut out, &r.findings, format, "no connection problems found");
+    sessions(
+        &mut out,
+        format,
+        "idle in transaction:",
+        &r.idle_in_transaction,
+        |s| s.state_age_s,
+    );
+    sessions(
+        &mut out,
+        format,
+        "longest running:",
+        &r.longest_running,
+        |s| s.query_age_s,
+    );
+    sessions(
+        &mut out,
+        format,
+        "waiting on locks:",
+        &r.waiting_on_locks,
+        |s| s.state_age_s,
+    );
+    findings(
+        &mut out,
+        &r.findings,
+        format,
+        "no connection problems found",
+    );
     if r.hidden > 0 {
         let _ = writeln!(out, "note: {} sessions' queries are hidden from this role; GRANT pg_read_all_stats to see them", r.hidden);
     }

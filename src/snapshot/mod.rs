@@ -118,7 +118,10 @@ pub fn parse(text: &str, name: &str) -> Result<Snapshot, SnapshotError> {
     if v.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
         return Err(not(format!("no \"format\": \"{FORMAT}\" field")));
     }
-    let found = v.get("version").and_then(serde_json::Value::as_u64).unwrap_or(0);
+    let found = v
+        .get("version")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
     if found != u64::from(VERSION) {
         return Err(SnapshotError::UnknownVersion {
             path: name.to_string(),

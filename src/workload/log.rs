@@ -72,7 +72,10 @@ pub fn prefix_regex(prefix: &str) -> Result<Regex, SourceError> {
         }
         // Padding (%-10u, %5p) adds spaces on one side.
         let mut padded = false;
-        while chars.peek().is_some_and(|d| *d == '-' || d.is_ascii_digit()) {
+        while chars
+            .peek()
+            .is_some_and(|d| *d == '-' || d.is_ascii_digit())
+        {
             chars.next();
             padded = true;
         }
@@ -349,9 +352,8 @@ pub fn read_file(
         ));
     }
     if let Some(t) = p.truncated {
-        w.notes.push(format!(
-            "{name}: {t}; the statements before it are counted"
-        ));
+        w.notes
+            .push(format!("{name}: {t}; the statements before it are counted"));
     }
     if w.statements.is_empty() {
         w.notes.push(format!("{name}: {} log entries, but no statement durations; set log_min_duration_statement (0 logs every statement)", p.entries));

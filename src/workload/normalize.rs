@@ -244,7 +244,10 @@ mod tests {
 
     #[test]
     fn binary_minus_and_existing_parameters() {
-        assert_eq!(normalize("select a - 1 from t").text, "select a - $1 from t");
+        assert_eq!(
+            normalize("select a - 1 from t").text,
+            "select a - $1 from t"
+        );
         assert_eq!(
             normalize("select * from t where id = $1 and x = 3 limit 10").text,
             "select * from t where id = $1 and x = $2 limit $3"
