@@ -255,6 +255,19 @@ async fn idle_in_transaction_and_connections() {
     idle.batch_execute("BEGIN; SELECT count(*) FROM orders;")
         .await
         .unwrap();
+    // A DDL statement queues behind the open transaction's lock.
+    let blocked = common::setup_conn(&p).await;
+    let blocked_pid: i32 = blocked
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let ddl = tokio::spawn(async move {
+        blocked
+            .batch_execute("ALTER TABLE orders ADD COLUMN note text")
+            .await
+            .unwrap();
+    });
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("dbopt.toml");
@@ -282,11 +295,72 @@ async fn idle_in_transaction_and_connections() {
     assert_eq!(s["pid"], pid);
     assert_eq!(s["query"], "BEGIN; SELECT count(*) FROM orders;");
     assert!(v["utilization"].as_f64().unwrap() < 0.8);
+    let waiting = &v["waiting_on_locks"][0];
+    assert_eq!(waiting["pid"], blocked_pid);
+    assert_eq!(waiting["blocked_by"], serde_json::json!([pid]));
+    assert!(v["longest_running"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["pid"] == blocked_pid));
     // With the default threshold (60 s) the same session is not yet a problem.
     let (code, v) = run_json(&["connections", "--fail-on", "info"], &url);
     assert_eq!(code, Some(0));
     assert!(findings(&v).is_empty());
     idle.batch_execute("ROLLBACK").await.unwrap();
+    ddl.await.unwrap();
+}
+
+#[tokio::test]
+async fn every_command_runs_on_the_demo_database() {
+    use dbopt::bench::demo::{self, DemoOptions};
+    use dbopt::bench::demo_workload::{self, WorkloadOptions};
+    let p = common::fresh_db("demo").await;
+    let opts = DemoOptions {
+        scale: 0.01,
+        seed: 7,
+        ..Default::default()
+    };
+    demo::load(&p, &opts, &|_, _| {}).await.unwrap();
+    let w = WorkloadOptions {
+        rounds: 2,
+        sessions: 1,
+        seed: 7,
+        scale: 0.01,
+        anchor: opts.anchor,
+    };
+    demo_workload::run(&p, &w, &|_, _| {}).await.unwrap();
+    let url = common::server().url(p.dbname());
+    let (code, v) = run_json(&["indexes"], &url);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        findings(&v),
+        set(&[("fk-without-index", "public.lead_assignments", "warning")]),
+        "the demo has primary and foreign keys only: the two unindexed FKs of lead_assignments"
+    );
+    assert_eq!(v["findings"].as_array().unwrap().len(), 2);
+    let (_, v) = run_json(&["queries", "--limit", "1000"], &url);
+    statement(&v, demo_workload::NPLUS1_CHILD);
+    let (_, v) = run_json(&["tables", "leads"], &url);
+    assert_eq!(v["tables"].as_array().unwrap().len(), 1);
+    assert_eq!(v["tables"][0]["live_tuples"], 2000);
+    let (_, v) = run_json(&["size"], &url);
+    assert_eq!(v["schemas"][0]["schema"], "public");
+    let (code, _) = run_json(&["connections"], &url);
+    assert_eq!(code, Some(0));
+    for cmd in ["queries", "tables", "indexes", "size", "connections"] {
+        let out = common::dbopt()
+            .args([cmd, "--database-url", &url])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.stdout.is_empty());
+    }
 }
 
 #[tokio::test]
