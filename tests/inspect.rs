@@ -475,3 +475,42 @@ async fn activity_sampling_sees_a_running_statement() {
     assert_eq!(st["source"], "activity");
     assert!(st["mean_ms"].as_f64().unwrap() >= 500.0, "{st}");
 }
+
+#[test]
+fn pg_stat_statements_created_but_not_preloaded() {
+    use dbopt::pg::throwaway::{Throwaway, ThrowawayOptions};
+    let server = Throwaway::start(&ThrowawayOptions {
+        settings: vec![("shared_preload_libraries".into(), String::new())],
+        ..Default::default()
+    })
+    .expect("start a server without preloaded libraries");
+    let out = common::dbopt()
+        .args(["queries", "--database-url", &server.url("postgres")])
+        .output()
+        .unwrap();
+    common::assert_clean_error(
+        &out,
+        &[
+            "created but not loaded",
+            "hint: ALTER SYSTEM SET shared_preload_libraries",
+            "restart the server",
+        ],
+    );
+    // Other sources still work against that server.
+    let out = common::dbopt()
+        .args([
+            "queries",
+            "--sample-activity",
+            "100ms",
+            "--database-url",
+            &server.url("postgres"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

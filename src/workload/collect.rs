@@ -120,6 +120,8 @@ pub fn merge(into: &mut Workload, other: Workload) {
                 t.shared_blks_read += s.shared_blks_read;
                 t.temp_blks_read += s.temp_blks_read;
                 t.temp_blks_written += s.temp_blks_written;
+                t.blk_read_ms += s.blk_read_ms;
+                t.blk_write_ms += s.blk_write_ms;
             }
             None => into.statements.push(s),
         }

@@ -39,6 +39,12 @@ pub struct Statement {
     pub shared_blks_read: i64,
     pub temp_blks_read: i64,
     pub temp_blks_written: i64,
+    /// Time spent reading shared blocks (`track_io_timing`; pg_stat_statements only).
+    #[serde(default)]
+    pub blk_read_ms: f64,
+    /// Time spent writing shared blocks.
+    #[serde(default)]
+    pub blk_write_ms: f64,
     /// Top-level statement (false for statements run inside functions), when known.
     #[serde(default = "yes")]
     pub toplevel: bool,
