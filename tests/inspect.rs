@@ -196,6 +196,8 @@ async fn exactly_the_known_problems_are_found_live_and_from_a_snapshot() {
     for k in ["fingerprint", "calls", "total_ms", "flags"] {
         assert_eq!(off[k], sleep[k], "{k}");
     }
+    let conns = offline(&["connections"]);
+    assert!(conns["total"].as_i64().unwrap() >= 1);
     let size = offline(&["size"]);
     assert!(size["database_bytes"].as_i64().unwrap() > 0);
     assert_eq!(size["top"][0]["relation"], "public.events");
@@ -429,6 +431,43 @@ async fn bad_input_is_one_clear_line() {
         .unwrap()
         .contains("pg_stat_statements"));
     assert!(!doc["catalog"]["tables"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn reset_only_when_asked() {
+    let (p, url) = known_db("reset").await;
+    let (_, v) = run_json(&["queries"], &url);
+    assert!(v["statements_total"].as_i64().unwrap() > 5);
+    let out = common::dbopt()
+        .args(["queries", "--reset", "--database-url", &url])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pg_stat_statements reset"));
+    let c = common::setup_conn(&p).await;
+    let left: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+             AND query LIKE '%pg_sleep%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "the statements before the reset are gone");
+    let out = common::dbopt()
+        .args([
+            "queries",
+            "--reset",
+            "--queries",
+            "-",
+            "--database-url",
+            &url,
+        ])
+        .write_stdin("select 1")
+        .output()
+        .unwrap();
+    common::assert_clean_error(&out, &["--reset", "hint:"]);
 }
 
 #[tokio::test]

@@ -214,15 +214,28 @@ pub struct ConnectionsArgs {
     /// How many sessions to list in each section.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
+    /// The sessions recorded in a file written by `dbopt snapshot` (no server needed).
+    #[arg(long, value_name = "FILE")]
+    pub from_snapshot: Option<PathBuf>,
     #[command(flatten)]
     pub fail_on: FailOn,
 }
 
 pub async fn connections(g: &Globals, a: &ConnectionsArgs) -> anyhow::Result<ExitStatus> {
     let cfg = config(g)?;
-    let conn = crate::pg::connect(&g.connect.params()?, &g.connect.session(true)).await?;
-    crate::pg::inspect::check_version(&conn).await?;
-    let act = crate::pg::activity::read(&conn).await?;
+    let act = match &a.from_snapshot {
+        Some(p) => crate::snapshot::read(p)?.activity.with_context(|| {
+            format!(
+                "{} holds no sessions; hint: write it again with this dbopt (`dbopt snapshot`)",
+                p.display()
+            )
+        })?,
+        None => {
+            let conn = crate::pg::connect(&g.connect.params()?, &g.connect.session(true)).await?;
+            crate::pg::inspect::check_version(&conn).await?;
+            crate::pg::activity::read(&conn).await?
+        }
+    };
     let found = rules::run(
         Scope::Activity,
         &Ctx {

@@ -42,6 +42,7 @@ pub async fn run(g: &Globals, a: &SnapshotArgs) -> anyhow::Result<ExitStatus> {
         Err(e) => return Err(e),
     };
     let mut s = Snapshot::new(catalog, workload, Some(size));
+    s.activity = Some(crate::pg::activity::read(&conn).await?);
     if a.redact {
         s.redact();
     }

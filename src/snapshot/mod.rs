@@ -12,6 +12,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
+use crate::pg::activity::Activity;
 use crate::workload::normalize::normalize;
 use crate::workload::Workload;
 
@@ -35,6 +36,9 @@ pub struct Snapshot {
     pub database_bytes: Option<i64>,
     pub catalog: Catalog,
     pub workload: Workload,
+    /// The sessions connected when the snapshot was taken (for `connections`).
+    #[serde(default)]
+    pub activity: Option<Activity>,
 }
 
 impl Snapshot {
@@ -48,6 +52,7 @@ impl Snapshot {
             database_bytes,
             catalog,
             workload,
+            activity: None,
         }
     }
 
@@ -57,6 +62,11 @@ impl Snapshot {
     pub fn redact(&mut self) {
         for s in &mut self.workload.statements {
             s.query = normalize(&s.query).text;
+        }
+        if let Some(a) = &mut self.activity {
+            for s in &mut a.sessions {
+                s.query = s.query.as_deref().map(|q| normalize(q).text);
+            }
         }
         for p in &mut self.workload.plans {
             p.plan = "<redacted>".into();
