@@ -29,8 +29,11 @@ pub struct Split {
     pub error: Option<String>,
 }
 
-/// Tokens with their byte ranges in the source.
-fn tokens(sql: &str) -> Result<Vec<(Token, usize, usize)>, (String, usize)> {
+/// A token with its byte range in the source.
+type Spanned = (Token, usize, usize);
+
+/// Tokens with their byte ranges, or the tokenizer's message and the byte offset of the error.
+fn tokens(sql: &str) -> Result<Vec<Spanned>, (String, usize)> {
     let dialect = PostgreSqlDialect {};
     let line_starts: Vec<usize> = std::iter::once(0)
         .chain(sql.match_indices('\n').map(|(i, _)| i + 1))

@@ -110,7 +110,7 @@ pub fn read_queries(path: &Path) -> Result<Workload, SourceError> {
     } else {
         String::from_utf8_lossy(&std::fs::read(path).map_err(io)?).into_owned()
     };
-    Ok(queries_from_text(&text, &name)?)
+    queries_from_text(&text, &name)
 }
 
 /// The statements of a script, grouped; `name` labels notes and errors.
