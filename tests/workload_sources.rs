@@ -76,6 +76,14 @@ fn logged() -> &'static Logged {
                     c.batch_execute("RESET auto_explain.log_min_duration")
                         .await
                         .unwrap();
+                    // log_statement logs the text first; the duration line then has none.
+                    c.batch_execute("SET log_statement = 'all'").await.unwrap();
+                    for name in ["n3", "n4"] {
+                        c.simple_query(&format!("SELECT * FROM t WHERE name = '{name}'"))
+                            .await
+                            .unwrap();
+                    }
+                    c.batch_execute("RESET log_statement").await.unwrap();
                     c.simple_query(MARKER).await.unwrap();
                 })
         })
@@ -134,6 +142,11 @@ fn check_known_workload(w: &Workload, format: &str) {
         calls(w, "SELECT id,\n       name\n  FROM t\n WHERE name = $1"),
         1,
         "{format}: multi-line statement"
+    );
+    assert_eq!(
+        calls(w, "SELECT * FROM t WHERE name = $1"),
+        2,
+        "{format}: log_statement text paired with its duration line"
     );
     let s = w
         .statements

@@ -8,6 +8,8 @@
 //! regex for stderr: the prefix is user-defined, and matching it exactly is the only reliable way
 //! to tell a new entry from a statement line that happens to contain `LOG:`.
 
+use std::collections::HashMap;
+
 use regex::Regex;
 
 use super::collect::Collector;
@@ -43,6 +45,9 @@ pub const DEFAULT_PREFIX: &str = "%m [%p] %q%u@%d ";
 /// One log entry: severity, message and the DETAIL that belongs to it.
 #[derive(Debug, Default)]
 struct Entry {
+    /// The backend's process id, when the format or prefix has it (pairs `log_statement`
+    /// lines with the `duration:` line logged when the statement ends).
+    pid: Option<String>,
     severity: String,
     message: String,
     detail: Option<String>,
@@ -86,6 +91,7 @@ pub fn prefix_regex(prefix: &str) -> Result<Regex, SourceError> {
             'm' => r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+(?: \S+)?",
             't' | 's' => r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?: \S+)?",
             'n' => r"\d+(?:\.\d+)?",
+            'p' if !re.contains("?P<pid>") => r"(?P<pid>\d+)",
             'p' | 'l' | 'Q' | 'P' => r"-?\d*",
             'c' => r"[0-9a-f]+\.[0-9a-f]+",
             'u' => r"[^\s@]*",
@@ -115,11 +121,12 @@ pub fn prefix_regex(prefix: &str) -> Result<Regex, SourceError> {
     })
 }
 
-fn attach(entries: &mut Vec<Entry>, severity: &str, message: String) {
+fn attach(entries: &mut Vec<Entry>, pid: Option<String>, severity: &str, message: String) {
     match (severity, entries.last_mut()) {
         ("DETAIL", Some(last)) => last.detail = Some(message),
         ("HINT" | "CONTEXT" | "STATEMENT" | "QUERY" | "LOCATION", Some(_)) => {}
         _ => entries.push(Entry {
+            pid,
             severity: severity.to_string(),
             message,
             detail: None,
@@ -155,7 +162,8 @@ fn stderr_entries(text: &str, prefix: &Regex) -> (Vec<Entry>, usize) {
                 let known_parent = !matches!(sev, "DETAIL" | "HINT" | "CONTEXT" | "STATEMENT")
                     || !entries.is_empty();
                 if known_parent {
-                    attach(&mut entries, sev, c["msg"].to_string());
+                    let pid = c.name("pid").map(|m| m.as_str().to_string());
+                    attach(&mut entries, pid, sev, c["msg"].to_string());
                 }
                 last_ok = true;
             }
@@ -169,7 +177,8 @@ fn stderr_entries(text: &str, prefix: &Regex) -> (Vec<Entry>, usize) {
     (entries, unrecognized)
 }
 
-// csvlog columns (0-based): 11 error_severity, 13 message, 14 detail.
+// csvlog columns (0-based): 3 process_id, 11 error_severity, 13 message, 14 detail.
+const CSV_PID: usize = 3;
 const CSV_SEVERITY: usize = 11;
 const CSV_MESSAGE: usize = 13;
 const CSV_DETAIL: usize = 14;
@@ -186,6 +195,7 @@ fn csv_entries(text: &str) -> (Vec<Entry>, usize, Option<String>) {
         match rec {
             Ok(r) if r.len() > CSV_DETAIL && r.get(0).is_some_and(looks_like_timestamp) => {
                 entries.push(Entry {
+                    pid: Some(r[CSV_PID].to_string()),
                     severity: r[CSV_SEVERITY].to_string(),
                     message: r[CSV_MESSAGE].to_string(),
                     detail: Some(r[CSV_DETAIL].to_string()).filter(|d| !d.is_empty()),
@@ -219,6 +229,7 @@ fn json_entries(text: &str) -> (Vec<Entry>, usize, Option<String>) {
         match serde_json::from_str::<serde_json::Value>(line) {
             Ok(v) => match (v["error_severity"].as_str(), v["message"].as_str()) {
                 (Some(sev), Some(msg)) => entries.push(Entry {
+                    pid: v.get("pid").map(ToString::to_string),
                     severity: sev.to_string(),
                     message: msg.to_string(),
                     detail: v["detail"].as_str().map(str::to_string),
@@ -262,6 +273,16 @@ fn split_plan(body: &str) -> Option<(String, String)> {
     Some((query.join("\n"), plan.join("\n")))
 }
 
+/// The SQL of `statement: sql` or `execute <name>: sql` (parse and bind steps are not runs).
+fn statement_text(rest: &str) -> Option<&str> {
+    if let Some(sql) = rest.strip_prefix("statement: ") {
+        return Some(sql);
+    }
+    rest.strip_prefix("execute ")?
+        .split_once(": ")
+        .map(|(_, sql)| sql)
+}
+
 /// Parse a whole log in `format` into a workload.
 pub fn parse(text: &str, format: LogFormat, prefix: &str) -> Result<Parsed, SourceError> {
     let (entries, unrecognized, truncated) = match format {
@@ -276,27 +297,30 @@ pub fn parse(text: &str, format: LogFormat, prefix: &str) -> Result<Parsed, Sour
     let mut timed = Collector::new();
     let mut untimed = Collector::new();
     let mut plans = Vec::new();
+    // With log_statement, the text comes first and the end logs `duration: X ms` alone.
+    let mut started: HashMap<Option<&str>, &str> = HashMap::new();
     for e in &entries {
         if e.severity != "LOG" {
             continue;
         }
+        let pid = e.pid.as_deref();
         if let Some((ms, rest)) = split_duration(&e.message) {
-            if let Some(sql) = rest.strip_prefix("statement: ") {
+            if let Some(sql) = statement_text(rest) {
                 timed.add(sql, Some(ms), 0, Source::Log);
-            } else if let Some(r) = rest.strip_prefix("execute ") {
-                // `execute <unnamed>: sql` or `execute S_1: sql`; parse/bind steps are not runs.
-                if let Some((_, sql)) = r.split_once(": ") {
-                    timed.add(sql, Some(ms), 0, Source::Log);
-                }
             } else if let Some((sql, plan)) = split_plan(rest) {
                 plans.push(LoggedPlan {
                     fingerprint: normalize(&sql).fingerprint,
                     duration_ms: ms,
                     plan,
                 });
+            } else if rest.is_empty() {
+                if let Some(sql) = started.remove(&pid) {
+                    timed.add(sql, Some(ms), 0, Source::Log);
+                }
             }
-        } else if let Some(sql) = e.message.strip_prefix("statement: ") {
+        } else if let Some(sql) = statement_text(&e.message) {
             untimed.add(sql, None, 0, Source::Log);
+            started.insert(pid, sql);
         }
     }
     let mut workload = if timed.is_empty() && !untimed.is_empty() {
