@@ -414,6 +414,23 @@ mod tests {
     }
 
     #[test]
+    fn auto_explain_json_plan_and_csv_multiline() {
+        let (q, plan) = split_plan(
+            "plan:\n{\"Query Text\": \"select 1\", \"Plan\": {\"Node Type\": \"Result\"}}",
+        )
+        .unwrap();
+        assert_eq!(q, "select 1");
+        assert!(plan.contains("\"Node Type\": \"Result\""));
+        let csv = "2026-11-22 21:00:00.123 UTC,\"u\",\"d\",42,\"[local]\",6b.2a,1,\"SELECT\",2026-11-22 21:00:00 UTC,3/4,0,LOG,00000,\"duration: 2.000 ms  statement: select a,\n  b from t where c = 'x,y'\",,,,,,,,,\"psql\",\"client backend\",,0\n";
+        let p = parse(csv, LogFormat::Csv, DEFAULT_PREFIX).unwrap();
+        assert_eq!(p.truncated, None);
+        assert_eq!(
+            p.workload.statements[0].query,
+            "select a,\n  b from t where c = $1"
+        );
+    }
+
+    #[test]
     fn auto_explain_text_plan() {
         let (q, plan) = split_plan(
             "plan:\nQuery Text: select *\nfrom t\nSeq Scan on t  (cost=0.00..1.00 rows=1 width=4)",
