@@ -553,3 +553,48 @@ fn pg_stat_statements_created_but_not_preloaded() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn an_invalid_index_is_found_alone() {
+    let p = common::fresh_db("invalid").await;
+    let c = common::setup_conn(&p).await;
+    c.batch_execute(
+        "CREATE TABLE accounts (id int PRIMARY KEY, email text);
+         INSERT INTO accounts SELECT g, 'same@example.com' FROM generate_series(1, 100) g;",
+    )
+    .await
+    .unwrap();
+    // A concurrent build that fails leaves its index behind, invalid.
+    let err = c
+        .batch_execute("CREATE UNIQUE INDEX CONCURRENTLY accounts_email_key ON accounts (email)")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code().map(|s| s.code()), Some("23505"));
+    let url = common::server().url(p.dbname());
+    let (code, v) = run_json(&["indexes", "--fail-on", "warning"], &url);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        findings(&v),
+        set(&[("invalid-index", "public.accounts_email_key", "warning")])
+    );
+    assert_eq!(
+        v["findings"][0]["sql"],
+        "DROP INDEX CONCURRENTLY IF EXISTS \"public\".\"accounts_email_key\""
+    );
+}
+
+#[tokio::test]
+async fn erratic_statement_is_flagged_for_variance_not_slowness() {
+    let p = common::fresh_db("variance").await;
+    let c = common::setup_conn(&p).await;
+    for s in ["0.001", "0.001", "0.001", "0.001", "0.25"] {
+        c.batch_execute(&format!("SELECT pg_sleep({s})"))
+            .await
+            .unwrap();
+    }
+    let url = common::server().url(p.dbname());
+    let (_, v) = run_json(&["queries"], &url);
+    let st = statement(&v, "SELECT pg_sleep($1)");
+    assert_eq!(st["calls"], 5);
+    assert_eq!(st["flags"], serde_json::json!(["high-variance-query"]));
+}
