@@ -502,7 +502,7 @@ async fn activity_sampling_sees_a_running_statement() {
     let (p, url) = known_db("sample").await;
     let busy = common::setup_conn(&p).await;
     let run = tokio::spawn(async move {
-        busy.batch_execute("SELECT pg_sleep(1.5)").await.unwrap();
+        busy.batch_execute("SELECT pg_sleep(3)").await.unwrap();
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (code, v) = run_json(&["queries", "--sample-activity", "600ms"], &url);
