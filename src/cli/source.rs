@@ -84,3 +84,49 @@ impl SourceArgs {
         Ok(source::load(&spec, live.as_ref()).await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+    use crate::workload::log::LogFormat;
+
+    fn spec(args: &[&str]) -> crate::workload::source::SourceSpec {
+        let cli = Cli::try_parse_from(args).unwrap();
+        match cli.command {
+            Command::Queries(q) => q.source.spec(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn flags_become_the_spec() {
+        let s = spec(&[
+            "dbopt",
+            "queries",
+            "--queries",
+            "a.sql",
+            "--queries",
+            "-",
+            "--log",
+            "pg.csv",
+            "--log-format",
+            "csv",
+            "--sample-activity",
+            "10s",
+        ]);
+        assert_eq!(
+            s.queries,
+            vec![std::path::PathBuf::from("a.sql"), "-".into()]
+        );
+        assert_eq!(s.logs, vec![std::path::PathBuf::from("pg.csv")]);
+        assert_eq!(s.log_format, LogFormat::Csv);
+        assert_eq!(s.log_line_prefix, "%m [%p] %q%u@%d ");
+        assert_eq!(s.sample_activity, Some(std::time::Duration::from_secs(10)));
+        assert!(!s.reads_pgss() && s.needs_server());
+        assert!(spec(&["dbopt", "queries"]).reads_pgss());
+        assert!(Cli::try_parse_from(["dbopt", "queries", "--log-format", "xml"]).is_err());
+        assert!(Cli::try_parse_from(["dbopt", "queries", "--sample-activity", "soon"]).is_err());
+    }
+}
