@@ -73,8 +73,6 @@ pub fn print<T: serde::Serialize>(
 
 #[derive(Debug, Args)]
 pub struct QueriesArgs {
-    #[command(flatten)]
-    pub source: SourceArgs,
     /// Order by total time, mean time, calls or I/O.
     #[arg(long, value_enum, default_value_t = QuerySort::Total)]
     pub sort: QuerySort,
@@ -86,6 +84,9 @@ pub struct QueriesArgs {
     pub reset: bool,
     #[command(flatten)]
     pub fail_on: FailOn,
+    /// Last: its help heading applies to the flags after it.
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 pub async fn queries(g: &Globals, a: &QueriesArgs) -> anyhow::Result<ExitStatus> {

@@ -13,6 +13,7 @@ use crate::workload::source::{self, Live, Loaded, SourceSpec};
 
 /// Where the workload comes from. Without any of these, pg_stat_statements is read.
 #[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Workload sources")]
 pub struct SourceArgs {
     /// Read pg_stat_statements (the default when no other source is given; combine with the
     /// others by naming it).
