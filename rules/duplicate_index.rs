@@ -9,7 +9,7 @@
 //! maintains both: double the write cost, WAL and cache space for no read benefit.
 //!
 //! ## Thresholds
-//! None. Severity is `warning` for duplicates and `info` for prefix-covered indexes (the
+//! None. Severity is `warning` for exact copies and `info` for prefix-covered indexes (the
 //! shorter one can be slightly faster for its own queries).
 //!
 //! ## Fix
@@ -73,7 +73,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
     };
     let mut out = Vec::new();
     for (i, a) in cat.indexes.iter().enumerate() {
-        // For exact duplicates keep the first (or the enforcing one); report the others.
+        // Of exact copies keep the first (or the enforcing one); report the others.
         let other = cat.indexes.iter().enumerate().find_map(|(j, b)| {
             if i == j {
                 return None;
@@ -96,7 +96,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
             },
             object: format!("{}.{}", a.schema, a.name),
             message: if dup {
-                format!("index {} duplicates {} on {}", a.name, b.name, a.table)
+                format!("index {} is a copy of {} on {}", a.name, b.name, a.table)
             } else {
                 format!("index {} is a prefix of {} on {}", a.name, b.name, a.table)
             },
