@@ -14,7 +14,6 @@
 //! ## Fix
 //! `CREATE INDEX CONCURRENTLY` on the foreign-key columns (safe: it does not block writes).
 
-use crate::emit::ddl;
 use crate::rules::prelude::*;
 
 #[derive(Debug, Deserialize)]
@@ -139,7 +138,7 @@ mod tests {
         (RULE.check)(
             &Ctx {
                 catalog: Some(c),
-                workload: None,
+                ..Default::default()
             },
             &Config::default().for_rule(RULE.id),
         )

@@ -4,7 +4,27 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// `dbopt ... | head` closes stdout early: that is not an error (exit 0, like other Unix tools).
+/// Any other panic is a bug: one line, exit 2, no stack trace for the user.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("Broken pipe") || msg.contains("failed printing to stdout") {
+            std::process::exit(0);
+        }
+        let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("error: internal error (a bug in dbopt{place}): {msg}; hint: please report it with the command you ran");
+        std::process::exit(2);
+    }));
+}
+
 fn main() -> ExitCode {
+    install_panic_hook();
     let cli = match dbopt::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -47,7 +47,11 @@ pub fn queries() -> Vec<(u32, String)> {
     let mut out = Vec::new();
     let mut cur: Option<(u32, String)> = None;
     for line in QUERIES.lines() {
-        if let Some(n) = line.trim().strip_prefix("-- Q").and_then(|n| n.trim().parse::<u32>().ok()) {
+        if let Some(n) = line
+            .trim()
+            .strip_prefix("-- Q")
+            .and_then(|n| n.trim().parse::<u32>().ok())
+        {
             out.extend(cur.take());
             cur = Some((n, String::new()));
         } else if let Some((_, sql)) = cur.as_mut() {
@@ -75,8 +79,20 @@ fn rows(table: &str, sf: f64, part: i32, parts: i32) -> Box<dyn Iterator<Item = 
         s
     }
     match table {
-        "nation" => Box::new(NationGenerator::new(sf, part, parts).iter().map(tbl).collect::<Vec<_>>().into_iter()),
-        "region" => Box::new(RegionGenerator::new(sf, part, parts).iter().map(tbl).collect::<Vec<_>>().into_iter()),
+        "nation" => Box::new(
+            NationGenerator::new(sf, part, parts)
+                .iter()
+                .map(tbl)
+                .collect::<Vec<_>>()
+                .into_iter(),
+        ),
+        "region" => Box::new(
+            RegionGenerator::new(sf, part, parts)
+                .iter()
+                .map(tbl)
+                .collect::<Vec<_>>()
+                .into_iter(),
+        ),
         "part" => Box::new(PartGenerator::new(sf, part, parts).iter().map(tbl)),
         "supplier" => Box::new(SupplierGenerator::new(sf, part, parts).iter().map(tbl)),
         "partsupp" => Box::new(PartSuppGenerator::new(sf, part, parts).iter().map(tbl)),
@@ -89,19 +105,38 @@ fn rows(table: &str, sf: f64, part: i32, parts: i32) -> Box<dyn Iterator<Item = 
 /// Create the TPC-H tables (no keys, no indexes) and load them at scale factor `sf`.
 pub async fn load(p: &ConnParams, sf: f64) -> pg::Result<f64> {
     let t0 = Instant::now();
-    let write = SessionOptions { read_only: false, statement_timeout: None };
+    let write = SessionOptions {
+        read_only: false,
+        statement_timeout: None,
+    };
     let c = pg::connect(p, &write).await?;
-    c.batch_execute(DDL).await.map_err(|e| PgError::query("creating the TPC-H tables", e))?;
-    let mut units: Vec<(&str, i32, i32)> = vec![("lineitem", 1, 3), ("lineitem", 2, 3), ("lineitem", 3, 3), ("orders", 1, 1), ("partsupp", 1, 1)];
-    units.extend(["customer", "part", "supplier", "nation", "region"].iter().map(|t| (*t, 1, 1)));
+    c.batch_execute(DDL)
+        .await
+        .map_err(|e| PgError::query("creating the TPC-H tables", e))?;
+    let mut units: Vec<(&str, i32, i32)> = vec![
+        ("lineitem", 1, 3),
+        ("lineitem", 2, 3),
+        ("lineitem", 3, 3),
+        ("orders", 1, 1),
+        ("partsupp", 1, 1),
+    ];
+    units.extend(
+        ["customer", "part", "supplier", "nation", "region"]
+            .iter()
+            .map(|t| (*t, 1, 1)),
+    );
     let queue = std::sync::Mutex::new(units);
     let worker = || async {
         let c = pg::connect(p, &write).await?;
         loop {
             let unit = queue.lock().expect("queue").pop();
-            let Some((table, part, parts)) = unit else { break };
+            let Some((table, part, parts)) = unit else {
+                break;
+            };
             let sink = c
-                .copy_in(&format!("COPY {table} FROM STDIN WITH (FORMAT text, DELIMITER '|')"))
+                .copy_in(&format!(
+                    "COPY {table} FROM STDIN WITH (FORMAT text, DELIMITER '|')"
+                ))
                 .await
                 .map_err(|e| PgError::query(format!("COPY {table}"), e))?;
             futures_util::pin_mut!(sink);
@@ -110,18 +145,26 @@ pub async fn load(p: &ConnParams, sf: f64) -> pg::Result<f64> {
                 buf.push_str(&line);
                 buf.push('\n');
                 if buf.len() > (1 << 20) {
-                    sink.send(Bytes::from(std::mem::take(&mut buf))).await.map_err(|e| PgError::query(format!("loading {table}"), e))?;
+                    sink.send(Bytes::from(std::mem::take(&mut buf)))
+                        .await
+                        .map_err(|e| PgError::query(format!("loading {table}"), e))?;
                 }
             }
-            sink.send(Bytes::from(buf)).await.map_err(|e| PgError::query(format!("loading {table}"), e))?;
-            sink.finish().await.map_err(|e| PgError::query(format!("finishing {table}"), e))?;
+            sink.send(Bytes::from(buf))
+                .await
+                .map_err(|e| PgError::query(format!("loading {table}"), e))?;
+            sink.finish()
+                .await
+                .map_err(|e| PgError::query(format!("finishing {table}"), e))?;
         }
         Ok::<(), PgError>(())
     };
     for r in futures_util::future::join_all((0..3).map(|_| worker())).await {
         r?;
     }
-    c.batch_execute("VACUUM ANALYZE").await.map_err(|e| PgError::query("analyzing TPC-H", e))?;
+    c.batch_execute("VACUUM ANALYZE")
+        .await
+        .map_err(|e| PgError::query("analyzing TPC-H", e))?;
     Ok(t0.elapsed().as_secs_f64())
 }
 
@@ -163,20 +206,46 @@ pub struct TpchOptions {
 /// Start a throwaway server, load TPC-H, run the protocol.
 pub async fn run(o: &TpchOptions, progress: &(dyn Fn(&str) + Sync)) -> anyhow::Result<TpchReport> {
     progress("starting a throwaway PostgreSQL");
-    let server = tokio::task::spawn_blocking(|| Throwaway::start(&ThrowawayOptions::default())).await??;
-    let admin = pg::connect(&server.params("postgres"), &SessionOptions { read_only: false, statement_timeout: None }).await?;
-    admin.batch_execute("CREATE DATABASE tpch").await.map_err(|e| PgError::query("creating the tpch database", e))?;
+    let server =
+        tokio::task::spawn_blocking(|| Throwaway::start(&ThrowawayOptions::default())).await??;
+    let admin = pg::connect(
+        &server.params("postgres"),
+        &SessionOptions {
+            read_only: false,
+            statement_timeout: None,
+        },
+    )
+    .await?;
+    admin
+        .batch_execute("CREATE DATABASE tpch")
+        .await
+        .map_err(|e| PgError::query("creating the tpch database", e))?;
     let p = server.params("tpch");
     progress("generating and loading TPC-H");
     let load_seconds = load(&p, o.scale_factor).await?;
-    let ro = SessionOptions { read_only: true, statement_timeout: None };
+    let ro = SessionOptions {
+        read_only: true,
+        statement_timeout: None,
+    };
     let conn = pg::connect(&p, &ro).await?;
     let catalog = pg::catalog::load(&conn).await?;
-    let selected: Vec<(u32, String)> = queries().into_iter().filter(|(n, _)| ![2, 17, 20].contains(n)).collect();
+    let selected: Vec<(u32, String)> = queries()
+        .into_iter()
+        .filter(|(n, _)| ![2, 17, 20].contains(n))
+        .collect();
     let workload = Workload {
         statements: selected
             .iter()
-            .map(|(n, q)| Statement { fingerprint: format!("Q{n}"), query: q.clone(), calls: 1, total_ms: 1.0, mean_ms: 1.0, source: Source::File, toplevel: true, ..Default::default() })
+            .map(|(n, q)| Statement {
+                fingerprint: format!("Q{n}"),
+                query: q.clone(),
+                calls: 1,
+                total_ms: 1.0,
+                mean_ms: 1.0,
+                source: Source::File,
+                toplevel: true,
+                ..Default::default()
+            })
             .collect(),
         ..Default::default()
     };
@@ -185,7 +254,12 @@ pub async fn run(o: &TpchOptions, progress: &(dyn Fn(&str) + Sync)) -> anyhow::R
         let mut no_index = 0.0;
         let mut all_w2 = 0.0;
         for &w in &o.widths {
-            let f = Filters { min_calls: 0, min_rows: 0.0, max_width: w, ..Default::default() };
+            let f = Filters {
+                min_calls: 0,
+                min_rows: 0.0,
+                max_width: w,
+                ..Default::default()
+            };
             let prep = advisor::prepare(&catalog, &workload, &["public".to_string()], &f);
             if w == 2 {
                 progress("measuring the bounds");
@@ -193,23 +267,44 @@ pub async fn run(o: &TpchOptions, progress: &(dyn Fn(&str) + Sync)) -> anyhow::R
                 let mut pool = HypoPool::open(&p, &ro, 1).await?;
                 let mut reqs = Vec::new();
                 for s in &prep.stmts {
-                    reqs.push(WhatIfRequest { sql: s.query.clone(), params: 0, indexes: vec![] });
+                    reqs.push(WhatIfRequest {
+                        sql: s.query.clone(),
+                        params: 0,
+                        indexes: vec![],
+                    });
                     // All permutations of width <= 2 of the columns each table access uses.
                     let mut ddls = Vec::new();
                     for a in &s.accesses {
-                        let cols: Vec<String> = a.columns().into_iter().map(str::to_string).collect();
+                        let cols: Vec<String> =
+                            a.columns().into_iter().map(str::to_string).collect();
                         for x in &cols {
-                            ddls.push(crate::advisor::candidates::Candidate::btree(&a.table, vec![x.clone()]).hypo_ddl());
+                            ddls.push(
+                                crate::advisor::candidates::Candidate::btree(
+                                    &a.table,
+                                    vec![x.clone()],
+                                )
+                                .hypo_ddl(),
+                            );
                             for y in &cols {
                                 if x != y {
-                                    ddls.push(crate::advisor::candidates::Candidate::btree(&a.table, vec![x.clone(), y.clone()]).hypo_ddl());
+                                    ddls.push(
+                                        crate::advisor::candidates::Candidate::btree(
+                                            &a.table,
+                                            vec![x.clone(), y.clone()],
+                                        )
+                                        .hypo_ddl(),
+                                    );
                                 }
                             }
                         }
                     }
                     ddls.sort();
                     ddls.dedup();
-                    reqs.push(WhatIfRequest { sql: s.query.clone(), params: 0, indexes: ddls });
+                    reqs.push(WhatIfRequest {
+                        sql: s.query.clone(),
+                        params: 0,
+                        indexes: ddls,
+                    });
                 }
                 let res = pool.explain_all(&reqs).await;
                 for (i, r) in res.into_iter().enumerate() {
@@ -228,9 +323,16 @@ pub async fn run(o: &TpchOptions, progress: &(dyn Fn(&str) + Sync)) -> anyhow::R
                 let t0 = Instant::now();
                 let texts: Vec<String> = prep.stmts.iter().map(|s| s.query.clone()).collect();
                 let pool = HypoPool::open(&p, &ro, o.jobs).await?;
-                let mut oracle = HypoOracle::new(pool, &texts, catalog.clone(), SizeEstimate::Hypopg);
+                let mut oracle =
+                    HypoOracle::new(pool, &texts, catalog.clone(), SizeEstimate::Hypopg);
                 #[allow(clippy::cast_possible_truncation)]
-                let opts = SearchOptions { budget_bytes: Some((b * 1e6) as i64), max_width: w, min_improvement: 0.003, write_cost_per_row: 0.0, max_indexes: None };
+                let opts = SearchOptions {
+                    budget_bytes: Some((b * 1e6) as i64),
+                    max_width: w,
+                    min_improvement: 0.003,
+                    write_cost_per_row: 0.0,
+                    max_indexes: None,
+                };
                 let out = select::search(&prep.stmts, &prep.candidates, &mut oracle, &opts).await;
                 let seconds = t0.elapsed().as_secs_f64();
                 let calls = oracle.calls();
@@ -248,7 +350,17 @@ pub async fn run(o: &TpchOptions, progress: &(dyn Fn(&str) + Sync)) -> anyhow::R
                     max_width: w,
                     budget_mb: b,
                     cost_pct: 100.0 * after / before.max(1e-9),
-                    indexes: out.chosen.iter().map(|c| format!("{}({})", c.table.trim_start_matches("public."), c.columns.join(","))).collect(),
+                    indexes: out
+                        .chosen
+                        .iter()
+                        .map(|c| {
+                            format!(
+                                "{}({})",
+                                c.table.trim_start_matches("public."),
+                                c.columns.join(",")
+                            )
+                        })
+                        .collect(),
                     hypopg_mb: hypo as f64 / 1e6,
                     dbopt_mb: dbopt_size as f64 / 1e6,
                     whatif_calls: calls,
@@ -263,16 +375,30 @@ pub async fn run(o: &TpchOptions, progress: &(dyn Fn(&str) + Sync)) -> anyhow::R
     // Build the width-2 / 500 MB set for real: its size, and the cost with real indexes.
     let mut built_mb = None;
     let mut real_cost_pct = None;
-    if let Some(r) = runs.iter().find(|r| r.max_width == 2 && (r.budget_mb - 500.0).abs() < 1.0) {
+    if let Some(r) = runs
+        .iter()
+        .find(|r| r.max_width == 2 && (r.budget_mb - 500.0).abs() < 1.0)
+    {
         progress("building the 500 MB set for real");
-        let w = pg::connect(&p, &SessionOptions { read_only: false, statement_timeout: None }).await?;
+        let w = pg::connect(
+            &p,
+            &SessionOptions {
+                read_only: false,
+                statement_timeout: None,
+            },
+        )
+        .await?;
         let mut sql = String::new();
         for (i, ix) in r.indexes.iter().enumerate() {
             let (t, cols) = ix.split_once('(').unwrap_or((ix, ""));
             sql.push_str(&format!("CREATE INDEX tpch_bench_{i} ON {t} ({};\n", cols));
         }
-        w.batch_execute(&sql).await.map_err(|e| PgError::query("building the recommended set", e))?;
-        w.batch_execute("ANALYZE").await.map_err(|e| PgError::query("analyzing", e))?;
+        w.batch_execute(&sql)
+            .await
+            .map_err(|e| PgError::query("building the recommended set", e))?;
+        w.batch_execute("ANALYZE")
+            .await
+            .map_err(|e| PgError::query("analyzing", e))?;
         let size: i64 = w
             .query_one("SELECT coalesce(sum(pg_relation_size(oid)), 0)::int8 FROM pg_class WHERE relname LIKE 'tpch_bench_%'", &[])
             .await
@@ -283,12 +409,26 @@ pub async fn run(o: &TpchOptions, progress: &(dyn Fn(&str) + Sync)) -> anyhow::R
             built_mb = Some(size as f64 / 1e6);
         }
         let mut pool = HypoPool::open(&p, &ro, 1).await?;
-        let reqs: Vec<WhatIfRequest> = selected.iter().map(|(_, q)| WhatIfRequest { sql: q.clone(), params: 0, indexes: vec![] }).collect();
-        let real: f64 = pool.explain_all(&reqs).await.into_iter().map(|r| r.map(|x| x.cost).unwrap_or(0.0)).sum();
+        let reqs: Vec<WhatIfRequest> = selected
+            .iter()
+            .map(|(_, q)| WhatIfRequest {
+                sql: q.clone(),
+                params: 0,
+                indexes: vec![],
+            })
+            .collect();
+        let real: f64 = pool
+            .explain_all(&reqs)
+            .await
+            .into_iter()
+            .map(|r| r.map(|x| x.cost).unwrap_or(0.0))
+            .sum();
         real_cost_pct = Some(100.0 * real / no_index.max(1e-9));
     }
     drop(conn);
-    tokio::task::spawn_blocking(move || server.stop()).await.ok();
+    tokio::task::spawn_blocking(move || server.stop())
+        .await
+        .ok();
     Ok(TpchReport {
         scale_factor: o.scale_factor,
         queries: selected.iter().map(|(n, _)| *n).collect(),
@@ -307,7 +447,13 @@ mod tests {
     fn the_22_queries_split() {
         let q = super::queries();
         assert_eq!(q.len(), 22);
-        assert_eq!(q.iter().map(|x| x.0).collect::<Vec<_>>(), (1..=22).collect::<Vec<_>>());
-        assert!(q.iter().all(|(_, s)| s.to_uppercase().starts_with("SELECT") || s.to_uppercase().starts_with("WITH")));
+        assert_eq!(
+            q.iter().map(|x| x.0).collect::<Vec<_>>(),
+            (1..=22).collect::<Vec<_>>()
+        );
+        assert!(q
+            .iter()
+            .all(|(_, s)| s.to_uppercase().starts_with("SELECT")
+                || s.to_uppercase().starts_with("WITH")));
     }
 }

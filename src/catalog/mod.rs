@@ -6,6 +6,8 @@
 //! without a server. `crate::pg::catalog` fills it from a live server; a snapshot file fills it
 //! from disk.
 
+pub mod bloat;
+
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

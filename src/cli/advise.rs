@@ -30,6 +30,8 @@ pub struct AdviseArgs {
     pub demo: bool,
     #[command(flatten)]
     pub demo_args: DemoArgs,
+    #[command(flatten)]
+    pub source: super::source::SourceArgs,
     /// Storage budget for the new indexes: `500MB`, `2GB`, or `10%` of the database size.
     #[arg(long, value_name = "SIZE")]
     pub budget: Option<String>,
@@ -128,35 +130,55 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
     } else {
         None
     };
-    let params = match &demo {
-        Some(d) => d.params.clone(),
-        None => g.connect.params()?,
-    };
+    let spec = a.source.spec();
+    anyhow::ensure!(
+        demo.is_none() || spec.from_snapshot.is_none(),
+        "--demo and --from-snapshot do not go together; hint: use one or the other"
+    );
+    // A snapshot carries its catalog: advice then runs offline, with dbopt's cost model.
+    let offline = spec.from_snapshot.is_some();
     let session = g.connect.session(true);
-    let conn = pg::connect(&params, &session).await?;
-    let catalog = pg::catalog::load(&conn).await?;
-    let workload = match pg::pgss::read(&conn).await {
-        Ok(w) => w,
-        Err(e @ PgError::ExtensionMissing { .. }) => return Err(e.into()),
-        Err(e) => return Err(e.into()),
+    let params = match &demo {
+        Some(d) => Some(d.params.clone()),
+        None if offline => None,
+        None => Some(g.connect.params()?),
+    };
+    let live = params.as_ref().map(|p| crate::workload::source::Live {
+        params: p.clone(),
+        session: session.clone(),
+    });
+    let loaded = crate::workload::source::load(&spec, live.as_ref()).await?;
+    let workload = loaded.workload;
+    let conn = match &params {
+        Some(p) if !offline => Some(pg::connect(p, &session).await?),
+        _ => None,
+    };
+    let catalog = match (loaded.catalog, &conn) {
+        (Some(c), _) => c,
+        (None, Some(c)) => pg::catalog::load(c).await?,
+        (None, None) => anyhow::bail!("BUG: no catalog source"),
     };
     for n in &workload.notes {
         eprintln!("note: {n}");
     }
-    let sp: String = conn
-        .query_one("SHOW search_path", &[])
-        .await
-        .map_err(|e| PgError::query("reading search_path", e))?
-        .get(0);
-    let user: String = conn
-        .query_one("SELECT current_user", &[])
-        .await
-        .map_err(|e| PgError::query("reading the role", e))?
-        .get(0);
-    let search_path: Vec<String> = sp
-        .split(',')
-        .map(|s| s.trim().trim_matches('"').replace("$user", &user))
-        .collect();
+    let search_path: Vec<String> = match &conn {
+        Some(c) => {
+            let sp: String = c
+                .query_one("SHOW search_path", &[])
+                .await
+                .map_err(|e| PgError::query("reading search_path", e))?
+                .get(0);
+            let user: String = c
+                .query_one("SELECT current_user", &[])
+                .await
+                .map_err(|e| PgError::query("reading the role", e))?
+                .get(0);
+            sp.split(',')
+                .map(|s| s.trim().trim_matches('"').replace("$user", &user))
+                .collect()
+        }
+        None => vec!["public".to_string()],
+    };
     let filters = Filters {
         min_calls: a.min_calls,
         min_time_ms: a.min_time,
@@ -167,7 +189,7 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
     };
     let prep = advisor::prepare(&catalog, &workload, &search_path, &filters);
     if workload.statements.is_empty() {
-        eprintln!("note: pg_stat_statements holds no statements for this database yet; run the application for a while, or reset it with SELECT pg_stat_statements_reset() before a representative period");
+        eprintln!("note: the workload is empty (pg_stat_statements holds no statements for this database yet?); run the application for a while, or give --queries FILE or --log FILE");
     }
     let db_bytes: i64 = catalog
         .tables
@@ -188,17 +210,20 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
     };
     let sp = report::progress(0, "choosing indexes");
     sp.enable_steady_tick(std::time::Duration::from_millis(120));
-    let use_hypo = match a.costing {
-        Costing::Model => false,
-        Costing::Hypopg => true,
-        Costing::Auto => catalog_has_hypopg(&conn).await?,
+    let use_hypo = match (a.costing, &conn) {
+        (Costing::Model, _) => false,
+        (Costing::Hypopg, None) => anyhow::bail!("--costing hypopg needs a server; hint: a snapshot is advised on with dbopt's cost model (--costing model)"),
+        (Costing::Hypopg, Some(_)) => true,
+        (Costing::Auto, Some(c)) => catalog_has_hypopg(c).await?,
+        (Costing::Auto, None) => false,
     };
-    if a.costing == Costing::Auto && !use_hypo {
+    if a.costing == Costing::Auto && !use_hypo && conn.is_some() {
         eprintln!("note: HypoPG is not available in this database; using dbopt's cost model (install postgresql-15-hypopg and CREATE EXTENSION hypopg for the planner's own what-if costs)");
     }
     let texts: Vec<String> = prep.stmts.iter().map(|s| s.query.clone()).collect();
     let (outcome, costing, calls) = if use_hypo {
-        let pool = pg::whatif::HypoPool::open(&params, &session, a.jobs.clamp(1, 16)).await?;
+        let p = params.as_ref().expect("a live server when HypoPG is used");
+        let pool = pg::whatif::HypoPool::open(p, &session, a.jobs.clamp(1, 16)).await?;
         let mut o = HypoOracle::new(pool, &texts, catalog.clone(), a.size_estimate);
         let out = select::search(&prep.stmts, &prep.candidates, &mut o, &opts).await;
         o.pool.reset().await?;
@@ -222,6 +247,7 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
     let ctx = Ctx {
         catalog: Some(&catalog),
         workload: Some(&workload),
+        ..Default::default()
     };
     let mut findings = rules::run(Scope::Catalog, &ctx, &config)?;
     findings.extend(rules::run(Scope::Workload, &ctx, &config)?);

@@ -23,10 +23,18 @@ pub struct BenchAdviseArgs {
 }
 
 pub async fn run(g: &Globals, a: &BenchAdviseArgs) -> anyhow::Result<ExitStatus> {
-    anyhow::ensure!(a.scale_factor > 0.0 && a.scale_factor <= 10.0, "--scale-factor must be in (0, 10]");
+    anyhow::ensure!(
+        a.scale_factor > 0.0 && a.scale_factor <= 10.0,
+        "--scale-factor must be in (0, 10]"
+    );
     let pb = report::progress(0, "TPC-H");
     pb.enable_steady_tick(std::time::Duration::from_millis(120));
-    let o = TpchOptions { scale_factor: a.scale_factor, budgets_mb: a.budgets.clone(), widths: a.widths.clone(), jobs: a.jobs };
+    let o = TpchOptions {
+        scale_factor: a.scale_factor,
+        budgets_mb: a.budgets.clone(),
+        widths: a.widths.clone(),
+        jobs: a.jobs,
+    };
     let r = tpch::run(&o, &|m| pb.set_message(m.to_string())).await?;
     pb.finish_and_clear();
     if g.format == Format::Json {
@@ -40,7 +48,19 @@ pub async fn run(g: &Globals, a: &BenchAdviseArgs) -> anyhow::Result<ExitStatus>
         r.load_seconds,
         r.all_width2_pct
     );
-    let mut t = report::table(g.format, &["width", "budget MB", "cost %", "indexes", "HypoPG MB", "dbopt MB", "what-if calls", "seconds"]);
+    let mut t = report::table(
+        g.format,
+        &[
+            "width",
+            "budget MB",
+            "cost %",
+            "indexes",
+            "HypoPG MB",
+            "dbopt MB",
+            "what-if calls",
+            "seconds",
+        ],
+    );
     for run in &r.runs {
         t.add_row(vec![
             run.max_width.to_string(),
@@ -58,7 +78,12 @@ pub async fn run(g: &Globals, a: &BenchAdviseArgs) -> anyhow::Result<ExitStatus>
         println!("Width 2 at 500 MB, built for real: {b:.0} MB on disk; workload cost with the real indexes {c:.2} % of no index.");
     }
     for run in &r.runs {
-        println!("width {} @ {:.0} MB: {}", run.max_width, run.budget_mb, run.indexes.join(", "));
+        println!(
+            "width {} @ {:.0} MB: {}",
+            run.max_width,
+            run.budget_mb,
+            run.indexes.join(", ")
+        );
     }
     Ok(ExitStatus::Ok)
 }

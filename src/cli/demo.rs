@@ -146,6 +146,7 @@ fn spinner(msg: &str) -> indicatif::ProgressBar {
 }
 
 pub async fn run(g: &Globals, cmd: &DemoCmd) -> anyhow::Result<ExitStatus> {
+    let stop = cmd.keep.then(StopSignals::install);
     let demo = start(&cmd.demo).await?;
     let c = pg::connect(&demo.params, &pg::SessionOptions::default()).await?;
     let entries: i64 = c
@@ -177,7 +178,9 @@ pub async fn run(g: &Globals, cmd: &DemoCmd) -> anyhow::Result<ExitStatus> {
     }
     if cmd.keep {
         eprintln!("The server keeps running until Ctrl-C (or SIGTERM); its data is deleted then.");
-        wait_for_stop().await;
+        if let Some(stop) = stop {
+            stop.wait().await;
+        }
         eprintln!("stopping the throwaway server…");
     }
     drop(c);
@@ -187,19 +190,34 @@ pub async fn run(g: &Globals, cmd: &DemoCmd) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Ok)
 }
 
-async fn wait_for_stop() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).ok();
-    let term_fut = async {
-        match term.as_mut() {
-            Some(t) => {
-                t.recv().await;
-            }
-            None => std::future::pending::<()>().await,
+/// SIGINT/SIGTERM listeners, installed before the URL is printed: a signal that arrives
+/// between printing and waiting must not kill dbopt before it shuts the server down in order.
+struct StopSignals {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn install() -> Self {
+        use tokio::signal::unix::{signal, SignalKind};
+        StopSignals {
+            int: signal(SignalKind::interrupt()).ok(),
+            term: signal(SignalKind::terminate()).ok(),
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term_fut => {}
+    }
+
+    async fn wait(mut self) {
+        async fn recv(s: Option<&mut tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+        tokio::select! {
+            () = recv(self.int.as_mut()) => {}
+            () = recv(self.term.as_mut()) => {}
+        }
     }
 }

@@ -6,7 +6,11 @@ pub mod args;
 pub mod bench_advise;
 pub mod demo;
 pub mod doctor;
+pub mod inspect;
 pub mod migrations;
+pub mod snapshot;
+pub mod source;
+pub mod vacuum;
 
 use std::process::ExitCode;
 
@@ -46,6 +50,10 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 
+    /// Rule settings file (default: ./dbopt.toml when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -55,6 +63,7 @@ pub struct Cli {
 pub struct Globals {
     pub connect: ConnectArgs,
     pub format: Format,
+    pub config: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,18 +72,20 @@ pub enum Command {
     Advise(advise::AdviseArgs),
     /// EXPLAIN (ANALYZE, BUFFERS) a statement safely and explain the plan.
     Explain(Pending),
-    /// Top statements from pg_stat_statements.
-    Queries(Pending),
+    /// Top statements (pg_stat_statements, logs, SQL files, activity samples).
+    Queries(inspect::QueriesArgs),
     /// Table sizes, bloat, scans and vacuum state.
-    Tables(Pending),
+    Tables(inspect::TablesArgs),
     /// Unused, duplicate and invalid indexes; foreign keys without an index.
-    Indexes(Pending),
+    Indexes(inspect::IndexesArgs),
     /// Database, schema and relation sizes.
-    Size(Pending),
+    Size(inspect::SizeArgs),
     /// Connections by state against max_connections; idle-in-transaction; locks.
-    Connections(Pending),
+    Connections(inspect::ConnectionsArgs),
     /// VACUUM (ANALYZE) tables, with progress.
-    Vacuum(Pending),
+    Vacuum(vacuum::VacuumArgs),
+    /// Write catalog, statistics and workload to one JSON file for offline analysis.
+    Snapshot(snapshot::SnapshotArgs),
     /// Move, copy or delete old rows in small batches, crash-safe.
     Archive(Pending),
     /// Pool-saturation ramps and latency-regression runs.
@@ -110,6 +121,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     let g = Globals {
         connect: cli.connect,
         format: cli.format,
+        config: cli.config,
     };
     match &cli.command {
         Command::Doctor(a) => doctor::run(&g, a).await,
@@ -117,15 +129,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Advise(a) => advise::run(&g, a).await,
         Command::Migrations(a) => migrations::run(&g, a).await,
         Command::Explain(_) => pending("explain"),
-        Command::Queries(_) => pending("queries"),
-        Command::Tables(_) => pending("tables"),
-        Command::Indexes(_) => pending("indexes"),
-        Command::Size(_) => pending("size"),
-        Command::Connections(_) => pending("connections"),
-        Command::Vacuum(_) => pending("vacuum"),
+        Command::Queries(a) => inspect::queries(&g, a).await,
+        Command::Tables(a) => inspect::tables(&g, a).await,
+        Command::Indexes(a) => inspect::indexes(&g, a).await,
+        Command::Size(a) => inspect::size(&g, a).await,
+        Command::Connections(a) => inspect::connections(&g, a).await,
+        Command::Vacuum(a) => vacuum::run(&g, a).await,
+        Command::Snapshot(a) => snapshot::run(&g, a).await,
         Command::Archive(_) => pending("archive"),
         Command::Bench(BenchCmd::Advise(a)) => bench_advise::run(&g, a).await,
     }
+}
+
+/// The user hint of a typed library error, whichever module raised it.
+fn hint_of(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    if let Some(e) = e.downcast_ref::<PgError>() {
+        return e.hint();
+    }
+    if let Some(e) = e.downcast_ref::<crate::workload::source::SourceError>() {
+        return e.hint();
+    }
+    if let Some(e) = e.downcast_ref::<crate::snapshot::SnapshotError>() {
+        return Some(e.hint());
+    }
+    e.downcast_ref::<crate::rules::RuleError>()
+        .map(crate::rules::RuleError::hint)
 }
 
 /// Print an error as one line, `error: what; hint: how to fix it`, and pick the exit code.
@@ -138,10 +166,7 @@ pub fn report_error(err: &anyhow::Error) -> ExitStatus {
             }
         }
     }
-    let hint = err
-        .chain()
-        .find_map(|c| c.downcast_ref::<PgError>())
-        .and_then(PgError::hint);
+    let hint = err.chain().find_map(hint_of);
     let msg = err.chain().map(ToString::to_string).collect::<Vec<_>>();
     // anyhow contexts repeat their source's text sometimes; keep each part once.
     let mut line = String::new();

@@ -68,6 +68,7 @@ impl PgError {
             PgError::Query { code: Some(c), .. } if c == "57014" => "the statement hit statement_timeout; raise it with --statement-timeout".into(),
             PgError::Query { code: Some(c), .. } if c == "25006" => "dbopt connected read-only; this command needs an explicit write flag".into(),
             PgError::Query { .. } => return None,
+            PgError::ExtensionMissing { name, detail } if detail.contains("shared_preload_libraries") => format!("ALTER SYSTEM SET shared_preload_libraries = '{name}' (keeping the libraries already listed), restart the server, then run CREATE EXTENSION IF NOT EXISTS {name};"),
             PgError::ExtensionMissing { name, .. } => format!("install the package that ships it (Debian: postgresql-15-{name}) and run CREATE EXTENSION {name};"),
             PgError::NoBinaries { .. } => "install the server (Debian: apt-get install postgresql-15) or point DBOPT_PG_BINDIR at its bin directory".into(),
             PgError::PortInUse { .. } => "choose another port, or leave the port unset to let dbopt pick a free one".into(),

@@ -4,12 +4,14 @@
 //! against a live server or a snapshot file, and the places that can change a database are few
 //! and easy to audit.
 
+pub mod activity;
 pub mod apply;
 pub mod catalog;
 pub mod connect;
 pub mod conninfo;
 pub mod doctor;
 pub mod error;
+pub mod inspect;
 pub mod pgss;
 pub mod throwaway;
 pub mod whatif;

@@ -10,6 +10,39 @@ use super::connect::Conn;
 use super::error::{PgError, Result};
 use crate::workload::{Source, Statement, Workload};
 
+/// The SELECT for the view's actual columns: `*_exec_time` (1.8+, PG 13) or `*_time` before;
+/// `toplevel` (1.9+); `shared_blk_read_time` (1.11+, PG 17) or `blk_read_time` before.
+pub fn select_sql(cols: &HashSet<String>, view: &str) -> String {
+    let pick = |new: &str, old: &str| {
+        if cols.contains(new) {
+            new.to_string()
+        } else if cols.contains(old) {
+            old.to_string()
+        } else {
+            "0".to_string()
+        }
+    };
+    let toplevel = if cols.contains("toplevel") {
+        "toplevel"
+    } else {
+        "true"
+    };
+    let total = pick("total_exec_time", "total_time");
+    format!(
+        "SELECT queryid::text, query, calls, {total}::float8, {mean}::float8, {stddev}::float8, {min}::float8, {max}::float8, \
+         rows, shared_blks_hit, shared_blks_read, temp_blks_read, temp_blks_written, {toplevel}, \
+         {read}::float8, {write}::float8 \
+         FROM {view} WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+         ORDER BY {total} DESC",
+        mean = pick("mean_exec_time", "mean_time"),
+        stddev = pick("stddev_exec_time", "stddev_time"),
+        min = pick("min_exec_time", "min_time"),
+        max = pick("max_exec_time", "max_time"),
+        read = pick("shared_blk_read_time", "blk_read_time"),
+        write = pick("shared_blk_write_time", "blk_write_time"),
+    )
+}
+
 /// Read the statements of the current database. Statements hidden from this role are counted
 /// in `Workload::hidden` and a note says how to see them.
 pub async fn read(c: &Conn) -> Result<Workload> {
@@ -34,29 +67,7 @@ pub async fn read(c: &Conn) -> Result<Workload> {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let t = |new: &str, old: &str| {
-        if cols.contains(new) {
-            new.to_string()
-        } else {
-            old.to_string()
-        }
-    };
-    let toplevel = if cols.contains("toplevel") {
-        "toplevel"
-    } else {
-        "true"
-    };
-    let sql = format!(
-        "SELECT queryid::text, query, calls, {total}::float8, {mean}::float8, {stddev}::float8, {min}::float8, {max}::float8, \
-         rows, shared_blks_hit, shared_blks_read, temp_blks_read, temp_blks_written, {toplevel} \
-         FROM {view} WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-         ORDER BY {total} DESC",
-        total = t("total_exec_time", "total_time"),
-        mean = t("mean_exec_time", "mean_time"),
-        stddev = t("stddev_exec_time", "stddev_time"),
-        min = t("min_exec_time", "min_time"),
-        max = t("max_exec_time", "max_time"),
-    );
+    let sql = select_sql(&cols, &view);
     let rows = c.query(&sql, &[]).await.map_err(|e| match e.code().map(|s| s.code()) {
         Some("55000") => PgError::ExtensionMissing {
             name: "pg_stat_statements".into(),
@@ -91,6 +102,8 @@ pub async fn read(c: &Conn) -> Result<Workload> {
             temp_blks_read: r.get(11),
             temp_blks_written: r.get(12),
             toplevel: r.get(13),
+            blk_read_ms: r.get(14),
+            blk_write_ms: r.get(15),
             source: Source::PgStatStatements,
         });
     }
@@ -105,4 +118,41 @@ pub async fn read(c: &Conn) -> Result<Workload> {
         ));
     }
     Ok(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cols(names: &str) -> HashSet<String> {
+        names.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn columns_by_extension_version() {
+        // 1.7 (PG 12): *_time, no toplevel.
+        let old = select_sql(
+            &cols("queryid query calls total_time mean_time stddev_time min_time max_time blk_read_time blk_write_time"),
+            "v",
+        );
+        assert!(old.contains("total_time::float8") && old.contains("ORDER BY total_time DESC"));
+        assert!(old.contains(", true, blk_read_time::float8"), "{old}");
+        // 1.10 (PG 15).
+        let pg15 = select_sql(
+            &cols("total_exec_time mean_exec_time stddev_exec_time min_exec_time max_exec_time toplevel blk_read_time blk_write_time"),
+            "v",
+        );
+        assert!(
+            pg15.contains("mean_exec_time::float8") && pg15.contains(", toplevel, blk_read_time")
+        );
+        // 1.11 (PG 17): I/O timings renamed.
+        let pg17 = select_sql(
+            &cols("total_exec_time mean_exec_time toplevel shared_blk_read_time shared_blk_write_time"),
+            "v",
+        );
+        assert!(
+            pg17.contains("shared_blk_read_time::float8, shared_blk_write_time::float8"),
+            "{pg17}"
+        );
+    }
 }

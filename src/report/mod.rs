@@ -5,6 +5,7 @@
 
 pub mod advise;
 pub mod doctor;
+pub mod inspect;
 
 use std::io::IsTerminal;
 
@@ -93,8 +94,15 @@ pub fn status_cell(text: &str, level: Option<Severity>) -> Cell {
 /// Print a value as pretty JSON on stdout.
 pub fn print_json<T: Serialize>(value: &T) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
-    println!("{text}");
-    Ok(())
+    print_text(&format!("{text}\n"))
+}
+
+/// Write text to stdout, returning the error (a closed pipe) instead of panicking like `print!`.
+pub fn print_text(text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
 }
 
 /// A progress bar on stderr when it is a terminal, hidden otherwise.
@@ -129,6 +137,17 @@ pub fn bytes(n: i64) -> String {
         format!("{n} B")
     } else {
         format!("{v:.1} {}", units[u])
+    }
+}
+
+/// A statement on one line, whitespace collapsed, cut to `max` characters with `…`.
+pub fn one_line(text: &str, max: usize) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        flat
+    } else {
+        let cut: String = flat.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
     }
 }
 

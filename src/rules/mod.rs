@@ -26,6 +26,8 @@ pub enum Scope {
     Workload,
     /// One EXPLAIN plan.
     Plan,
+    /// The sessions connected now (pg_stat_activity).
+    Activity,
 }
 
 /// The facts a rule may use. Rules never talk to a server.
@@ -33,6 +35,8 @@ pub enum Scope {
 pub struct Ctx<'a> {
     pub catalog: Option<&'a Catalog>,
     pub workload: Option<&'a Workload>,
+    /// Sessions and connection limits, for the connection rules.
+    pub activity: Option<&'a crate::pg::activity::Activity>,
 }
 
 /// One problem found, with what to do about it.
@@ -253,7 +257,14 @@ impl Levels {
 pub mod prelude {
     pub use super::{Ctx, Finding, Levels, Rule, RuleConfig, RuleError, Scope, Severity};
     pub use crate::catalog::{Catalog, Index, Table};
+    pub use crate::emit::ddl;
     pub use serde::{Deserialize, Serialize};
+}
+
+/// Run one rule with its default thresholds (for the rules' own tests).
+#[cfg(test)]
+pub fn check_with_defaults(rule: &Rule, ctx: &Ctx<'_>) -> Vec<Finding> {
+    (rule.check)(ctx, &Config::default().for_rule(rule.id)).expect("default params are valid")
 }
 
 #[cfg(test)]

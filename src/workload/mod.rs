@@ -4,6 +4,11 @@
 //! Why one shape: every analysis (advise, nplusone, queries, rules) then works the same for
 //! every source, and a new source only has to produce `Statement`s.
 
+pub mod collect;
+pub mod log;
+pub mod normalize;
+pub mod source;
+
 use serde::{Deserialize, Serialize};
 
 pub mod shape;
@@ -36,6 +41,12 @@ pub struct Statement {
     pub shared_blks_read: i64,
     pub temp_blks_read: i64,
     pub temp_blks_written: i64,
+    /// Time spent reading shared blocks (`track_io_timing`; pg_stat_statements only).
+    #[serde(default)]
+    pub blk_read_ms: f64,
+    /// Time spent writing shared blocks.
+    #[serde(default)]
+    pub blk_write_ms: f64,
     /// Top-level statement (false for statements run inside functions), when known.
     #[serde(default = "yes")]
     pub toplevel: bool,
@@ -59,6 +70,18 @@ pub struct Workload {
     /// Seconds the statistics cover (since pg_stat_statements was reset), when known.
     #[serde(default)]
     pub window_s: Option<f64>,
+    /// Execution plans found next to the statements (auto_explain lines in a log).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plans: Vec<LoggedPlan>,
+}
+
+/// A plan auto_explain wrote to the log, for the statement with `fingerprint`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoggedPlan {
+    pub fingerprint: String,
+    pub duration_ms: f64,
+    /// The plan as logged (text or JSON, per `auto_explain.log_format`).
+    pub plan: String,
 }
 
 impl Workload {

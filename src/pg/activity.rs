@@ -1,0 +1,153 @@
+//! pg_stat_activity and pg_locks: what the server is doing now. Used by the activity sampler
+//! (a workload source when pg_stat_statements is missing) and by `dbopt connections`.
+//!
+//! Why sessions are read as plain rows and judged elsewhere: the thresholds (utilization,
+//! idle-in-transaction age) live in `rules/`, which never talk to a server.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::connect::Conn;
+use super::error::{PgError, Result};
+
+/// One running statement seen by the sampler.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub pid: i32,
+    /// query_start as text: with `pid`, identifies one execution.
+    pub query_start: String,
+    pub running_ms: f64,
+    pub query: String,
+}
+
+/// Poll pg_stat_activity every 50 ms for `duration`, collecting active client statements of
+/// the current database other than our own.
+pub async fn sample(c: &Conn, duration: Duration) -> Result<Vec<Sample>> {
+    let stmt = c
+        .prepare(
+            "SELECT pid, query_start::text, extract(epoch FROM clock_timestamp() - query_start)::float8 * 1000, query \
+             FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() AND datname = current_database() \
+             AND backend_type = 'client backend' AND query_start IS NOT NULL AND query <> '<insufficient privilege>'",
+        )
+        .await
+        .map_err(|e| PgError::query("sampling pg_stat_activity", e))?;
+    let end = Instant::now() + duration;
+    let mut out = Vec::new();
+    loop {
+        for r in c
+            .query(&stmt, &[])
+            .await
+            .map_err(|e| PgError::query("sampling pg_stat_activity", e))?
+        {
+            out.push(Sample {
+                pid: r.get(0),
+                query_start: r.get(1),
+                running_ms: r.get(2),
+                query: r.get(3),
+            });
+        }
+        if Instant::now() >= end {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(out)
+}
+
+/// One client session.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub pid: i32,
+    pub user: Option<String>,
+    pub database: Option<String>,
+    pub application: String,
+    pub client: Option<String>,
+    /// active, idle, idle in transaction, ...
+    pub state: Option<String>,
+    /// Seconds in the current state.
+    pub state_age_s: Option<f64>,
+    /// Seconds since the transaction started.
+    pub xact_age_s: Option<f64>,
+    /// Seconds since the current (or last) query started.
+    pub query_age_s: Option<f64>,
+    pub wait_event: Option<String>,
+    /// Sessions blocking this one (pg_blocking_pids).
+    #[serde(default)]
+    pub blocked_by: Vec<i32>,
+    pub query: Option<String>,
+}
+
+/// Every client session and the connection limits.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Activity {
+    pub max_connections: i32,
+    pub reserved_connections: i32,
+    /// Client backends on the whole server (what counts against max_connections).
+    pub total: i64,
+    pub sessions: Vec<Session>,
+    /// Sessions whose query text this role cannot see.
+    pub hidden: i64,
+}
+
+impl Activity {
+    /// Used share of the connections ordinary roles may open.
+    pub fn utilization(&self) -> f64 {
+        let usable = f64::from((self.max_connections - self.reserved_connections).max(1));
+        #[allow(clippy::cast_precision_loss)]
+        let used = self.total as f64;
+        used / usable
+    }
+}
+
+/// Read pg_stat_activity (client backends, all databases), the limits and blocking pids.
+pub async fn read(c: &Conn) -> Result<Activity> {
+    let lim = c
+        .query_one(
+            "SELECT current_setting('max_connections')::int, \
+             current_setting('superuser_reserved_connections')::int \
+             + coalesce(current_setting('reserved_connections', true)::int, 0)",
+            &[],
+        )
+        .await
+        .map_err(|e| PgError::query("reading connection limits", e))?;
+    let rows = c
+        .query(
+            "SELECT pid, usename::text, datname::text, coalesce(application_name, ''), client_addr::text, state, \
+             extract(epoch FROM now() - state_change)::float8, extract(epoch FROM now() - xact_start)::float8, \
+             extract(epoch FROM now() - query_start)::float8, wait_event_type || ':' || wait_event, \
+             pg_blocking_pids(pid), query \
+             FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() ORDER BY pid",
+            &[],
+        )
+        .await
+        .map_err(|e| PgError::query("reading pg_stat_activity", e))?;
+    let mut a = Activity {
+        max_connections: lim.get(0),
+        reserved_connections: lim.get(1),
+        // Our own session counts against the limit too.
+        total: i64::try_from(rows.len()).unwrap_or(i64::MAX) + 1,
+        ..Default::default()
+    };
+    for r in rows {
+        let query: Option<String> = r.get(11);
+        if query.as_deref() == Some("<insufficient privilege>") {
+            a.hidden += 1;
+        }
+        a.sessions.push(Session {
+            pid: r.get(0),
+            user: r.get(1),
+            database: r.get(2),
+            application: r.get(3),
+            client: r.get(4),
+            state: r.get(5),
+            state_age_s: r.get(6),
+            xact_age_s: r.get(7),
+            query_age_s: r.get(8),
+            wait_event: r.get(9),
+            blocked_by: r.get::<_, Option<Vec<i32>>>(10).unwrap_or_default(),
+            query: query.filter(|q| q != "<insufficient privilege>"),
+        });
+    }
+    Ok(a)
+}
