@@ -1,0 +1,1 @@
+//! `dbopt bench archive`: measured later in this file.
