@@ -1,6 +1,7 @@
 //! The command line: clap types and dispatch. The only place (with `main`) that uses anyhow;
 //! everything below returns typed errors whose hints reach the user through [`report_error`].
 
+pub mod archive;
 pub mod args;
 pub mod demo;
 pub mod doctor;
@@ -73,9 +74,10 @@ pub enum Command {
     /// VACUUM (ANALYZE) tables, with progress.
     Vacuum(Pending),
     /// Move, copy or delete old rows in small batches, crash-safe.
-    Archive(Pending),
+    Archive(archive::ArchiveArgs),
     /// Pool-saturation ramps and latency-regression runs.
-    Bench(Pending),
+    #[command(subcommand)]
+    Bench(archive::BenchCmd),
     /// Check that the server has what dbopt needs, with the fix for each missing piece.
     Doctor(doctor::DoctorArgs),
     /// Start a throwaway PostgreSQL with the demo database and workload.
@@ -109,8 +111,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Size(_) => pending("size"),
         Command::Connections(_) => pending("connections"),
         Command::Vacuum(_) => pending("vacuum"),
-        Command::Archive(_) => pending("archive"),
-        Command::Bench(_) => pending("bench"),
+        Command::Archive(a) => archive::run(&g, a).await,
+        Command::Bench(archive::BenchCmd::Archive(a)) => archive::run_bench(&g, a).await,
     }
 }
 
