@@ -255,7 +255,8 @@ async fn referencing_fks(c: &Conn, oid: u32) -> Result<Vec<String>> {
             "SELECT format('%s on %s', quote_ident(conname), conrelid::regclass::text)
                FROM pg_constraint
               WHERE contype = 'f' AND conparentid = 0
-                AND confrelid IN (SELECT relid FROM pg_partition_tree($1::oid::regclass))
+                AND (confrelid = $1
+                     OR confrelid IN (SELECT relid FROM pg_partition_tree($1::oid::regclass)))
               ORDER BY 1",
             &[&oid],
         )

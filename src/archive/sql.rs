@@ -268,17 +268,18 @@ pub async fn max_key(c: &Conn, source: &str, key: &[Column]) -> Result<Option<Ve
     let refs: Vec<&Column> = key.iter().collect();
     let sel = refs
         .iter()
-        .map(|k| format!("{}::text", quote_ident(&k.name)))
+        .map(|k| format!("t.{}::text", quote_ident(&k.name)))
         .collect::<Vec<_>>()
         .join(", ");
+    // Qualified, so ORDER BY sorts the key and not the text output column of the same name.
     let ord = refs
         .iter()
-        .map(|k| format!("{} DESC", quote_ident(&k.name)))
+        .map(|k| format!("t.{} DESC", quote_ident(&k.name)))
         .collect::<Vec<_>>()
         .join(", ");
     let row = c
         .query_opt(
-            &format!("SELECT {sel} FROM {source} ORDER BY {ord} LIMIT 1"),
+            &format!("SELECT {sel} FROM {source} t ORDER BY {ord} LIMIT 1"),
             &[],
         )
         .await
