@@ -181,7 +181,7 @@ pub fn fetch(plan: &Plan, next: bool) -> String {
 pub fn remote_insert(plan: &Plan) -> String {
     let archive = plan.archive.as_deref().unwrap_or_default();
     format!(
-        "{} SELECT {} FROM json_populate_recordset(NULL::{archive}, $1::json)\n  ON CONFLICT DO NOTHING",
+        "{} SELECT {} FROM json_populate_recordset(NULL::{archive}, $1::text::json)\n  ON CONFLICT DO NOTHING",
         insert_head(plan, archive),
         list(&copied(plan), "")
     )
@@ -190,7 +190,7 @@ pub fn remote_insert(plan: &Plan) -> String {
 /// Cross-database: delete the rows fetched (and locked) in this transaction (`$1` = JSON).
 pub fn remote_delete(plan: &Plan) -> String {
     format!(
-        "DELETE FROM {src} s USING json_populate_recordset(NULL::{src}, $1::json) j WHERE {} = {}",
+        "DELETE FROM {src} s USING json_populate_recordset(NULL::{src}, $1::text::json) j WHERE {} = {}",
         key_tuple(plan, "s."),
         key_tuple(plan, "j."),
         src = plan.source

@@ -104,3 +104,76 @@ pub fn run(p: &ConnParams, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).to_string(),
     )
 }
+
+/// Both tables of one database read in one statement (one snapshot), so a move committing in
+/// between cannot make a row look lost or doubled.
+pub async fn rows_pair(
+    c: &Conn,
+    a: &str,
+    b: &str,
+) -> (BTreeMap<String, u32>, BTreeMap<String, u32>) {
+    let exists: bool = c
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&b])
+        .await
+        .unwrap()
+        .get(0);
+    if !exists {
+        return (rows(c, a).await, BTreeMap::new());
+    }
+    let (mut x, mut y) = (BTreeMap::new(), BTreeMap::new());
+    for r in c
+        .query(
+            &format!("SELECT true, t::text FROM {a} t UNION ALL SELECT false, t::text FROM {b} t"),
+            &[],
+        )
+        .await
+        .expect("read rows")
+    {
+        let m = if r.get::<_, bool>(0) { &mut x } else { &mut y };
+        *m.entry(r.get::<_, String>(1)).or_insert(0) += 1;
+    }
+    (x, y)
+}
+
+/// Wait until no dbopt session is still running a statement (a killed client's backend
+/// finishes its statement on its own).
+pub async fn wait_idle(c: &Conn) {
+    for _ in 0..200 {
+        let busy: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dbopt' AND state <> 'idle' AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if busy == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
+/// Multiset equality with a short message (at most five differing rows).
+pub fn assert_same(got: &BTreeMap<String, u32>, want: &BTreeMap<String, u32>, what: &str) {
+    if got == want {
+        return;
+    }
+    let mut diff = Vec::new();
+    for (k, v) in want {
+        if got.get(k) != Some(v) {
+            diff.push(format!(
+                "{k}: want {v}, got {}",
+                got.get(k).copied().unwrap_or(0)
+            ));
+        }
+    }
+    for (k, v) in got {
+        if !want.contains_key(k) {
+            diff.push(format!("{k}: want 0, got {v}"));
+        }
+    }
+    let n = diff.len();
+    diff.truncate(5);
+    panic!("{what}: {n} rows differ, e.g. {}", diff.join("; "));
+}
