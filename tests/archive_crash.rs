@@ -413,3 +413,73 @@ async fn concurrent_writer_inserting_and_updating() {
         "old rows that existed at the start were left behind"
     );
 }
+
+#[tokio::test]
+async fn ctrl_c_finishes_the_batch_and_stops_cleanly() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let p = fresh_db("arch_sigint").await;
+    let c = setup_conn(&p).await;
+    make_table(&c, "events", ROWS).await;
+    let original = rows(&c, "events").await;
+    let args = [
+        "--table",
+        "events",
+        "--older-than",
+        "365d",
+        "--execute",
+        "--create",
+        "--batch-size",
+        "20",
+        "--fixed-batch-size",
+        "--sleep",
+        "20",
+        "--format",
+        "json",
+    ];
+    let child = archive_cmd(&p, &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("stopping after the current batch"),
+        "{stderr}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["stats"]["stopped"], "interrupted");
+    let moved = v["stats"]["rows_archived"].as_i64().unwrap();
+    assert!(moved > 0 && moved < v["stats"]["rows_in_scope"].as_i64().unwrap());
+    // every batch it reported is complete: exactly that many rows are in the archive
+    let (s, a) = rows_pair(&c, "events", "events_archive").await;
+    assert_eq!(a.len() as i64, moved);
+    assert_same(&union(&s, &a), &original, "after Ctrl-C");
+    // --max-runtime stops the same way
+    let (code, out, err) = run(
+        &p,
+        &[
+            "--table",
+            "events",
+            "--older-than",
+            "365d",
+            "--execute",
+            "--batch-size",
+            "20",
+            "--fixed-batch-size",
+            "--sleep",
+            "50",
+            "--max-runtime",
+            "300ms",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["stats"]["stopped"], "max-runtime");
+}
