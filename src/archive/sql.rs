@@ -121,7 +121,22 @@ pub fn batch(plan: &Plan, next: bool) -> String {
     let head = format!(
         "WITH batch AS (\n  SELECT {batch_cols} FROM {src}\n  WHERE {w}\n  ORDER BY {ord} LIMIT ${lim}{lock}\n)"
     );
-    let join = format!("{} = {}", key_tuple(plan, "s."), key_tuple(plan, "b."));
+    // The key range again on the DELETE side: without it a merge join walks the primary key
+    // from its start (over the dead entries of every earlier batch) in each batch.
+    let mut join = format!(
+        "{} = {} AND {} <= {}",
+        key_tuple(plan, "s."),
+        key_tuple(plan, "b."),
+        key_tuple(plan, "s."),
+        key_params(plan, 2)
+    );
+    if next {
+        join.push_str(&format!(
+            " AND {} > {}",
+            key_tuple(plan, "s."),
+            key_params(plan, after_param(plan))
+        ));
+    }
     let (body, written) = match plan.strategy {
         Strategy::Move => (
             format!(
