@@ -588,3 +588,53 @@ async fn partitioned_table_with_composite_key_and_detach() {
         .get(0);
     assert_eq!(total, 600 - old_recent);
 }
+
+#[tokio::test]
+async fn throttles_rate_and_replica_lag_without_replicas() {
+    let p = fresh_db("arch_throttle").await;
+    let c = setup_conn(&p).await;
+    make_table(&c, "events", 600).await;
+    let (code, out, err) = run(
+        &p,
+        &[
+            "--table",
+            "events",
+            "--older-than",
+            "365d",
+            "--execute",
+            "--create",
+            "--strategy",
+            "copy",
+            "--batch-size",
+            "50",
+            "--fixed-batch-size",
+            "--max-rate",
+            "500",
+            "--max-replica-lag",
+            "5s",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let st = &v["stats"];
+    let rows = st["rows_selected"].as_f64().unwrap();
+    assert!(rows > 200.0, "{out}");
+    // the rate limit holds the run back: (rows - last batch) / rate seconds at least
+    let floor = (rows - 50.0) / 500.0;
+    assert!(
+        st["seconds_batches"].as_f64().unwrap() >= floor * 0.9,
+        "{out}"
+    );
+    assert!(st["seconds_throttled"].as_f64().unwrap() > 0.0, "{out}");
+    assert!(
+        st["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("no replica is connected"),
+        "{out}"
+    );
+    assert_eq!(st["batch_size_min"], 50);
+    assert_eq!(st["batch_size_max"], 50);
+}

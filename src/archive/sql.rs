@@ -357,3 +357,87 @@ pub async fn probe_filter(c: &Conn, plan: &Plan, text: &str) -> Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::plan::Column;
+
+    fn col(name: &str, t: &str) -> Column {
+        Column {
+            name: name.into(),
+            type_name: t.into(),
+            not_null: true,
+            generated: false,
+        }
+    }
+
+    fn plan(strategy: Strategy, key: &[&str], cross: bool) -> Plan {
+        let columns = vec![
+            col("id", "bigint"),
+            col("Created At", "timestamp with time zone"),
+            col("kind", "text"),
+            Column {
+                generated: true,
+                ..col("kind_upper", "text")
+            },
+        ];
+        Plan {
+            strategy,
+            source: "public.\"Events 2024\"".into(),
+            source_oid: 1,
+            partitioned: false,
+            key: key
+                .iter()
+                .map(|k| columns.iter().find(|c| c.name == *k).unwrap().clone())
+                .collect(),
+            age_column: columns[1].clone(),
+            columns,
+            cutoff: "2024-01-01 00:00:00+00".into(),
+            max_key: Some(vec!["10".into()]),
+            filter: Some("(kind = 'x')".into()),
+            archive: (strategy != Strategy::Delete)
+                .then(|| "public.\"Events 2024_archive\"".into()),
+            cross_database: cross,
+            archive_exists: false,
+            referencing_fks: vec![],
+            old_partitions: vec![],
+        }
+    }
+
+    #[test]
+    fn batch_statements() {
+        insta::assert_snapshot!(
+            "move_next",
+            batch(&plan(Strategy::Move, &["id"], false), true)
+        );
+        insta::assert_snapshot!(
+            "copy_first",
+            batch(&plan(Strategy::Copy, &["id"], false), false)
+        );
+        insta::assert_snapshot!(
+            "delete_composite_next",
+            batch(&plan(Strategy::Delete, &["id", "Created At"], false), true)
+        );
+    }
+
+    #[test]
+    fn cross_database_statements() {
+        let p = plan(Strategy::Move, &["id"], true);
+        insta::assert_snapshot!("cross_fetch", fetch(&p, true));
+        insta::assert_snapshot!("cross_insert", remote_insert(&p));
+        insta::assert_snapshot!("cross_delete", remote_delete(&p));
+        insta::assert_snapshot!("cross_create", create_archive(&p));
+    }
+
+    #[test]
+    fn generated_columns_are_not_copied() {
+        let p = plan(Strategy::Move, &["id"], false);
+        assert!(!batch(&p, true).contains("kind_upper"));
+        assert_eq!(predicate_params(&p, &["10".into()]).len(), 2);
+        assert_eq!(
+            batch_params(&p, &["10".into()], 5, Some(&["3".into()])).len(),
+            4
+        );
+    }
+}
