@@ -437,6 +437,38 @@ async fn where_injection_is_rejected_or_bound() {
         .unwrap()
         .get(0);
     assert_eq!(n, 1);
+    // An archive name is a name, never SQL.
+    let (code, _, err) = run(
+        &p,
+        &[
+            "--table",
+            "events",
+            "--older-than",
+            "365d",
+            "--to",
+            "a.b; DROP TABLE canary; --",
+            "--strategy",
+            "copy",
+            "--execute",
+            "--create",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM canary", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+    let made: bool = c
+        .query_one(
+            "SELECT to_regclass('public.\"a.b; DROP TABLE canary; --\"') IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(made);
     // A real filter is honoured.
     let (code, _, err) = run(
         &p,

@@ -426,18 +426,70 @@ pub async fn build(src: &Conn, dst: Option<&Conn>, o: &PlanOptions) -> Result<Pl
                     .rsplit_once('.')
                     .map(|(s, _)| s.to_string())
                     .unwrap_or_default();
-                let quoted = if name.contains('.') || name.starts_with('"') {
-                    name
-                } else if schema.is_empty() || o.cross_database {
-                    quote_ident(&name)
-                } else {
-                    format!("{schema}.{}", quote_ident(&name))
+                let quoted = match sql_name(&name) {
+                    Some(parts) if parts.len() > 1 => parts
+                        .iter()
+                        .map(|p| quote_ident(p))
+                        .collect::<Vec<_>>()
+                        .join("."),
+                    Some(parts) if name.starts_with('"') => qualify(&schema, &parts[0], o),
+                    _ => qualify(&schema, &name, o),
                 };
                 plan.archive = Some(quoted);
             }
         }
     }
     Ok(plan)
+}
+
+fn qualify(schema: &str, name: &str, o: &PlanOptions) -> String {
+    if schema.is_empty() || o.cross_database {
+        quote_ident(name)
+    } else {
+        format!("{schema}.{}", quote_ident(name))
+    }
+}
+
+/// Split an SQL-spelled name (`app.events`, `"My Schema"."T"`) into its parts, the way
+/// PostgreSQL reads it (unquoted parts fold to lower case). `None` when it is not valid SQL
+/// name syntax; the caller then takes the text as one exact name. Never returns raw SQL.
+pub fn sql_name(text: &str) -> Option<Vec<String>> {
+    let mut parts = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        let mut part = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next()? {
+                    '"' if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        part.push('"');
+                    }
+                    '"' => break,
+                    c => part.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_alphanumeric() || c == '_' || c == '$' {
+                    part.extend(c.to_lowercase());
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+        }
+        if part.is_empty() {
+            return None;
+        }
+        parts.push(part);
+        match chars.next() {
+            None => return Some(parts),
+            Some('.') => {}
+            Some(_) => return None,
+        }
+    }
 }
 
 /// The archive must have every copied column with the same type, and (for idempotent
@@ -477,14 +529,18 @@ async fn check_compatible(c: &Conn, plan: &Plan, aoid: u32, aname: &str) -> Resu
     Ok(())
 }
 
-/// How long ago the cutoff is, for people ("365d").
-pub fn describe_age(d: Duration) -> String {
-    let s = d.as_secs();
-    if s % 86_400 == 0 && s > 0 {
-        format!("{}d", s / 86_400)
-    } else if s % 3600 == 0 && s > 0 {
-        format!("{}h", s / 3600)
-    } else {
-        format!("{}s", d.as_secs_f64())
+#[cfg(test)]
+mod tests {
+    use super::sql_name;
+
+    #[test]
+    fn sql_names() {
+        assert_eq!(sql_name("App.Events").unwrap(), ["app", "events"]);
+        assert_eq!(sql_name(r#""My S"."T""x""#).unwrap(), ["My S", "T\"x"]);
+        assert_eq!(sql_name("events_archive").unwrap(), ["events_archive"]);
+        assert!(sql_name("a.b; DROP TABLE events; --").is_none());
+        assert!(sql_name("Old \"Events\"").is_none());
+        assert!(sql_name("a..b").is_none());
+        assert!(sql_name(r#""unterminated"#).is_none());
     }
 }
