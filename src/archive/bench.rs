@@ -281,6 +281,7 @@ pub async fn run(o: &BenchOptions, say: &(dyn Fn(String) + Sync)) -> Result<Benc
                 to: Some(DST.into()),
                 cross_database: false,
                 filter: None,
+                archive_by_month: false,
             },
         )
         .await?;

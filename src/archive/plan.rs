@@ -51,6 +51,8 @@ pub struct PlanOptions {
     /// The archive lives in another database (a second connection).
     pub cross_database: bool,
     pub filter: Option<String>,
+    /// Create the archive partitioned by month of the age column.
+    pub archive_by_month: bool,
 }
 
 /// A column of the source table.
@@ -92,6 +94,9 @@ pub struct Plan {
     pub cross_database: bool,
     /// Whether the archive table exists already.
     pub archive_exists: bool,
+    /// The archive is (or will be created) range-partitioned by month of the age column;
+    /// the run adds the month partitions its rows need.
+    pub archive_by_month: bool,
     pub referencing_fks: Vec<String>,
     pub old_partitions: Vec<OldPartition>,
 }
@@ -165,10 +170,21 @@ async fn primary_key(c: &Conn, oid: u32) -> Result<Vec<String>> {
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-/// Whether `oid` has a unique index on exactly these columns (any order).
-pub async fn has_unique_on(c: &Conn, oid: u32, cols: &[String]) -> Result<bool> {
+/// Whether `oid` has a unique index on these columns (any order), optionally plus `extra`
+/// (the partition column of an archive partitioned by month).
+pub async fn has_unique_on(
+    c: &Conn,
+    oid: u32,
+    cols: &[String],
+    extra: Option<&str>,
+) -> Result<bool> {
     let mut want: Vec<String> = cols.to_vec();
     want.sort();
+    let mut want_extra = want.clone();
+    if let Some(e) = extra.filter(|e| !cols.iter().any(|c| c == e)) {
+        want_extra.push(e.to_string());
+        want_extra.sort();
+    }
     let rows = c
         .query(
             "SELECT array_agg(a.attname::text ORDER BY a.attname)
@@ -181,7 +197,10 @@ pub async fn has_unique_on(c: &Conn, oid: u32, cols: &[String]) -> Result<bool> 
         )
         .await
         .map_err(q("reading the archive's unique indexes"))?;
-    Ok(rows.iter().any(|r| r.get::<_, Vec<String>>(0) == want))
+    Ok(rows.iter().any(|r| {
+        let got = r.get::<_, Vec<String>>(0);
+        got == want || got == want_extra
+    }))
 }
 
 const TIME_TYPES: &[&str] = &[
@@ -395,6 +414,7 @@ pub async fn build(src: &Conn, dst: Option<&Conn>, o: &PlanOptions) -> Result<Pl
         archive: None,
         cross_database: o.cross_database,
         archive_exists: false,
+        archive_by_month: o.archive_by_month,
         referencing_fks: referencing,
         old_partitions: Vec::new(),
     };
@@ -417,6 +437,7 @@ pub async fn build(src: &Conn, dst: Option<&Conn>, o: &PlanOptions) -> Result<Pl
                     return Err(ArchiveError::NotATable(aname));
                 }
                 check_compatible(conn, &plan, aoid, &aname).await?;
+                plan.archive_by_month = akind == 'p' && by_month_on(conn, aoid, &age).await?;
                 plan.archive = Some(aname);
                 plan.archive_exists = true;
             }
@@ -440,6 +461,18 @@ pub async fn build(src: &Conn, dst: Option<&Conn>, o: &PlanOptions) -> Result<Pl
         }
     }
     Ok(plan)
+}
+
+/// Whether the archive is range-partitioned on the age column (then the run adds months).
+async fn by_month_on(c: &Conn, oid: u32, age: &Column) -> Result<bool> {
+    let key: Option<String> = c
+        .query_one("SELECT pg_get_partkeydef($1)", &[&oid])
+        .await
+        .map_err(q("reading the archive's partition key"))?
+        .get(0);
+    Ok(key.is_some_and(|k| {
+        k == format!("RANGE ({})", age.name) || k == format!("RANGE ({})", quote_ident(&age.name))
+    }))
 }
 
 fn qualify(schema: &str, name: &str, o: &PlanOptions) -> String {
@@ -520,7 +553,7 @@ async fn check_compatible(c: &Conn, plan: &Plan, aoid: u32, aname: &str) -> Resu
     }
     let idempotent = plan.strategy == Strategy::Copy || plan.cross_database;
     let key: Vec<String> = plan.key.iter().map(|k| k.name.clone()).collect();
-    if idempotent && !has_unique_on(c, aoid, &key).await? {
+    if idempotent && !has_unique_on(c, aoid, &key, Some(&plan.age_column.name)).await? {
         return Err(ArchiveError::ArchiveNotUnique {
             archive: aname.into(),
             key: key.join(", "),

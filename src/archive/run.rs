@@ -218,6 +218,50 @@ async fn cross_db_batch(
     result
 }
 
+/// Create the month partitions of a by-month archive that the rows in scope need (existing
+/// ones, or months another partition already covers, are left alone).
+async fn add_month_partitions(src: &Conn, archive_conn: &Conn, plan: &Plan) -> Result<Vec<String>> {
+    let Some(max) = &plan.max_key else {
+        return Ok(Vec::new());
+    };
+    let archive = plan.archive.as_deref().unwrap_or_default();
+    let params = sql::predicate_params(plan, max);
+    let months = src
+        .query(&sql::months_in_scope(plan), &refs(&params))
+        .await
+        .map_err(q("listing the months of the rows in scope"))?;
+    let row = archive_conn
+        .query_one(
+            "SELECT quote_ident(n.nspname), c.relname::text FROM pg_class c
+               JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)",
+            &[&archive],
+        )
+        .await
+        .map_err(q("reading the archive's name"))?;
+    let (schema, rel): (String, String) = (row.get(0), row.get(1));
+    let mut notes = Vec::new();
+    let mut created = 0;
+    for m in months {
+        let (tag, from, to): (String, String, String) = (m.get(0), m.get(1), m.get(2));
+        let ddl = format!(
+            "CREATE TABLE IF NOT EXISTS {schema}.{} PARTITION OF {archive} FOR VALUES FROM ({}) TO ({})",
+            crate::pg::quote_ident(&format!("{rel}_p{tag}")),
+            crate::pg::quote_literal(&from),
+            crate::pg::quote_literal(&to)
+        );
+        match archive_conn.batch_execute(&ddl).await {
+            Ok(()) => created += 1,
+            // "would overlap partition ...": that month is already covered by another partition.
+            Err(e) if e.code().is_some_and(|c| c.code() == "42P17") => {}
+            Err(e) => return Err(q(format!("creating the archive partition for {tag}"))(e)),
+        }
+    }
+    if created > 0 {
+        notes.push(format!("archive month partitions ensured: {created}"));
+    }
+    Ok(notes)
+}
+
 /// Replica lag in seconds: `None` when unknown, `Some(0)` when caught up; no replicas = no wait.
 async fn replica_lag(src: &Conn) -> Result<(i64, Option<f64>)> {
     let row = src
@@ -267,6 +311,10 @@ pub async fn execute(
             .await
             .map_err(q("creating the archive table"))?;
         st.archive_created = true;
+    }
+    if plan.strategy.writes_archive() && plan.archive_by_month {
+        st.notes
+            .extend(add_month_partitions(src, archive_conn, plan).await?);
     }
     if o.detach_partitions {
         for p in &plan.old_partitions {
@@ -374,7 +422,13 @@ pub async fn execute(
     if let Some(b) = before {
         let t = Instant::now();
         let after = verify::snapshot(src, archive_conn, plan).await?;
-        st.verify = Some(verify::judge(plan.strategy, b, after, st.stopped.is_none()));
+        st.verify = Some(verify::judge(
+            plan.strategy,
+            b,
+            after,
+            st.stopped.is_none(),
+            st.rows_archived,
+        ));
         st.seconds_verify += t.elapsed().as_secs_f64();
     }
     if o.vacuum && st.stopped.is_none() {

@@ -213,14 +213,21 @@ pub fn remote_delete(plan: &Plan) -> String {
 }
 
 /// The archive table, created like the source. Same database: `LIKE ... INCLUDING ALL`; another
-/// database: columns, NOT NULLs and the primary key spelled out from the catalog.
+/// database: columns, NOT NULLs and the primary key spelled out from the catalog. By month:
+/// range-partitioned on the age column, whose column joins the primary key (PostgreSQL requires
+/// the partition key in every unique index); the month partitions are added by the run.
 pub fn create_archive(plan: &Plan) -> String {
     let archive = plan.archive.as_deref().unwrap_or_default();
-    if !plan.cross_database {
+    let age = quote_ident(&plan.age_column.name);
+    if !plan.cross_database && !plan.archive_by_month {
         return format!(
             "CREATE TABLE IF NOT EXISTS {archive} (LIKE {} INCLUDING ALL)",
             plan.source
         );
+    }
+    let mut key: Vec<&Column> = key_refs(plan);
+    if plan.archive_by_month && !key.iter().any(|k| k.name == plan.age_column.name) {
+        key.push(&plan.age_column);
     }
     let mut parts: Vec<String> = copied(plan)
         .iter()
@@ -233,10 +240,29 @@ pub fn create_archive(plan: &Plan) -> String {
             )
         })
         .collect();
-    parts.push(format!("PRIMARY KEY {}", key_tuple(plan, "")));
+    parts.push(format!("PRIMARY KEY ({})", list(&key, "")));
+    let partition = if plan.archive_by_month {
+        format!(" PARTITION BY RANGE ({age})")
+    } else {
+        String::new()
+    };
     format!(
-        "CREATE TABLE IF NOT EXISTS {archive} ({})",
+        "CREATE TABLE IF NOT EXISTS {archive} ({}){partition}",
         parts.join(", ")
+    )
+}
+
+/// The months (`YYYYMM`, from, to) that the rows in scope fall into, as bounds in the age
+/// column's type. Uses the predicate's parameters.
+pub fn months_in_scope(plan: &Plan) -> String {
+    let t = &plan.age_column.type_name;
+    let age = quote_ident(&plan.age_column.name);
+    format!(
+        "SELECT to_char(m, 'YYYYMM'), m::{t}::text, (m + interval '1 month')::{t}::text
+           FROM generate_series(date_trunc('month', (SELECT min({age}) FROM {} WHERE {})::timestamp),
+                                date_trunc('month', $1::text::{t}::timestamp), interval '1 month') m",
+        plan.source,
+        predicate(plan)
     )
 }
 
@@ -400,6 +426,7 @@ mod tests {
                 .then(|| "public.\"Events 2024_archive\"".into()),
             cross_database: cross,
             archive_exists: false,
+            archive_by_month: false,
             referencing_fks: vec![],
             old_partitions: vec![],
         }

@@ -84,12 +84,14 @@ pub struct Verification {
     pub detail: String,
 }
 
-/// Judge before/after sums for the strategy. `finished`: the run went to the end (not stopped).
+/// Judge before/after sums for the strategy. `finished`: the run went to the end (not stopped);
+/// `inserted`: rows the run inserted into the archive.
 pub fn judge(
     strategy: Strategy,
     before: (Sum, Sum),
     after: (Sum, Sum),
     finished: bool,
+    inserted: i64,
 ) -> Verification {
     let (sb, ab) = before;
     let (sa, aa) = after;
@@ -113,7 +115,13 @@ pub fn judge(
         }
         Strategy::Copy => {
             let same_source = sb == sa;
-            let complete = !finished || aa == sa;
+            // An archive that started empty must now equal the source rows in scope; one that
+            // already held rows (an earlier move, say) must have grown by exactly the inserts.
+            let complete = if ab.rows == 0 {
+                !finished || aa == sa
+            } else {
+                aa.rows - ab.rows == inserted
+            };
             (
                 same_source && complete,
                 if !same_source {

@@ -70,6 +70,10 @@ pub struct ArchiveArgs {
     /// Create the archive table if missing (LIKE the source INCLUDING ALL).
     #[arg(long)]
     pub create: bool,
+    /// With --create: partition the new archive by month of the age column (the run adds the
+    /// month partitions it needs).
+    #[arg(long)]
+    pub archive_by_month: bool,
     /// Count and checksum the rows in scope before and after, source and archive.
     #[arg(long)]
     pub verify: bool,
@@ -231,6 +235,7 @@ pub async fn run(g: &Globals, a: &ArchiveArgs) -> anyhow::Result<ExitStatus> {
         to: a.to.clone(),
         cross_database: dst.is_some(),
         filter: a.filter.clone(),
+        archive_by_month: a.archive_by_month,
     };
     let plan = archive::plan::build(&src, dst.as_ref(), &popts)
         .await
