@@ -31,6 +31,8 @@ pub struct BenchOptions {
     pub older_than: Duration,
     pub idle: Duration,
     pub seed: u64,
+    /// Measurements per case; the report gives medians.
+    pub repeat: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -58,6 +60,7 @@ pub struct BenchResult {
     pub scale: f64,
     pub events: i64,
     pub server_version: String,
+    pub repeat: usize,
     pub idle_reader_p99_ms: f64,
     pub idle_writer_p99_ms: f64,
     pub runs: Vec<BenchRun>,
@@ -183,6 +186,134 @@ fn ratio(a: f64, b: f64) -> f64 {
     }
 }
 
+/// What one measured run does while the probes sample latency.
+#[derive(Debug, Clone, Copy)]
+enum Case {
+    Idle,
+    Single,
+    Batches(Strategy, i64, bool),
+}
+
+/// One measurement: rows, seconds, probe p99s and sample counts.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    rows: i64,
+    seconds: f64,
+    reader_p99: f64,
+    writer_p99: f64,
+    reader_n: u64,
+    writer_n: u64,
+}
+
+async fn measure(c: &Conn, params: &ConnParams, o: &BenchOptions, case: Case) -> Result<Sample> {
+    let max_id = reset(c).await?;
+    let plan = match case {
+        Case::Batches(strategy, _, _) => Some(
+            plan::build(
+                c,
+                None,
+                &PlanOptions {
+                    table: SRC.into(),
+                    older_than: o.older_than,
+                    column: Some("timestamp".into()),
+                    strategy,
+                    to: Some(DST.into()),
+                    cross_database: false,
+                    filter: None,
+                    archive_by_month: false,
+                },
+            )
+            .await?,
+        ),
+        _ => None,
+    };
+    let probes = Probes::start(params, max_id, o.seed);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (rows, seconds) = match (case, &plan) {
+        (Case::Idle, _) => {
+            tokio::time::sleep(o.idle).await;
+            (0, o.idle.as_secs_f64())
+        }
+        (Case::Single, _) => {
+            // The reference: one statement, one transaction.
+            let secs = format!("{} seconds", o.older_than.as_secs_f64());
+            let t = Instant::now();
+            let moved = c
+                .execute(
+                    &format!(
+                        "WITH moved AS (DELETE FROM {SRC} WHERE \"timestamp\" < now() - $1::text::interval AND id <= {max_id} RETURNING *)
+                         INSERT INTO {DST} SELECT * FROM moved"
+                    ),
+                    &[&secs],
+                )
+                .await
+                .map_err(q("running the single-statement move"))?;
+            #[allow(clippy::cast_possible_wrap)]
+            (moved as i64, t.elapsed().as_secs_f64())
+        }
+        (Case::Batches(_, size, adaptive), Some(plan)) => {
+            let ropts = RunOptions {
+                batch_size: size,
+                adapt: adaptive,
+                ..Default::default()
+            };
+            let stop = AtomicBool::new(false);
+            let st = run::execute(c, None, plan, &ropts, &stop, &|_, _| {}).await?;
+            (st.rows_selected, st.seconds_batches)
+        }
+        (Case::Batches(..), None) => unreachable!("a batch case always has a plan"),
+    };
+    let (r, w) = probes.finish().await?;
+    Ok(Sample {
+        rows,
+        seconds,
+        reader_p99: p99_ms(&r),
+        writer_p99: p99_ms(&w),
+        reader_n: r.len(),
+        writer_n: w.len(),
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// Median throughput and p99s over `o.repeat` measurements of one case.
+async fn repeated(
+    c: &Conn,
+    params: &ConnParams,
+    o: &BenchOptions,
+    case: Case,
+) -> Result<(Sample, f64)> {
+    let mut samples = Vec::new();
+    for _ in 0..o.repeat.max(1) {
+        samples.push(measure(c, params, o, case).await?);
+    }
+    let rate = median(
+        samples
+            .iter()
+            .map(|s| ratio(s.rows as f64, s.seconds))
+            .collect(),
+    );
+    let first = samples[0];
+    Ok((
+        Sample {
+            rows: first.rows,
+            seconds: median(samples.iter().map(|s| s.seconds).collect()),
+            reader_p99: median(samples.iter().map(|s| s.reader_p99).collect()),
+            writer_p99: median(samples.iter().map(|s| s.writer_p99).collect()),
+            reader_n: samples.iter().map(|s| s.reader_n).sum(),
+            writer_n: samples.iter().map(|s| s.writer_n).sum(),
+        },
+        rate,
+    ))
+}
+
 /// Start a throwaway server, load the demo, and measure. `say` reports progress to the user.
 pub async fn run(o: &BenchOptions, say: &(dyn Fn(String) + Sync)) -> Result<BenchResult> {
     say("starting a throwaway PostgreSQL".into());
@@ -209,52 +340,38 @@ pub async fn run(o: &BenchOptions, say: &(dyn Fn(String) + Sync)) -> Result<Benc
         .map_err(q("counting events"))?
         .get(0);
 
-    say(format!("idle latency for {} s", o.idle.as_secs()));
-    let max_id = reset(&c).await?;
-    let probes = Probes::start(&params, max_id, o.seed);
-    tokio::time::sleep(o.idle).await;
-    let (ir, iw) = probes.finish().await?;
-    let (idle_r, idle_w) = (p99_ms(&ir), p99_ms(&iw));
-
-    // The reference: one statement, one transaction.
-    say("single-statement move (reference)".into());
-    let max_id = reset(&c).await?;
-    let probes = Probes::start(&params, max_id, o.seed);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let secs = format!("{} seconds", o.older_than.as_secs_f64());
-    let t = Instant::now();
-    let moved = c
-        .execute(
-            &format!(
-                "WITH moved AS (DELETE FROM {SRC} WHERE \"timestamp\" < now() - $1::text::interval AND id <= {max_id} RETURNING *)
-                 INSERT INTO {DST} SELECT * FROM moved"
-            ),
-            &[&secs],
-        )
-        .await
-        .map_err(q("running the single-statement move"))?;
-    let ref_secs = t.elapsed().as_secs_f64();
-    let (r, w) = probes.finish().await?;
-    #[allow(clippy::cast_possible_wrap)]
-    let ref_rows = moved as i64;
-    let ref_rate = ratio(ref_rows as f64, ref_secs);
-    let mut runs = vec![BenchRun {
-        name: "single statement (move)".into(),
-        strategy: Strategy::Move,
-        batch_size: None,
-        adaptive: false,
-        rows: ref_rows,
-        seconds: ref_secs,
-        rows_per_second: ref_rate,
-        throughput_ratio: 1.0,
-        reader_p99_ms: p99_ms(&r),
-        writer_p99_ms: p99_ms(&w),
-        reader_p99_ratio: ratio(p99_ms(&r), idle_r),
-        writer_p99_ratio: ratio(p99_ms(&w), idle_w),
-        reader_samples: r.len(),
-        writer_samples: w.len(),
-    }];
-
+    say(format!(
+        "idle latency, {} s x {}",
+        o.idle.as_secs(),
+        o.repeat
+    ));
+    let (idle, _) = repeated(&c, &params, o, Case::Idle).await?;
+    say("single-statement move (the reference)".into());
+    let (single, ref_rate) = repeated(&c, &params, o, Case::Single).await?;
+    let entry = |name: String, strategy, batch_size, adaptive, s: Sample, rate: f64| BenchRun {
+        name,
+        strategy,
+        batch_size,
+        adaptive,
+        rows: s.rows,
+        seconds: s.seconds,
+        rows_per_second: rate,
+        throughput_ratio: ratio(rate, ref_rate),
+        reader_p99_ms: s.reader_p99,
+        writer_p99_ms: s.writer_p99,
+        reader_p99_ratio: ratio(s.reader_p99, idle.reader_p99),
+        writer_p99_ratio: ratio(s.writer_p99, idle.writer_p99),
+        reader_samples: s.reader_n,
+        writer_samples: s.writer_n,
+    };
+    let mut runs = vec![entry(
+        "single statement (move)".into(),
+        Strategy::Move,
+        None,
+        false,
+        single,
+        ref_rate,
+    )];
     let mut cases: Vec<(Strategy, i64, bool)> = Vec::new();
     for s in &o.strategies {
         for b in &o.batch_sizes {
@@ -269,49 +386,8 @@ pub async fn run(o: &BenchOptions, say: &(dyn Fn(String) + Sync)) -> Result<Benc
             format!("{} batches", strategy.label())
         };
         say(format!("{name}, batch size {size}"));
-        let max_id = reset(&c).await?;
-        let plan = plan::build(
-            &c,
-            None,
-            &PlanOptions {
-                table: SRC.into(),
-                older_than: o.older_than,
-                column: Some("timestamp".into()),
-                strategy,
-                to: Some(DST.into()),
-                cross_database: false,
-                filter: None,
-                archive_by_month: false,
-            },
-        )
-        .await?;
-        let probes = Probes::start(&params, max_id, o.seed);
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let ropts = RunOptions {
-            batch_size: size,
-            adapt: adaptive,
-            ..Default::default()
-        };
-        let stop = AtomicBool::new(false);
-        let st = run::execute(&c, None, &plan, &ropts, &stop, &|_, _| {}).await?;
-        let (r, w) = probes.finish().await?;
-        let rate = st.rows_per_second();
-        runs.push(BenchRun {
-            name,
-            strategy,
-            batch_size: Some(size),
-            adaptive,
-            rows: st.rows_selected,
-            seconds: st.seconds_batches,
-            rows_per_second: rate,
-            throughput_ratio: ratio(rate, ref_rate),
-            reader_p99_ms: p99_ms(&r),
-            writer_p99_ms: p99_ms(&w),
-            reader_p99_ratio: ratio(p99_ms(&r), idle_r),
-            writer_p99_ratio: ratio(p99_ms(&w), idle_w),
-            reader_samples: r.len(),
-            writer_samples: w.len(),
-        });
+        let (s, rate) = repeated(&c, &params, o, Case::Batches(strategy, size, adaptive)).await?;
+        runs.push(entry(name, strategy, Some(size), adaptive, s, rate));
     }
     drop(c);
     drop(admin);
@@ -323,8 +399,9 @@ pub async fn run(o: &BenchOptions, say: &(dyn Fn(String) + Sync)) -> Result<Benc
         scale: o.scale,
         events,
         server_version: version,
-        idle_reader_p99_ms: idle_r,
-        idle_writer_p99_ms: idle_w,
+        repeat: o.repeat,
+        idle_reader_p99_ms: idle.reader_p99,
+        idle_writer_p99_ms: idle.writer_p99,
         runs,
     })
 }

@@ -118,6 +118,9 @@ pub struct ArchiveBenchArgs {
     /// Seed of the demo data.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Measurements per case (medians are reported; shared machines are noisy).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=50))]
+    pub repeat: u64,
 }
 
 /// Turn an archiver error into one line with its hint.
@@ -462,6 +465,7 @@ pub async fn run_bench(g: &Globals, a: &ArchiveBenchArgs) -> anyhow::Result<Exit
         older_than: a.older_than,
         idle: Duration::from_secs(a.idle_seconds),
         seed: a.seed,
+        repeat: usize::try_from(a.repeat).unwrap_or(1),
     };
     let res = archive::bench::run(&opts, &|msg| eprintln!("{msg}"))
         .await
@@ -499,8 +503,8 @@ pub async fn run_bench(g: &Globals, a: &ArchiveBenchArgs) -> anyhow::Result<Exit
     }
     println!("{t}");
     println!(
-        "idle (no archival): reader p99 {:.2} ms, writer p99 {:.2} ms; scale {} ({} events).",
-        res.idle_reader_p99_ms, res.idle_writer_p99_ms, res.scale, res.events
+        "idle (no archival): reader p99 {:.2} ms, writer p99 {:.2} ms; scale {} ({} events); medians of {} runs each.",
+        res.idle_reader_p99_ms, res.idle_writer_p99_ms, res.scale, res.events, res.repeat
     );
     Ok(ExitStatus::Ok)
 }
