@@ -121,26 +121,34 @@ pub fn batch(plan: &Plan, next: bool) -> String {
     let head = format!(
         "WITH batch AS (\n  SELECT {batch_cols} FROM {src}\n  WHERE {w}\n  ORDER BY {ord} LIMIT ${lim}{lock}\n)"
     );
-    // The key range again on the DELETE side: without it a merge join walks the primary key
-    // from its start (over the dead entries of every earlier batch) in each batch.
-    let mut join = format!(
-        "{} = {} AND {} <= {}",
-        key_tuple(plan, "s."),
-        key_tuple(plan, "b."),
-        key_tuple(plan, "s."),
-        key_params(plan, 2)
-    );
-    if next {
-        join.push_str(&format!(
-            " AND {} > {}",
+    // How the DELETE finds the batch's rows. One key column: `= ANY(ARRAY(...))`, an index
+    // probe per key whatever the batch size (a join may turn into a hash join that scans the
+    // rest of the table in every batch). Composite keys: a join, bounded by the key range so a
+    // merge join does not walk the dead index entries of every earlier batch.
+    let target = if plan.key.len() == 1 {
+        let k = quote_ident(&plan.key[0].name);
+        format!("WHERE s.{k} = ANY(ARRAY(SELECT b.{k} FROM batch b))")
+    } else {
+        let mut join = format!(
+            "USING batch b WHERE {} = {} AND {} <= {}",
             key_tuple(plan, "s."),
-            key_params(plan, after_param(plan))
-        ));
-    }
+            key_tuple(plan, "b."),
+            key_tuple(plan, "s."),
+            key_params(plan, 2)
+        );
+        if next {
+            join.push_str(&format!(
+                " AND {} > {}",
+                key_tuple(plan, "s."),
+                key_params(plan, after_param(plan))
+            ));
+        }
+        join
+    };
     let (body, written) = match plan.strategy {
         Strategy::Move => (
             format!(
-                ", moved AS (\n  DELETE FROM {src} s USING batch b WHERE {join}\n  RETURNING {}\n), ins AS (\n  {} SELECT {cols} FROM moved\n  RETURNING 1\n)",
+                ", moved AS (\n  DELETE FROM {src} s {target}\n  RETURNING {}\n), ins AS (\n  {} SELECT {cols} FROM moved\n  RETURNING 1\n)",
                 list(&copied(plan), "s."),
                 insert_head(plan, plan.archive.as_deref().unwrap_or_default())
             ),
@@ -154,7 +162,7 @@ pub fn batch(plan: &Plan, next: bool) -> String {
             "ins",
         ),
         Strategy::Delete => (
-            format!(", del AS (\n  DELETE FROM {src} s USING batch b WHERE {join}\n  RETURNING 1\n)"),
+            format!(", del AS (\n  DELETE FROM {src} s {target}\n  RETURNING 1\n)"),
             "del",
         ),
     };
