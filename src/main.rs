@@ -17,7 +17,10 @@ fn install_panic_hook() {
         if msg.contains("Broken pipe") || msg.contains("failed printing to stdout") {
             std::process::exit(0);
         }
-        let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
         eprintln!("error: internal error (a bug in dbopt{place}): {msg}; hint: please report it with the command you ran");
         std::process::exit(2);
     }));

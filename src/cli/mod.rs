@@ -2,6 +2,7 @@
 //! everything below returns typed errors whose hints reach the user through [`report_error`].
 
 pub mod advise;
+pub mod archive;
 pub mod args;
 pub mod bench_advise;
 pub mod demo;
@@ -87,7 +88,7 @@ pub enum Command {
     /// Write catalog, statistics and workload to one JSON file for offline analysis.
     Snapshot(snapshot::SnapshotArgs),
     /// Move, copy or delete old rows in small batches, crash-safe.
-    Archive(Pending),
+    Archive(archive::ArchiveArgs),
     /// Pool-saturation ramps and latency-regression runs.
     #[command(subcommand)]
     Bench(BenchCmd),
@@ -104,6 +105,8 @@ pub enum Command {
 pub enum BenchCmd {
     /// The advisor's quality and speed on TPC-H (index-selection protocol).
     Advise(bench_advise::BenchAdviseArgs),
+    /// Archival throughput per strategy and batch size, and its effect on concurrent p99.
+    Archive(archive::ArchiveBenchArgs),
 }
 
 /// Arguments of a command that a later version fills in.
@@ -136,8 +139,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Connections(a) => inspect::connections(&g, a).await,
         Command::Vacuum(a) => vacuum::run(&g, a).await,
         Command::Snapshot(a) => snapshot::run(&g, a).await,
-        Command::Archive(_) => pending("archive"),
+        Command::Archive(a) => archive::run(&g, a).await,
         Command::Bench(BenchCmd::Advise(a)) => bench_advise::run(&g, a).await,
+        Command::Bench(BenchCmd::Archive(a)) => archive::run_bench(&g, a).await,
     }
 }
 

@@ -44,6 +44,8 @@ pub struct Throwaway {
     version: String,
     startup: Duration,
     hypopg: bool,
+    /// What `restart` needs to launch the same server again.
+    relaunch: Option<(PathBuf, Vec<(String, String)>)>,
 }
 
 impl std::fmt::Debug for Throwaway {
@@ -181,6 +183,7 @@ impl Throwaway {
             version: String::new(),
             startup: Duration::ZERO,
             hypopg: false,
+            relaunch: None,
         };
         // From here on, `me` owns the directory: any error drops it and cleans up.
         me.spawn_watchdog()?;
@@ -212,6 +215,7 @@ impl Throwaway {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_default();
         me.prepare_databases()?;
+        me.relaunch = Some((bindir, opts.settings.clone()));
         me.startup = t0.elapsed();
         Ok(me)
     }
@@ -495,7 +499,30 @@ fi
         self.shutdown();
     }
 
+    /// Stop the server (fast shutdown: sessions are cut) and start it again on the same port
+    /// and data directory, as a server restart in production would. For crash-safety tests.
+    pub fn restart(&mut self) -> Result<()> {
+        let (bindir, settings) = self.relaunch.clone().ok_or_else(|| PgError::Throwaway {
+            reason: "the server was never started".into(),
+            log_tail: String::new(),
+        })?;
+        self.stop_server();
+        let user = server_user()?;
+        self.launch(&bindir, user.as_ref(), self.port, &settings)
+    }
+
     fn shutdown(&mut self) {
+        self.stop_server();
+        if std::env::var_os("DBOPT_KEEP_TMP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+        if let Some((mut child, stdin)) = self.watchdog.take() {
+            drop(stdin);
+            let _ = child.wait();
+        }
+    }
+
+    fn stop_server(&mut self) {
         use nix::sys::signal::{kill, Signal};
         use nix::unistd::Pid;
         if let Some(mut child) = self.server.take() {
@@ -513,13 +540,6 @@ fi
                     Ok(None) => std::thread::sleep(Duration::from_millis(10)),
                 }
             }
-        }
-        if std::env::var_os("DBOPT_KEEP_TMP").is_none() {
-            let _ = std::fs::remove_dir_all(&self.root);
-        }
-        if let Some((mut child, stdin)) = self.watchdog.take() {
-            drop(stdin);
-            let _ = child.wait();
         }
     }
 }
