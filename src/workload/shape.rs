@@ -145,6 +145,8 @@ pub struct Unattributed {
 pub enum UnattributedRole {
     Predicate(Predicate),
     Selected,
+    /// One side of `col = col` across tables (`c_custkey = o_custkey` in a comma join).
+    JoinKey,
 }
 
 /// A statement sqlparser could not read, with where it stopped.
@@ -818,16 +820,42 @@ impl Walker {
             right,
         } = e
         {
-            if let (Some(Col::At(a, ca)), Some(Col::At(b, cb))) =
-                (self.column(left), self.column(right))
-            {
-                if a != b {
+            match (self.column(left), self.column(right)) {
+                (Some(Col::At(a, ca)), Some(Col::At(b, cb))) if a != b => {
                     self.accesses[a].join_keys.push(ca.clone());
                     self.accesses[b].join_keys.push(cb.clone());
                     self.accesses[a].selected.push(ca);
                     self.accesses[b].selected.push(cb);
                     return;
                 }
+                // Unqualified columns (comma joins, ORM SQL): `resolve` attributes each side.
+                (
+                    Some(l @ (Col::At(..) | Col::Ambiguous(..))),
+                    Some(r @ (Col::At(..) | Col::Ambiguous(..))),
+                ) if matches!(l, Col::Ambiguous(..)) || matches!(r, Col::Ambiguous(..)) => {
+                    let same_name =
+                        matches!((&l, &r), (Col::Ambiguous(_, x), Col::Ambiguous(_, y)) if x == y);
+                    if !same_name {
+                        for side in [l, r] {
+                            match side {
+                                Col::At(i, c) => {
+                                    self.accesses[i].join_keys.push(c.clone());
+                                    self.accesses[i].selected.push(c);
+                                }
+                                Col::Ambiguous(candidates, column) => {
+                                    self.unattributed.push(Unattributed {
+                                        candidates,
+                                        column,
+                                        role: UnattributedRole::JoinKey,
+                                    })
+                                }
+                                Col::Opaque => {}
+                            }
+                        }
+                        return;
+                    }
+                }
+                _ => {}
             }
         }
         let mut tables: Vec<usize> = cols
@@ -1229,6 +1257,10 @@ fn resolve_depth(shape: &mut Shape, catalog: &Catalog, search_path: &[String], d
         match (owners.as_slice(), u.role) {
             ([i], UnattributedRole::Predicate(p)) => shape.accesses[*i].predicates.push(p),
             ([i], UnattributedRole::Selected) => shape.accesses[*i].selected.push(u.column),
+            ([i], UnattributedRole::JoinKey) => {
+                shape.accesses[*i].join_keys.push(u.column.clone());
+                shape.accesses[*i].selected.push(u.column);
+            }
             (_, role) => shape.unattributed.push(Unattributed {
                 candidates: u.candidates,
                 column: u.column,
@@ -1444,5 +1476,60 @@ mod tests {
             "view's own and the outer one"
         );
         assert!(s.accesses[1].selected.contains(&"total".to_string()));
+    }
+}
+
+#[cfg(test)]
+mod unqualified_join_tests {
+    use super::*;
+    use crate::catalog::{Catalog, Column, Table};
+
+    fn table(name: &str, cols: &[&str]) -> Table {
+        Table {
+            schema: "public".into(),
+            name: name.into(),
+            columns: cols
+                .iter()
+                .map(|c| Column {
+                    name: (*c).into(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn comma_join_with_unqualified_columns_has_join_keys_after_resolve() {
+        let mut cat = Catalog::default();
+        cat.tables
+            .push(table("customer", &["c_custkey", "c_mktsegment"]));
+        cat.tables
+            .push(table("orders", &["o_orderkey", "o_custkey", "o_orderdate"]));
+        cat.tables
+            .push(table("lineitem", &["l_orderkey", "l_shipdate"]));
+        let mut s = extract(
+            "SELECT l_orderkey FROM customer, orders, lineitem WHERE c_mktsegment = 'B' \
+             AND c_custkey = o_custkey AND l_orderkey = o_orderkey AND o_orderdate < $1",
+        )
+        .unwrap()
+        .remove(0);
+        resolve(&mut s, &cat, &[]);
+        let keys = |t: &str| {
+            let mut k = s
+                .accesses
+                .iter()
+                .find(|a| a.table == t)
+                .unwrap()
+                .join_keys
+                .clone();
+            k.sort();
+            k.dedup();
+            k
+        };
+        assert_eq!(keys("public.customer"), ["c_custkey"]);
+        assert_eq!(keys("public.orders"), ["o_custkey", "o_orderkey"]);
+        assert_eq!(keys("public.lineitem"), ["l_orderkey"]);
+        assert!(s.unattributed.is_empty(), "{:?}", s.unattributed);
     }
 }
