@@ -286,7 +286,8 @@ enum Col {
 struct Walker {
     accesses: Vec<TableAccess>,
     scopes: Vec<Scope>,
-    ctes: Vec<HashSet<String>>,
+    /// WITH names in scope; a CTE that passes one table's rows through binds to that table.
+    ctes: Vec<HashMap<String, Binding>>,
     limit: Option<String>,
     offset: Option<String>,
     group_by: Vec<ColumnRef>,
@@ -355,16 +356,19 @@ impl Walker {
         }
     }
 
-    fn is_cte(&self, name: &ObjectName) -> bool {
-        name.0.len() == 1 && {
-            let n = last_part(name);
-            self.ctes.iter().any(|s| s.contains(&n))
+    fn cte(&self, name: &ObjectName) -> Option<Binding> {
+        if name.0.len() != 1 {
+            return None;
         }
+        let n = last_part(name);
+        self.ctes.iter().rev().find_map(|s| s.get(&n).copied())
     }
 
     fn statement(&mut self, stmt: &Statement) {
         match stmt {
-            Statement::Query(q) => self.query(q, false),
+            Statement::Query(q) => {
+                self.query(q, false);
+            }
             Statement::Insert(ins) => {
                 if let TableObject::TableName(name) = &ins.table {
                     let i = self.push_access(
@@ -451,19 +455,26 @@ impl Walker {
         self.accesses.len() - 1
     }
 
-    fn query(&mut self, q: &Query, top: bool) {
-        let mut names = HashSet::new();
+    /// Walks a query; returns the table whose rows it passes through unchanged (one table, plain
+    /// columns, no grouping), so that a CTE or derived table over it can be seen through.
+    fn query(&mut self, q: &Query, top: bool) -> Option<usize> {
+        let mut names = HashMap::new();
         if let Some(with) = &q.with {
             for cte in &with.cte_tables {
                 // A CTE sees the CTEs before it (and itself, when recursive).
-                names.insert(cte.alias.name.value.clone());
+                let name = cte.alias.name.value.clone();
+                names.insert(name.clone(), Binding::Opaque);
                 self.ctes.push(names.clone());
-                self.query(&cte.query, false);
+                let through = self.query(&cte.query, false);
                 self.ctes.pop();
+                if let (Some(i), true) = (through, cte.alias.columns.is_empty()) {
+                    names.insert(name, Binding::Table(i));
+                }
             }
         }
         self.ctes.push(names);
-        let body_scope = self.set_expr(&q.body, true);
+        let body_scope = self.set_expr(&q.body, top);
+        let mut through = None;
         // ORDER BY and LIMIT hang off the query; they see the body's scope (when one SELECT).
         let limit = match &q.limit_clause {
             Some(LimitClause::LimitOffset { limit, offset, .. }) => (
@@ -483,7 +494,10 @@ impl Walker {
             }),
             limit.1,
         );
-        if let Some((scope, simple)) = body_scope {
+        if let Some((scope, simple, plain)) = body_scope {
+            if let (true, true, [(_, Binding::Table(i))]) = (simple, plain, &scope.names[..]) {
+                through = Some(*i);
+            }
             self.scopes.push(scope);
             if let Some(ob) = &q.order_by {
                 if let OrderByKind::Expressions(exprs) = &ob.kind {
@@ -499,16 +513,18 @@ impl Walker {
             }
             self.scopes.pop();
         }
+        let limited = limit.0.is_some();
         if top {
             self.limit = limit.0;
             self.offset = limit.1;
         }
         self.ctes.pop();
+        through.filter(|_| !limited)
     }
 
     /// Walks a query body; for a single SELECT returns its scope and whether LIMIT would apply
     /// to its one table directly (no grouping, no DISTINCT, no aggregation visible).
-    fn set_expr(&mut self, body: &SetExpr, top: bool) -> Option<(Scope, bool)> {
+    fn set_expr(&mut self, body: &SetExpr, top: bool) -> Option<(Scope, bool, bool)> {
         match body {
             SetExpr::Select(s) => Some(self.select(s, top)),
             SetExpr::Query(q) => {
@@ -536,7 +552,7 @@ impl Walker {
         }
     }
 
-    fn select(&mut self, s: &Select, top: bool) -> (Scope, bool) {
+    fn select(&mut self, s: &Select, top: bool) -> (Scope, bool, bool) {
         let mut scope = Scope::default();
         for t in &s.from {
             self.from_item(t, &mut scope);
@@ -575,7 +591,12 @@ impl Walker {
         }
         let scope = self.scopes.pop().unwrap_or_default();
         let simple = !grouped && s.distinct.is_none() && scope.is_single_table();
-        (scope, simple)
+        let plain = s.projection.iter().all(|p| match p {
+            SelectItem::UnnamedExpr(e) => bare(e).is_some(),
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => true,
+            _ => false,
+        });
+        (scope, simple, plain)
     }
 
     /// `JOIN b USING (k)`: k is a join key of b and of the table(s) before it.
@@ -626,7 +647,9 @@ impl Walker {
             } => {
                 let alias_name = alias.as_ref().map(|a| a.name.value.clone());
                 let key = alias_name.clone().unwrap_or_else(|| last_part(name));
-                if args.is_some() || self.is_cte(name) {
+                if let Some(b) = self.cte(name) {
+                    scope.names.push((key, b));
+                } else if args.is_some() {
                     scope.names.push((key, Binding::Opaque));
                 } else {
                     let i = self.push_access(name, alias_name);
@@ -640,10 +663,14 @@ impl Walker {
                 self.scopes.push(Scope {
                     names: scope.names.clone(),
                 });
-                self.query(subquery, false);
+                let through = self.query(subquery, false);
                 self.scopes.pop();
                 if let Some(a) = alias {
-                    scope.names.push((a.name.value.clone(), Binding::Opaque));
+                    let b = match through {
+                        Some(i) if a.columns.is_empty() => Binding::Table(i),
+                        _ => Binding::Opaque,
+                    };
+                    scope.names.push((a.name.value.clone(), b));
                 }
             }
             TableFactor::NestedJoin {
