@@ -139,7 +139,7 @@ mod tests {
         (RULE.check)(
             &Ctx {
                 catalog: Some(c),
-                workload: None,
+                ..Default::default()
             },
             &Config::default().for_rule(RULE.id),
         )

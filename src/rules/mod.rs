@@ -33,6 +33,7 @@ pub enum Scope {
 pub struct Ctx<'a> {
     pub catalog: Option<&'a Catalog>,
     pub workload: Option<&'a Workload>,
+    pub plan: Option<&'a crate::analyze::plan::Plan>,
 }
 
 /// One problem found, with what to do about it.
