@@ -9,6 +9,7 @@ pub mod connect;
 pub mod conninfo;
 pub mod doctor;
 pub mod error;
+pub mod explain;
 pub mod pgss;
 pub mod throwaway;
 
