@@ -1,6 +1,7 @@
 //! Analyses over plain data that no single command owns: the EXPLAIN plan model (`plan`) and
 //! what plan rules share. They never talk to a server, so they are tested from JSON text.
 
+pub mod candidates;
 pub mod plan;
 
 use crate::report::Severity;

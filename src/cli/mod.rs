@@ -4,6 +4,7 @@
 pub mod args;
 pub mod demo;
 pub mod doctor;
+pub mod explain;
 
 use std::process::ExitCode;
 
@@ -59,7 +60,7 @@ pub enum Command {
     /// Recommend a set of indexes for the whole workload, with evidence.
     Advise(Pending),
     /// EXPLAIN (ANALYZE, BUFFERS) a statement safely and explain the plan.
-    Explain(Pending),
+    Explain(explain::ExplainArgs),
     /// Top statements from pg_stat_statements.
     Queries(Pending),
     /// Table sizes, bloat, scans and vacuum state.
@@ -102,7 +103,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Doctor(a) => doctor::run(&g, a).await,
         Command::Demo(a) => demo::run(&g, a).await,
         Command::Advise(_) => pending("advise"),
-        Command::Explain(_) => pending("explain"),
+        Command::Explain(a) => explain::run(&g, a).await,
         Command::Queries(_) => pending("queries"),
         Command::Tables(_) => pending("tables"),
         Command::Indexes(_) => pending("indexes"),

@@ -4,6 +4,7 @@
 //! available everywhere and the human output looks alike from command to command.
 
 pub mod doctor;
+pub mod explain;
 
 use std::io::IsTerminal;
 

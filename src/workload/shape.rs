@@ -205,6 +205,24 @@ pub fn extract(sql: &str) -> Result<Vec<Shape>, ShapeError> {
     Ok(statements.iter().map(shape_of).collect())
 }
 
+/// The highest `$n` placeholder in `sql` (0 when none). Uses the tokenizer only, so it works
+/// on statements the parser rejects.
+pub fn placeholders(sql: &str) -> usize {
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    let from_token = |t: &str| t.strip_prefix('$').and_then(|n| n.parse::<usize>().ok());
+    match Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize() {
+        Ok(tokens) => tokens
+            .iter()
+            .filter_map(|t| match t {
+                Token::Placeholder(p) => from_token(p),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
 /// Whether `sql` is one statement that changes data (INSERT/UPDATE/DELETE/MERGE, also inside a
 /// CTE), as far as the parser can tell.
 pub fn is_data_modifying(shape: &Shape) -> bool {
@@ -1410,6 +1428,12 @@ mod tests {
         assert_eq!(s.accesses[0].predicates[0].op, "IN");
         assert_eq!(s.accesses[1].join_keys, ["owner"]);
         assert_eq!(s.accesses[0].join_keys, ["owner"]);
+    }
+
+    #[test]
+    fn shape_counts_placeholders() {
+        assert_eq!(placeholders("SELECT $2, '$9' FROM t WHERE a = $1"), 2);
+        assert_eq!(placeholders("SELECT 1"), 0);
     }
 
     #[test]
