@@ -16,6 +16,7 @@
 //! ANALYZE the table; for columns that depend on each other, `CREATE STATISTICS ... (dependencies,
 //! ndistinct)`; for skewed columns, a higher statistics target.
 
+use crate::analyze::plan::Node;
 use crate::analyze::{count, node_finding};
 use crate::rules::prelude::*;
 
@@ -46,16 +47,37 @@ pub static RULE: Rule = Rule {
     check,
 };
 
+/// Every node with whether its output may have been cut short by a node above it.
+fn nodes_with_truncation(root: &Node) -> Vec<(&Node, bool)> {
+    fn walk<'a>(n: &'a Node, truncated: bool, out: &mut Vec<(&'a Node, bool)>) {
+        out.push((n, truncated));
+        let stops_early = n.node_type == "Limit"
+            || n.node_type == "Merge Join"
+            || matches!(n.join_type.as_deref(), Some("Semi" | "Anti"));
+        for c in &n.children {
+            walk(c, truncated || stops_early, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, false, &mut out);
+    out
+}
+
 fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
     let p: Params = cfg.params()?;
     let Some(plan) = ctx.plan else {
         return Ok(vec![]);
     };
     let mut out = Vec::new();
-    for n in plan.nodes() {
+    for (n, truncated) in nodes_with_truncation(&plan.root) {
         let (Some((factor, under)), Some(actual)) = (n.misestimate(), n.actual_rows) else {
             continue;
         };
+        // Below a LIMIT (or the inner side of a semi/anti join) a node stops early: fewer
+        // actual rows than estimated is then expected, not a misestimate.
+        if truncated && !under {
+            continue;
+        }
         if actual.max(n.plan_rows) < p.min_rows || n.loops.unwrap_or(1.0) == 0.0 {
             continue;
         }
@@ -117,6 +139,12 @@ mod tests {
         assert_eq!(f.len(), 1, "only the scan, not the sort above it");
         assert_eq!(f[0].severity, Severity::Warning);
         assert!(f[0].object.contains("Seq Scan"));
+        let limited = r#"[{"Plan": {"Node Type": "Limit", "Plan Rows": 5, "Actual Rows": 5, "Actual Loops": 1,
+            "Plans": [{"Node Type": "Sort", "Plan Rows": 5000, "Actual Rows": 5, "Actual Loops": 1}]}}]"#;
+        assert!(
+            check_plan(&RULE, limited).is_empty(),
+            "a LIMIT stops its input early"
+        );
         let fine = r#"[{"Plan": {"Node Type": "Seq Scan", "Plan Rows": 4000, "Actual Rows": 5000, "Actual Loops": 1}}]"#;
         assert!(check_plan(&RULE, fine).is_empty());
     }

@@ -159,14 +159,8 @@ pub fn tree(plan: &Plan, mode: Mode, format: Format) -> String {
     let mut t = table(format, headers);
     let total = plan.total_ms().unwrap_or(0.0).max(f64::EPSILON);
     let md = format == Format::Markdown;
-    fn walk(n: &Node, depth: usize, rows: &mut Vec<(usize, Node)>) {
-        rows.push((
-            depth,
-            Node {
-                children: Vec::new(),
-                ..n.clone()
-            },
-        ));
+    fn walk<'a>(n: &'a Node, depth: usize, rows: &mut Vec<(usize, &'a Node)>) {
+        rows.push((depth, n));
         for c in &n.children {
             walk(c, depth + 1, rows);
         }
@@ -221,7 +215,7 @@ pub fn tree(plan: &Plan, mode: Mode, format: Format) -> String {
                     None => Cell::new(n.actual_rows.map(count).unwrap_or_else(|| "never".into())),
                 },
                 Cell::new(count(n.loops.unwrap_or(0.0))),
-                Cell::new(buffers(&n)),
+                Cell::new(buffers(n)),
             ]);
         } else {
             t.add_row(vec![
