@@ -148,7 +148,7 @@ pub enum UnattributedRole {
 }
 
 /// A statement sqlparser could not read, with where it stopped.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("syntax error at line {line}, column {column}: {message}")]
 pub struct ShapeError {
     pub message: String,
@@ -203,6 +203,106 @@ pub fn extract(sql: &str) -> Result<Vec<Shape>, ShapeError> {
     let statements =
         Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| ShapeError::from_parser(&e))?;
     Ok(statements.iter().map(shape_of).collect())
+}
+
+/// Shapes of many statements, with those the parser could not read counted, never dropped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Extraction {
+    /// (index of the statement, its shape); a statement text holding several statements gives
+    /// several entries with the same index.
+    pub shapes: Vec<(usize, Shape)>,
+    /// (index of the statement, why it could not be read): analyse these from their plan.
+    pub unparsed: Vec<(usize, ShapeError)>,
+    pub total: usize,
+}
+
+impl Extraction {
+    /// Parsed statements over all statements (1.0 for none).
+    pub fn coverage(&self) -> f64 {
+        if self.total == 0 {
+            1.0
+        } else {
+            (self.total - self.unparsed.len()) as f64 / self.total as f64
+        }
+    }
+}
+
+/// [`extract`] over each statement text (e.g. a workload's queries).
+pub fn extract_each<'a>(statements: impl IntoIterator<Item = &'a str>) -> Extraction {
+    let mut out = Extraction::default();
+    for (i, sql) in statements.into_iter().enumerate() {
+        out.total += 1;
+        match extract(sql) {
+            Ok(shapes) => out.shapes.extend(shapes.into_iter().map(|s| (i, s))),
+            Err(e) => out.unparsed.push((i, e)),
+        }
+    }
+    out
+}
+
+/// Split a SQL script into statements on `;`, minding quotes, dollar quotes and comments, so
+/// that one statement the parser rejects does not take the rest of a file with it.
+pub fn split(script: &str) -> Vec<&str> {
+    fn push<'s>(script: &'s str, from: usize, to: usize, out: &mut Vec<&'s str>) {
+        let stmt = script[from..to].trim();
+        let only_comments = stmt
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with("--"));
+        if !only_comments {
+            out.push(stmt);
+        }
+    }
+    let b = script.as_bytes();
+    let (mut out, mut start, mut i) = (Vec::new(), 0, 0);
+    while i < b.len() {
+        match b[i] {
+            b'\'' | b'"' => {
+                let q = b[i];
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    i += 1;
+                }
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'$' => {
+                // $tag$ ... $tag$ (not $1)
+                let tag_end = script[i + 1..].find('$').map(|k| i + 1 + k).filter(|&e| {
+                    script[i + 1..e]
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || c == '_')
+                        && !script[i + 1..e].starts_with(|c: char| c.is_ascii_digit())
+                });
+                if let Some(e) = tag_end {
+                    let tag = &script[i..=e];
+                    match script[e + 1..].find(tag) {
+                        Some(k) => i = e + 1 + k + tag.len() - 1,
+                        None => i = b.len(),
+                    }
+                }
+            }
+            b';' => {
+                push(script, start, i, &mut out);
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if start < b.len() {
+        push(script, start, b.len(), &mut out);
+    }
+    out
 }
 
 /// The highest `$n` placeholder in `sql` (0 when none). Uses the tokenizer only, so it works
@@ -519,7 +619,11 @@ impl Walker {
             self.scopes.push(scope);
             if let Some(ob) = &q.order_by {
                 if let OrderByKind::Expressions(exprs) = &ob.kind {
-                    self.order_by(exprs);
+                    let aliases = match q.body.as_ref() {
+                        SetExpr::Select(s) => output_aliases(s),
+                        _ => HashSet::new(),
+                    };
+                    self.order_by(exprs, &aliases);
                 }
             }
             if limit.0.is_some() && simple {
@@ -594,7 +698,11 @@ impl Walker {
         let mut grouped = false;
         if let GroupByExpr::Expressions(exprs, _) = &s.group_by {
             grouped = !exprs.is_empty();
+            let aliases = output_aliases(s);
             for e in exprs {
+                if matches!(e, Expr::Identifier(id) if aliases.contains(&id.value)) {
+                    continue;
+                }
                 self.read_columns(e);
                 if top {
                     let c = self.column(e);
@@ -737,11 +845,16 @@ impl Walker {
         }
     }
 
-    fn order_by(&mut self, exprs: &[OrderByExpr]) {
+    /// `aliases`: output column names, which ORDER BY prefers over input columns.
+    fn order_by(&mut self, exprs: &[OrderByExpr], aliases: &HashSet<String>) {
         let mut keys = Vec::new();
         let mut table = None;
         let mut whole = true;
         for e in exprs {
+            if matches!(&e.expr, Expr::Identifier(id) if aliases.contains(&id.value)) {
+                whole = false;
+                continue;
+            }
             self.read_columns(&e.expr);
             match self.column(&e.expr) {
                 Some(Col::At(i, column)) if table.is_none_or(|t| t == i) => {
@@ -950,6 +1063,17 @@ impl Visitor for Collector {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// Names given to output columns with AS (`count(*) AS n`).
+fn output_aliases(s: &Select) -> HashSet<String> {
+    s.projection
+        .iter()
+        .filter_map(|p| match p {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 fn dedup(v: &mut Vec<String>) {
@@ -1428,6 +1552,22 @@ mod tests {
         assert_eq!(s.accesses[0].predicates[0].op, "IN");
         assert_eq!(s.accesses[1].join_keys, ["owner"]);
         assert_eq!(s.accesses[0].join_keys, ["owner"]);
+    }
+
+    #[test]
+    fn shape_split_minds_quotes_and_comments() {
+        let v = split("SELECT ';' ; -- a; comment\nSELECT $x$ ; $x$, $1;\n/* ; */ SELECT \"a;b\";\n-- only a comment\n");
+        assert_eq!(
+            v,
+            [
+                "SELECT ';'",
+                "-- a; comment\nSELECT $x$ ; $x$, $1",
+                "/* ; */ SELECT \"a;b\""
+            ]
+        );
+        let e = extract_each(v.iter().copied().chain(["SELEC 1"]));
+        assert_eq!((e.total, e.unparsed.len(), e.shapes.len()), (4, 1, 3));
+        assert_eq!(e.coverage(), 0.75);
     }
 
     #[test]
