@@ -341,3 +341,43 @@ async fn bad_input_gives_clear_errors() {
     let err = common::assert_clean_error(&o, &["permission denied for table items", "GRANT"]);
     assert!(!err.contains("pw-not-shown"));
 }
+
+#[tokio::test]
+async fn statements_the_parser_cannot_read_are_analysed_from_their_plan() {
+    let (p, url) = items_db("unparsed").await;
+    let before = fingerprint(&p, "items").await;
+    // FOR NO KEY UPDATE is PostgreSQL syntax dbopt's parser does not know.
+    let o = explain(
+        &url,
+        &[
+            "SELECT id FROM items WHERE shop = 3 FOR NO KEY UPDATE",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v["parse_error"].as_str().unwrap().contains("syntax error"),
+        "{v}"
+    );
+    assert!(v["kind"].is_null());
+    assert_eq!(v["plan_summary"]["relations"][0], "public.items");
+    assert!(
+        v["plan_summary"]["conditions"][0]
+            .as_str()
+            .unwrap()
+            .contains("shop = 3"),
+        "{v}"
+    );
+    assert!(v["before"]["notes"][0]
+        .as_str()
+        .unwrap()
+        .contains("rolled back"));
+    assert_eq!(fingerprint(&p, "items").await, before);
+}

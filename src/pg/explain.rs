@@ -196,6 +196,16 @@ fn line_col(sql: &str, pos: usize) -> (u64, u64) {
     (line, col)
 }
 
+/// The session's effective search_path (`current_schemas(false)`: existing schemas only,
+/// `$user` resolved), for resolving the tables of a query shape.
+pub async fn search_path(c: &Conn) -> Result<Vec<String>, PgError> {
+    let row = c
+        .query_one("SELECT current_schemas(false)::text[]", &[])
+        .await
+        .map_err(|e| PgError::query("reading search_path", e))?;
+    Ok(row.get(0))
+}
+
 /// The statement without trailing semicolons and blanks.
 pub fn trim_statement(sql: &str) -> &str {
     sql.trim_end().trim_end_matches(';').trim_end()

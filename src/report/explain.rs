@@ -67,7 +67,9 @@ pub fn render(r: &ExplainReport, format: Format) -> String {
         );
     }
     if let Some(s) = &r.plan_summary {
-        let _ = writeln!(out, "relations: {}", s.relations.join(", "));
+        if !s.relations.is_empty() {
+            let _ = writeln!(out, "relations: {}", s.relations.join(", "));
+        }
         for c in &s.conditions {
             let _ = writeln!(out, "condition: {c}");
         }

@@ -952,22 +952,16 @@ impl Walker {
                 self.conjuncts(left);
                 self.conjuncts(right);
             }
-            Expr::Nested(inner)
-                if matches!(
-                    inner.as_ref(),
-                    Expr::BinaryOp {
-                        op: BinaryOperator::And,
-                        ..
-                    }
-                ) =>
-            {
-                self.conjuncts(inner)
-            }
+            Expr::Nested(inner) => self.conjuncts(inner),
             _ => self.conjunct(e),
         }
     }
 
-    fn conjunct(&mut self, e: &Expr) {
+    fn conjunct(&mut self, mut e: &Expr) {
+        // pg_get_viewdef and ORMs wrap conditions in parentheses: ((c.id = o.customer_id)).
+        while let Expr::Nested(inner) = e {
+            e = inner;
+        }
         let cols = self.columns_in(e);
         // A join key: column = column of two different tables.
         if let Expr::BinaryOp {
