@@ -100,6 +100,7 @@ async fn catalog_pgss_and_fk_rule_on_the_demo() {
         &Ctx {
             catalog: Some(&cat),
             workload: Some(&wl),
+            ..Default::default()
         },
         &Config::default(),
     )
