@@ -34,8 +34,8 @@ pub struct ExplainArgs {
     )]
     pub file: Option<PathBuf>,
 
-    /// Explain the pg_stat_statements entry with this queryid.
-    #[arg(long, value_name = "ID", conflicts_with_all = ["query", "file"])]
+    /// Explain the pg_stat_statements entry with this queryid (may be negative).
+    #[arg(long, value_name = "ID", allow_hyphen_values = true, conflicts_with_all = ["query", "file"])]
     pub fingerprint: Option<String>,
 
     /// Plan only: do not execute the statement (no actual times).

@@ -54,6 +54,10 @@ pub struct Shape {
     pub offset: Option<String>,
     /// GROUP BY columns of the top-level query; `table` as in `accesses[..].table`.
     pub group_by: Vec<ColumnRef>,
+    /// Row locks are taken (`FOR UPDATE`, `FOR SHARE`, ...): the statement needs a writable
+    /// transaction even though it is a SELECT.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub locking: bool,
     /// Tables [`resolve`] could not find in the catalog, as written.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unknown_tables: Vec<String>,
@@ -323,10 +327,11 @@ pub fn placeholders(sql: &str) -> usize {
     }
 }
 
-/// Whether `sql` is one statement that changes data (INSERT/UPDATE/DELETE/MERGE, also inside a
-/// CTE), as far as the parser can tell.
+/// Whether the statement changes data (INSERT/UPDATE/DELETE/MERGE, also inside a CTE) or locks
+/// rows (`FOR UPDATE`): it then needs a writable transaction.
 pub fn is_data_modifying(shape: &Shape) -> bool {
     !matches!(shape.kind, StatementKind::Select | StatementKind::Utility)
+        || shape.locking
         || shape.accesses.iter().any(|a| a.target)
 }
 
@@ -408,6 +413,7 @@ struct Walker {
     ctes: Vec<HashMap<String, Binding>>,
     limit: Option<String>,
     offset: Option<String>,
+    locking: bool,
     group_by: Vec<ColumnRef>,
     unattributed: Vec<Unattributed>,
     /// Top-level GROUP BY as access indexes, named at the end.
@@ -468,6 +474,7 @@ impl Walker {
             accesses: self.accesses,
             limit: self.limit,
             offset: self.offset,
+            locking: self.locking,
             group_by: self.group_by,
             unknown_tables: Vec::new(),
             unattributed: self.unattributed,
@@ -576,6 +583,7 @@ impl Walker {
     /// Walks a query; returns the table whose rows it passes through unchanged (one table, plain
     /// columns, no grouping), so that a CTE or derived table over it can be seen through.
     fn query(&mut self, q: &Query, top: bool) -> Option<usize> {
+        self.locking |= !q.locks.is_empty();
         let mut names = HashMap::new();
         if let Some(with) = &q.with {
             for cte in &with.cte_tables {
