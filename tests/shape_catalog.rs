@@ -24,8 +24,10 @@ async fn resolve_through_search_path_views_and_partitions() {
         )
         .await
         .unwrap();
-    let mut opts = SessionOptions::default();
-    opts.statement_timeout = None;
+    let opts = SessionOptions {
+        statement_timeout: None,
+        ..Default::default()
+    };
     let c = pg::connect(&p, &opts).await.unwrap();
     c.batch_execute("SET search_path = app, public")
         .await

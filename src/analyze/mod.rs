@@ -45,16 +45,6 @@ pub fn count(n: f64) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn counts_have_separators() {
-        assert_eq!(super::count(1234567.0), "1,234,567");
-        assert_eq!(super::count(12.0), "12");
-        assert_eq!(super::count(-1000.0), "-1,000");
-    }
-}
-
 /// For rule tests: run one plan rule with default settings on a plan given as EXPLAIN JSON.
 #[cfg(test)]
 pub fn check_plan(rule: &crate::rules::Rule, json: &str) -> Vec<Finding> {
@@ -65,4 +55,14 @@ pub fn check_plan(rule: &crate::rules::Rule, json: &str) -> Vec<Finding> {
         ..Default::default()
     };
     (rule.check)(&ctx, &crate::rules::Config::default().for_rule(rule.id)).expect("rule runs")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_have_separators() {
+        assert_eq!(super::count(1234567.0), "1,234,567");
+        assert_eq!(super::count(12.0), "12");
+        assert_eq!(super::count(-1000.0), "-1,000");
+    }
 }

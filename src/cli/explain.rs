@@ -202,7 +202,7 @@ async fn explain(g: &Globals, args: &ExplainArgs) -> anyhow::Result<Result<ExitS
         .collect();
     let conn = crate::pg::connect(
         &g.connect.params()?,
-        &g.connect.session(!(writes || !with_index.is_empty())),
+        &g.connect.session(!writes && with_index.is_empty()),
     )
     .await?;
     let base = Request {

@@ -508,7 +508,7 @@ impl Walker {
             }
             Statement::Update(u) => {
                 let mut scope = Scope::default();
-                self.from_item(&u.table, &mut scope);
+                self.add_from(&u.table, &mut scope);
                 if let Some(Binding::Table(i)) = scope.names.first().map(|n| n.1) {
                     self.accesses[i].target = true;
                 }
@@ -516,7 +516,7 @@ impl Walker {
                     &u.from
                 {
                     for t in f {
-                        self.from_item(t, &mut scope);
+                        self.add_from(t, &mut scope);
                     }
                 }
                 self.scopes.push(scope);
@@ -533,7 +533,7 @@ impl Walker {
                 let mut scope = Scope::default();
                 let (FromTable::WithFromKeyword(f) | FromTable::WithoutKeyword(f)) = &d.from;
                 for t in f {
-                    self.from_item(t, &mut scope);
+                    self.add_from(t, &mut scope);
                 }
                 for (_, b) in &scope.names {
                     if let Binding::Table(i) = b {
@@ -541,7 +541,7 @@ impl Walker {
                     }
                 }
                 for t in d.using.iter().flatten() {
-                    self.from_item(t, &mut scope);
+                    self.add_from(t, &mut scope);
                 }
                 self.scopes.push(scope);
                 if let Some(sel) = &d.selection {
@@ -685,14 +685,14 @@ impl Walker {
     fn select(&mut self, s: &Select, top: bool) -> (Scope, bool, bool) {
         let mut scope = Scope::default();
         for t in &s.from {
-            self.from_item(t, &mut scope);
+            self.add_from(t, &mut scope);
         }
         self.scopes.push(scope);
         for t in &s.from {
             for j in &t.joins {
                 match join_constraint(&j.join_operator) {
                     Some(JoinConstraint::On(on)) => self.conjuncts(on),
-                    Some(JoinConstraint::Using(cols)) => self.using(t, j, cols),
+                    Some(JoinConstraint::Using(cols)) => self.using(j, cols),
                     _ => {}
                 }
             }
@@ -734,7 +734,7 @@ impl Walker {
     }
 
     /// `JOIN b USING (k)`: k is a join key of b and of the table(s) before it.
-    fn using(&mut self, t: &TableWithJoins, j: &sqlparser::ast::Join, cols: &[ObjectName]) {
+    fn using(&mut self, j: &sqlparser::ast::Join, cols: &[ObjectName]) {
         let right = match &j.relation {
             TableFactor::Table { name, alias, .. } => Some(
                 alias
@@ -749,7 +749,6 @@ impl Walker {
             .last()
             .map(|s| s.names.clone())
             .unwrap_or_default();
-        let _ = t;
         for col in cols {
             let c = last_part(col);
             for (n, b) in &scope {
@@ -767,7 +766,7 @@ impl Walker {
         }
     }
 
-    fn from_item(&mut self, t: &TableWithJoins, scope: &mut Scope) {
+    fn add_from(&mut self, t: &TableWithJoins, scope: &mut Scope) {
         self.factor(&t.relation, scope);
         for j in &t.joins {
             self.factor(&j.relation, scope);
@@ -810,7 +809,7 @@ impl Walker {
             TableFactor::NestedJoin {
                 table_with_joins, ..
             } => {
-                self.from_item(table_with_joins, scope);
+                self.add_from(table_with_joins, scope);
                 self.scopes.push(Scope {
                     names: scope.names.clone(),
                 });
@@ -1003,7 +1002,7 @@ impl Walker {
             .iter()
             .filter(|c| matches!(c, Col::Ambiguous(..)))
             .collect();
-        let has_opaque = cols.iter().any(|c| *c == Col::Opaque);
+        let has_opaque = cols.contains(&Col::Opaque);
         for c in &cols {
             self.mark_read(c.clone());
         }
