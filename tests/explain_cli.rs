@@ -101,6 +101,20 @@ async fn params_generic_plans_inputs_and_formats() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(stdout(&o).contains("rows actual"));
+    // Findings at or above --fail-on: exit status 1.
+    let q = "SELECT * FROM items WHERE name = 'item 5'";
+    let o = explain(&url, &[q, "--fail-on", "warning"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("seq-scan-filters-most-rows"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(
+        explain(&url, &[q]).status.code(),
+        Some(0),
+        "no --fail-on, no failure"
+    );
     // No values: a generic plan, not executed.
     let o = explain(
         &url,

@@ -180,6 +180,13 @@ async fn explain(g: &Globals, args: &ExplainArgs) -> anyhow::Result<Result<ExitS
                 )));
             }
             let s = shapes.remove(0);
+            let first_word = sql.split_whitespace().next().unwrap_or("");
+            if first_word.eq_ignore_ascii_case("explain") {
+                return Ok(Err(UserError::new(
+                    "the statement already starts with EXPLAIN",
+                    "pass the statement itself; dbopt adds EXPLAIN (ANALYZE, BUFFERS) and runs it safely",
+                )));
+            }
             if s.kind == StatementKind::Utility {
                 return Ok(Err(UserError::new(
                     format!(

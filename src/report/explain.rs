@@ -252,14 +252,17 @@ pub fn findings(fs: &[Finding], format: Format) -> String {
     if fs.is_empty() {
         return "no findings on this plan".into();
     }
-    let mut t = table(format, &["severity", "node", "finding", "remedy"]);
+    let mut t = table(format, &["severity / rule", "node", "finding", "remedy"]);
     for f in fs {
         let mut text = f.message.clone();
         for e in &f.evidence {
             let _ = write!(text, "\n· {e}");
         }
         t.add_row(vec![
-            status_cell(f.severity.label(), Some(f.severity)),
+            status_cell(
+                &format!("{}\n{}", f.severity.label(), f.rule),
+                Some(f.severity),
+            ),
             Cell::new(&f.object),
             Cell::new(text),
             Cell::new(&f.remedy),
