@@ -144,6 +144,10 @@ async fn params_generic_plans_inputs_and_formats() {
     );
     let md = stdout(&o);
     assert!(md.contains("```sql") && md.contains("| node"), "{md}");
+    assert!(
+        md.contains("<br>") && md.contains("index: "),
+        "one table row per node: {md}"
+    );
     let o = common::dbopt()
         .args(["--database-url", &url, "explain", "--no-analyze"])
         .write_stdin("SELECT count(*) FROM items")

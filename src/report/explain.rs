@@ -201,7 +201,7 @@ pub fn tree(plan: &Plan, mode: Mode, format: Format) -> String {
             };
             let misest = n.misestimate().filter(|(f, _)| *f >= 10.0);
             t.add_row(vec![
-                Cell::new(label),
+                Cell::new(lines(label, format)),
                 Cell::new(format!("{excl:.3}")),
                 if level.is_some() {
                     status_cell(&format!("{:.1}%", share * 100.0), level)
@@ -221,13 +221,22 @@ pub fn tree(plan: &Plan, mode: Mode, format: Format) -> String {
             ]);
         } else {
             t.add_row(vec![
-                Cell::new(label),
+                Cell::new(lines(label, format)),
                 Cell::new(format!("{:.2}..{:.2}", n.startup_cost, n.total_cost)),
                 Cell::new(count(n.plan_rows)),
             ]);
         }
     }
     t.to_string()
+}
+
+/// Markdown table cells cannot hold line breaks: use `<br>` there.
+fn lines(text: String, format: Format) -> String {
+    if format == Format::Markdown {
+        text.replace('\n', "<br>")
+    } else {
+        text
+    }
 }
 
 fn buffers(n: &Node) -> String {
@@ -260,11 +269,11 @@ pub fn findings(fs: &[Finding], format: Format) -> String {
         }
         t.add_row(vec![
             status_cell(
-                &format!("{}\n{}", f.severity.label(), f.rule),
+                &lines(format!("{}\n{}", f.severity.label(), f.rule), format),
                 Some(f.severity),
             ),
             Cell::new(&f.object),
-            Cell::new(text),
+            Cell::new(lines(text, format)),
             Cell::new(&f.remedy),
         ]);
     }
