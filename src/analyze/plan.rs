@@ -84,6 +84,9 @@ pub struct Node {
     pub temp_read: f64,
     pub temp_written: f64,
     pub workers_launched: Option<f64>,
+    /// Processes sharing this node's loops below a Gather (workers plus the leader); its
+    /// actual time is their average, so time is not multiplied by them.
+    pub participants: Option<f64>,
     pub children: Vec<Node>,
 }
 
@@ -106,7 +109,7 @@ impl Plan {
             .get("Plan")
             .ok_or_else(|| PlanError("no \"Plan\" key".into()))?;
         let mut next = 1;
-        let root = Node::read(root, &mut next);
+        let root = Node::read(root, &mut next, None);
         let jit = top.get("JIT").map(|j| {
             let t = j.get("Timing").cloned().unwrap_or(Value::Null);
             // PG 15 reports Generation etc. as numbers; later versions nest some as objects.
@@ -187,9 +190,17 @@ pub struct PlanSummary {
 }
 
 impl Node {
-    fn read(v: &Value, next: &mut usize) -> Node {
+    fn read(v: &Value, next: &mut usize, participants: Option<f64>) -> Node {
         let id = *next;
         *next += 1;
+        let node_type = s(v, "Node Type").unwrap_or_else(|| "?".into());
+        let below = if node_type.starts_with("Gather") {
+            // The leader takes part unless parallel_leader_participation is off; counting it
+            // errs on the side of smaller times.
+            f(v, "Workers Launched").map(|w| w + 1.0)
+        } else {
+            participants
+        };
         let relation = s(v, "Relation Name").map(|r| match s(v, "Schema") {
             Some(schema) => format!("{schema}.{r}"),
             None => r,
@@ -197,11 +208,11 @@ impl Node {
         let children = v
             .get("Plans")
             .and_then(Value::as_array)
-            .map(|ps| ps.iter().map(|p| Node::read(p, next)).collect())
+            .map(|ps| ps.iter().map(|p| Node::read(p, next, below)).collect())
             .unwrap_or_default();
         Node {
             id,
-            node_type: s(v, "Node Type").unwrap_or_else(|| "?".into()),
+            node_type,
             relation,
             alias: s(v, "Alias"),
             index_name: s(v, "Index Name"),
@@ -242,6 +253,7 @@ impl Node {
             temp_read: f(v, "Temp Read Blocks").unwrap_or(0.0),
             temp_written: f(v, "Temp Written Blocks").unwrap_or(0.0),
             workers_launched: f(v, "Workers Launched"),
+            participants,
             children,
         }
     }
@@ -271,9 +283,11 @@ impl Node {
         self.loops.unwrap_or(1.0).max(1.0)
     }
 
-    /// Time including children, all loops (ms).
+    /// Time including children, all loops (ms), as wall-clock time: loops shared by parallel
+    /// workers ran at the same time.
     pub fn inclusive_ms(&self) -> Option<f64> {
-        self.actual_total_ms.map(|t| t * self.loops_or_one())
+        let loops = self.loops_or_one() / self.participants.unwrap_or(1.0).max(1.0);
+        self.actual_total_ms.map(|t| t * loops.max(1.0))
     }
 
     /// Time of this node alone, all loops (ms): inclusive minus the children's inclusive.
@@ -345,5 +359,22 @@ mod tests {
         assert_eq!(sum.relations, ["public.t"]);
         assert_eq!(sum.conditions, ["public.t: (a = 1)"]);
         assert_eq!(sum.sort_keys, ["x"]);
+    }
+
+    #[test]
+    fn parallel_loops_are_not_added_up_as_time() {
+        let v: Value = serde_json::from_str(
+            r#"[{"Plan": {"Node Type": "Gather", "Workers Launched": 2, "Actual Total Time": 30.0,
+                "Actual Rows": 6, "Actual Loops": 1, "Plans": [{"Node Type": "Seq Scan",
+                "Relation Name": "t", "Actual Total Time": 28.0, "Actual Rows": 2,
+                "Actual Loops": 3, "Rows Removed by Filter": 100}]}}]"#,
+        )
+        .unwrap();
+        let p = Plan::from_json(&v).unwrap();
+        let scan = &p.root.children[0];
+        assert_eq!(scan.inclusive_ms(), Some(28.0));
+        assert_eq!(scan.actual_rows_total(), Some(6.0));
+        assert_eq!(scan.removed_total(), 300.0);
+        assert_eq!(p.root.exclusive_ms(), Some(2.0));
     }
 }

@@ -245,6 +245,9 @@ async fn explain(g: &Globals, args: &ExplainArgs) -> anyhow::Result<Result<ExitS
     if args.compare && with_index.is_empty() && hypothetical.is_empty() {
         notes.push("--compare: the statement's shape gives no candidate index (no equality, range or sort columns); pass --with-index to try one".into());
     }
+    if !hypothetical.is_empty() && base.analyze {
+        notes.push("--compare with hypothetical indexes plans both runs without executing them: HypoPG indexes exist only for the planner (use --with-index for actual times)".into());
+    }
     let before_req = Request {
         analyze: base.analyze && hypothetical.is_empty(),
         ..base.clone()

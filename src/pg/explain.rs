@@ -357,7 +357,7 @@ async fn run(
             "planned with {} hypothetical index(es) (HypoPG), not executed; costs are estimates",
             req.hypothetical.len()
         )),
-        Mode::Plain => notes.push("planned only (--no-analyze): estimates, no actual times".into()),
+        Mode::Plain => notes.push("planned only, not executed: estimates, no actual times".into()),
     }
     Ok(Explained {
         mode,
