@@ -22,7 +22,7 @@ use tokio_postgres::SimpleQueryMessage;
 use super::connect::Conn;
 use super::error::PgError;
 use super::quote_literal;
-use crate::analyze::plan::{Plan, PlanError};
+use crate::analyze::plan::{Plan, PlanError, PlanSummary};
 
 /// What to explain and how.
 #[derive(Debug, Clone, Default)]
@@ -194,6 +194,23 @@ fn line_col(sql: &str, pos: usize) -> (u64, u64) {
         }
     }
     (line, col)
+}
+
+/// Relations, conditions and sort keys of a statement dbopt's parser cannot read, taken from
+/// its plan: planned only, never executed (a generic plan when it has `$n` parameters), so a
+/// read-only session is enough even for DML.
+pub async fn plan_summary(c: &Conn, sql: &str) -> Result<PlanSummary, ExplainError> {
+    let e = explain(
+        c,
+        &Request {
+            sql: sql.into(),
+            analyze: false,
+            nparams: crate::workload::shape::placeholders(sql),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(e.plan.summary())
 }
 
 /// The session's effective search_path (`current_schemas(false)`: existing schemas only,
