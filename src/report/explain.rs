@@ -118,9 +118,11 @@ fn render_run(out: &mut String, run: &Run, title: Option<&str>, format: Format) 
     if md {
         out.push('\n');
     }
+    // Markdown needs a blank line to end a table.
+    let gap = if md { "\n" } else { "" };
     let _ = writeln!(
         out,
-        "{}",
+        "{}{gap}",
         tree(&run.explained.plan, run.explained.mode, format)
     );
     let p = &run.explained.plan;
@@ -277,7 +279,8 @@ pub fn findings(fs: &[Finding], format: Format) -> String {
             Cell::new(&f.remedy),
         ]);
     }
-    format!("{} finding(s)\n{t}", fs.len())
+    let gap = if format == Format::Markdown { "\n" } else { "" };
+    format!("{} finding(s)\n{gap}{t}{gap}", fs.len())
 }
 
 /// One line: what the indexes changed.
