@@ -331,6 +331,19 @@ async fn bad_input_gives_clear_errors() {
         &["2 parameter(s)", "1 --param"],
     );
     common::assert_clean_error(&explain(&url, &["   ;  "]), &["empty"]);
+    // A bad dbopt.toml in the working directory.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("dbopt.toml"),
+        "[rules.row-misestimate]\nwarning = \"high\"\n",
+    )
+    .unwrap();
+    let o = common::dbopt()
+        .current_dir(dir.path())
+        .args(["--database-url", &url, "explain", "SELECT 1"])
+        .output()
+        .unwrap();
+    common::assert_clean_error(&o, &["row-misestimate", "hint: see `dbopt rules`"]);
     common::assert_clean_error(
         &explain(&url, &["-f", "/nonexistent/q.sql"]),
         &["cannot read /nonexistent/q.sql"],

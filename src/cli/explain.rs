@@ -220,7 +220,10 @@ async fn explain(g: &Globals, args: &ExplainArgs) -> anyhow::Result<Result<ExitS
         writes,
         ..Default::default()
     };
-    let config = rules::Config::load(None)?;
+    let config = match rules::Config::load(None) {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(UserError::new(e.to_string(), e.hint()))),
+    };
     let check = |e: &runner::Explained| {
         rules::run(
             Scope::Plan,
@@ -230,6 +233,7 @@ async fn explain(g: &Globals, args: &ExplainArgs) -> anyhow::Result<Result<ExitS
             },
             &config,
         )
+        .map_err(|e| UserError::new(e.to_string(), e.hint()))
     };
 
     // Hypothetical indexes only change plain EXPLAIN: then the baseline is planned only, too.
@@ -262,7 +266,10 @@ async fn explain(g: &Globals, args: &ExplainArgs) -> anyhow::Result<Result<ExitS
     let before = Run {
         indexes: Vec::new(),
         hypothetical: false,
-        findings: check(&before)?,
+        findings: match check(&before) {
+            Ok(f) => f,
+            Err(e) => return Ok(Err(e)),
+        },
         explained: before,
     };
     let after = if !with_index.is_empty() || !hypothetical.is_empty() {
@@ -282,7 +289,10 @@ async fn explain(g: &Globals, args: &ExplainArgs) -> anyhow::Result<Result<ExitS
                 with_index.clone()
             },
             hypothetical: with_index.is_empty(),
-            findings: check(&e)?,
+            findings: match check(&e) {
+                Ok(f) => f,
+                Err(e) => return Ok(Err(e)),
+            },
             explained: e,
         })
     } else {
