@@ -129,6 +129,7 @@ async fn params_generic_plans_inputs_and_formats() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["before"]["mode"], "generic");
     assert_eq!(v["kind"], "select");
+    assert_eq!(v["shape"]["accesses"][0]["predicates"][0]["kind"], "eq");
     assert!(v["before"]["plan"]["root"]["node_type"].is_string());
     assert!(v["before"]["findings"].is_array());
     // -f FILE and standard input.

@@ -307,6 +307,7 @@ async fn explain(g: &Globals, args: &ExplainArgs) -> anyhow::Result<Result<ExitS
             .map(|_| before.explained.plan.summary()),
         statement: sql,
         kind: shape.as_ref().map(|s| s.kind),
+        shape,
         parse_error: parse_error.map(|e| e.to_string()),
         before,
         after,

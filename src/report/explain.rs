@@ -16,7 +16,7 @@ use crate::analyze::count;
 use crate::analyze::plan::{Node, Plan, PlanSummary};
 use crate::pg::explain::{Explained, Mode};
 use crate::rules::Finding;
-use crate::workload::shape::StatementKind;
+use crate::workload::shape::{Shape, StatementKind};
 
 /// Everything `dbopt explain` found, as printed and as `--format json`.
 #[derive(Debug, Clone, Serialize)]
@@ -24,6 +24,9 @@ pub struct ExplainReport {
     pub statement: String,
     /// None when dbopt's parser could not read the statement (the server could).
     pub kind: Option<StatementKind>,
+    /// The statement's access shape as parsed (tables as written, not resolved).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shape: Option<Shape>,
     /// Why the statement was analysed from its plan only, if it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parse_error: Option<String>,
