@@ -4,6 +4,7 @@
 //! analyses work on plain data; only `pg`, `bench` and `archive` talk to a server.
 
 pub mod advisor;
+pub mod analyze;
 pub mod archive;
 pub mod bench;
 pub mod catalog;

@@ -7,6 +7,7 @@ pub mod args;
 pub mod bench_advise;
 pub mod demo;
 pub mod doctor;
+pub mod explain;
 pub mod inspect;
 pub mod migrations;
 pub mod snapshot;
@@ -72,7 +73,7 @@ pub enum Command {
     /// Recommend a set of indexes for the whole workload, with evidence.
     Advise(advise::AdviseArgs),
     /// EXPLAIN (ANALYZE, BUFFERS) a statement safely and explain the plan.
-    Explain(Pending),
+    Explain(explain::ExplainArgs),
     /// Top statements (pg_stat_statements, logs, SQL files, activity samples).
     Queries(inspect::QueriesArgs),
     /// Table sizes, bloat, scans and vacuum state.
@@ -109,17 +110,6 @@ pub enum BenchCmd {
     Archive(archive::ArchiveBenchArgs),
 }
 
-/// Arguments of a command that a later version fills in.
-#[derive(Debug, clap::Args)]
-pub struct Pending {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub rest: Vec<String>,
-}
-
-fn pending(name: &str) -> anyhow::Result<ExitStatus> {
-    anyhow::bail!("`dbopt {name}` is not yet implemented in this version; hint: run `dbopt --help` for the commands available")
-}
-
 pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     let g = Globals {
         connect: cli.connect,
@@ -131,7 +121,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Demo(a) => demo::run(&g, a).await,
         Command::Advise(a) => advise::run(&g, a).await,
         Command::Migrations(a) => migrations::run(&g, a).await,
-        Command::Explain(_) => pending("explain"),
+        Command::Explain(a) => explain::run(&g, a).await,
         Command::Queries(a) => inspect::queries(&g, a).await,
         Command::Tables(a) => inspect::tables(&g, a).await,
         Command::Indexes(a) => inspect::indexes(&g, a).await,

@@ -11,6 +11,7 @@ pub mod connect;
 pub mod conninfo;
 pub mod doctor;
 pub mod error;
+pub mod explain;
 pub mod inspect;
 pub mod pgss;
 pub mod throwaway;

@@ -5,6 +5,7 @@
 
 pub mod advise;
 pub mod doctor;
+pub mod explain;
 pub mod inspect;
 
 use std::io::IsTerminal;

@@ -37,6 +37,8 @@ pub struct Ctx<'a> {
     pub workload: Option<&'a Workload>,
     /// Sessions and connection limits, for the connection rules.
     pub activity: Option<&'a crate::pg::activity::Activity>,
+    /// One EXPLAIN plan, for the plan rules.
+    pub plan: Option<&'a crate::analyze::plan::Plan>,
 }
 
 /// One problem found, with what to do about it.

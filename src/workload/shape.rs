@@ -54,6 +54,10 @@ pub struct Shape {
     pub offset: Option<String>,
     /// GROUP BY columns of the top-level query; `table` as in `accesses[..].table`.
     pub group_by: Vec<ColumnRef>,
+    /// Row locks are taken (`FOR UPDATE`, `FOR SHARE`, ...): the statement needs a writable
+    /// transaction even though it is a SELECT.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub locking: bool,
     /// Tables [`resolve`] could not find in the catalog, as written.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unknown_tables: Vec<String>,
@@ -150,7 +154,7 @@ pub enum UnattributedRole {
 }
 
 /// A statement sqlparser could not read, with where it stopped.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("syntax error at line {line}, column {column}: {message}")]
 pub struct ShapeError {
     pub message: String,
@@ -207,10 +211,129 @@ pub fn extract(sql: &str) -> Result<Vec<Shape>, ShapeError> {
     Ok(statements.iter().map(shape_of).collect())
 }
 
-/// Whether `sql` is one statement that changes data (INSERT/UPDATE/DELETE/MERGE, also inside a
-/// CTE), as far as the parser can tell.
+/// Shapes of many statements, with those the parser could not read counted, never dropped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Extraction {
+    /// (index of the statement, its shape); a statement text holding several statements gives
+    /// several entries with the same index.
+    pub shapes: Vec<(usize, Shape)>,
+    /// (index of the statement, why it could not be read): analyse these from their plan.
+    pub unparsed: Vec<(usize, ShapeError)>,
+    pub total: usize,
+}
+
+impl Extraction {
+    /// Parsed statements over all statements (1.0 for none).
+    pub fn coverage(&self) -> f64 {
+        if self.total == 0 {
+            1.0
+        } else {
+            (self.total - self.unparsed.len()) as f64 / self.total as f64
+        }
+    }
+}
+
+/// [`extract`] over each statement text (e.g. a workload's queries).
+pub fn extract_each<'a>(statements: impl IntoIterator<Item = &'a str>) -> Extraction {
+    let mut out = Extraction::default();
+    for (i, sql) in statements.into_iter().enumerate() {
+        out.total += 1;
+        match extract(sql) {
+            Ok(shapes) => out.shapes.extend(shapes.into_iter().map(|s| (i, s))),
+            Err(e) => out.unparsed.push((i, e)),
+        }
+    }
+    out
+}
+
+/// Split a SQL script into statements on `;`, minding quotes, dollar quotes and comments, so
+/// that one statement the parser rejects does not take the rest of a file with it.
+pub fn split(script: &str) -> Vec<&str> {
+    fn push<'s>(script: &'s str, from: usize, to: usize, out: &mut Vec<&'s str>) {
+        let stmt = script[from..to].trim();
+        let only_comments = stmt
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with("--"));
+        if !only_comments {
+            out.push(stmt);
+        }
+    }
+    let b = script.as_bytes();
+    let (mut out, mut start, mut i) = (Vec::new(), 0, 0);
+    while i < b.len() {
+        match b[i] {
+            b'\'' | b'"' => {
+                let q = b[i];
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    i += 1;
+                }
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'$' => {
+                // $tag$ ... $tag$ (not $1)
+                let tag_end = script[i + 1..].find('$').map(|k| i + 1 + k).filter(|&e| {
+                    script[i + 1..e]
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || c == '_')
+                        && !script[i + 1..e].starts_with(|c: char| c.is_ascii_digit())
+                });
+                if let Some(e) = tag_end {
+                    let tag = &script[i..=e];
+                    match script[e + 1..].find(tag) {
+                        Some(k) => i = e + 1 + k + tag.len() - 1,
+                        None => i = b.len(),
+                    }
+                }
+            }
+            b';' => {
+                push(script, start, i, &mut out);
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if start < b.len() {
+        push(script, start, b.len(), &mut out);
+    }
+    out
+}
+
+/// The highest `$n` placeholder in `sql` (0 when none). Uses the tokenizer only, so it works
+/// on statements the parser rejects.
+pub fn placeholders(sql: &str) -> usize {
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    let from_token = |t: &str| t.strip_prefix('$').and_then(|n| n.parse::<usize>().ok());
+    match Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize() {
+        Ok(tokens) => tokens
+            .iter()
+            .filter_map(|t| match t {
+                Token::Placeholder(p) => from_token(p),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+/// Whether the statement changes data (INSERT/UPDATE/DELETE/MERGE, also inside a CTE) or locks
+/// rows (`FOR UPDATE`): it then needs a writable transaction.
 pub fn is_data_modifying(shape: &Shape) -> bool {
     !matches!(shape.kind, StatementKind::Select | StatementKind::Utility)
+        || shape.locking
         || shape.accesses.iter().any(|a| a.target)
 }
 
@@ -288,9 +411,11 @@ enum Col {
 struct Walker {
     accesses: Vec<TableAccess>,
     scopes: Vec<Scope>,
-    ctes: Vec<HashSet<String>>,
+    /// WITH names in scope; a CTE that passes one table's rows through binds to that table.
+    ctes: Vec<HashMap<String, Binding>>,
     limit: Option<String>,
     offset: Option<String>,
+    locking: bool,
     group_by: Vec<ColumnRef>,
     unattributed: Vec<Unattributed>,
     /// Top-level GROUP BY as access indexes, named at the end.
@@ -351,22 +476,26 @@ impl Walker {
             accesses: self.accesses,
             limit: self.limit,
             offset: self.offset,
+            locking: self.locking,
             group_by: self.group_by,
             unknown_tables: Vec::new(),
             unattributed: self.unattributed,
         }
     }
 
-    fn is_cte(&self, name: &ObjectName) -> bool {
-        name.0.len() == 1 && {
-            let n = last_part(name);
-            self.ctes.iter().any(|s| s.contains(&n))
+    fn cte(&self, name: &ObjectName) -> Option<Binding> {
+        if name.0.len() != 1 {
+            return None;
         }
+        let n = last_part(name);
+        self.ctes.iter().rev().find_map(|s| s.get(&n).copied())
     }
 
     fn statement(&mut self, stmt: &Statement) {
         match stmt {
-            Statement::Query(q) => self.query(q, false),
+            Statement::Query(q) => {
+                self.query(q, false);
+            }
             Statement::Insert(ins) => {
                 if let TableObject::TableName(name) = &ins.table {
                     let i = self.push_access(
@@ -381,7 +510,7 @@ impl Walker {
             }
             Statement::Update(u) => {
                 let mut scope = Scope::default();
-                self.from_item(&u.table, &mut scope);
+                self.add_from(&u.table, &mut scope);
                 if let Some(Binding::Table(i)) = scope.names.first().map(|n| n.1) {
                     self.accesses[i].target = true;
                 }
@@ -389,7 +518,7 @@ impl Walker {
                     &u.from
                 {
                     for t in f {
-                        self.from_item(t, &mut scope);
+                        self.add_from(t, &mut scope);
                     }
                 }
                 self.scopes.push(scope);
@@ -406,7 +535,7 @@ impl Walker {
                 let mut scope = Scope::default();
                 let (FromTable::WithFromKeyword(f) | FromTable::WithoutKeyword(f)) = &d.from;
                 for t in f {
-                    self.from_item(t, &mut scope);
+                    self.add_from(t, &mut scope);
                 }
                 for (_, b) in &scope.names {
                     if let Binding::Table(i) = b {
@@ -414,7 +543,7 @@ impl Walker {
                     }
                 }
                 for t in d.using.iter().flatten() {
-                    self.from_item(t, &mut scope);
+                    self.add_from(t, &mut scope);
                 }
                 self.scopes.push(scope);
                 if let Some(sel) = &d.selection {
@@ -453,19 +582,27 @@ impl Walker {
         self.accesses.len() - 1
     }
 
-    fn query(&mut self, q: &Query, top: bool) {
-        let mut names = HashSet::new();
+    /// Walks a query; returns the table whose rows it passes through unchanged (one table, plain
+    /// columns, no grouping), so that a CTE or derived table over it can be seen through.
+    fn query(&mut self, q: &Query, top: bool) -> Option<usize> {
+        self.locking |= !q.locks.is_empty();
+        let mut names = HashMap::new();
         if let Some(with) = &q.with {
             for cte in &with.cte_tables {
                 // A CTE sees the CTEs before it (and itself, when recursive).
-                names.insert(cte.alias.name.value.clone());
+                let name = cte.alias.name.value.clone();
+                names.insert(name.clone(), Binding::Opaque);
                 self.ctes.push(names.clone());
-                self.query(&cte.query, false);
+                let through = self.query(&cte.query, false);
                 self.ctes.pop();
+                if let (Some(i), true) = (through, cte.alias.columns.is_empty()) {
+                    names.insert(name, Binding::Table(i));
+                }
             }
         }
         self.ctes.push(names);
-        let body_scope = self.set_expr(&q.body, true);
+        let body_scope = self.set_expr(&q.body, top);
+        let mut through = None;
         // ORDER BY and LIMIT hang off the query; they see the body's scope (when one SELECT).
         let limit = match &q.limit_clause {
             Some(LimitClause::LimitOffset { limit, offset, .. }) => (
@@ -485,11 +622,18 @@ impl Walker {
             }),
             limit.1,
         );
-        if let Some((scope, simple)) = body_scope {
+        if let Some((scope, simple, plain)) = body_scope {
+            if let (true, true, [(_, Binding::Table(i))]) = (simple, plain, &scope.names[..]) {
+                through = Some(*i);
+            }
             self.scopes.push(scope);
             if let Some(ob) = &q.order_by {
                 if let OrderByKind::Expressions(exprs) = &ob.kind {
-                    self.order_by(exprs);
+                    let aliases = match q.body.as_ref() {
+                        SetExpr::Select(s) => output_aliases(s),
+                        _ => HashSet::new(),
+                    };
+                    self.order_by(exprs, &aliases);
                 }
             }
             if limit.0.is_some() && simple {
@@ -501,16 +645,18 @@ impl Walker {
             }
             self.scopes.pop();
         }
+        let limited = limit.0.is_some();
         if top {
             self.limit = limit.0;
             self.offset = limit.1;
         }
         self.ctes.pop();
+        through.filter(|_| !limited)
     }
 
     /// Walks a query body; for a single SELECT returns its scope and whether LIMIT would apply
     /// to its one table directly (no grouping, no DISTINCT, no aggregation visible).
-    fn set_expr(&mut self, body: &SetExpr, top: bool) -> Option<(Scope, bool)> {
+    fn set_expr(&mut self, body: &SetExpr, top: bool) -> Option<(Scope, bool, bool)> {
         match body {
             SetExpr::Select(s) => Some(self.select(s, top)),
             SetExpr::Query(q) => {
@@ -538,17 +684,17 @@ impl Walker {
         }
     }
 
-    fn select(&mut self, s: &Select, top: bool) -> (Scope, bool) {
+    fn select(&mut self, s: &Select, top: bool) -> (Scope, bool, bool) {
         let mut scope = Scope::default();
         for t in &s.from {
-            self.from_item(t, &mut scope);
+            self.add_from(t, &mut scope);
         }
         self.scopes.push(scope);
         for t in &s.from {
             for j in &t.joins {
                 match join_constraint(&j.join_operator) {
                     Some(JoinConstraint::On(on)) => self.conjuncts(on),
-                    Some(JoinConstraint::Using(cols)) => self.using(t, j, cols),
+                    Some(JoinConstraint::Using(cols)) => self.using(j, cols),
                     _ => {}
                 }
             }
@@ -562,7 +708,11 @@ impl Walker {
         let mut grouped = false;
         if let GroupByExpr::Expressions(exprs, _) = &s.group_by {
             grouped = !exprs.is_empty();
+            let aliases = output_aliases(s);
             for e in exprs {
+                if matches!(e, Expr::Identifier(id) if aliases.contains(&id.value)) {
+                    continue;
+                }
                 self.read_columns(e);
                 if top {
                     let c = self.column(e);
@@ -577,11 +727,16 @@ impl Walker {
         }
         let scope = self.scopes.pop().unwrap_or_default();
         let simple = !grouped && s.distinct.is_none() && scope.is_single_table();
-        (scope, simple)
+        let plain = s.projection.iter().all(|p| match p {
+            SelectItem::UnnamedExpr(e) => bare(e).is_some(),
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => true,
+            _ => false,
+        });
+        (scope, simple, plain)
     }
 
     /// `JOIN b USING (k)`: k is a join key of b and of the table(s) before it.
-    fn using(&mut self, t: &TableWithJoins, j: &sqlparser::ast::Join, cols: &[ObjectName]) {
+    fn using(&mut self, j: &sqlparser::ast::Join, cols: &[ObjectName]) {
         let right = match &j.relation {
             TableFactor::Table { name, alias, .. } => Some(
                 alias
@@ -596,7 +751,6 @@ impl Walker {
             .last()
             .map(|s| s.names.clone())
             .unwrap_or_default();
-        let _ = t;
         for col in cols {
             let c = last_part(col);
             for (n, b) in &scope {
@@ -614,7 +768,7 @@ impl Walker {
         }
     }
 
-    fn from_item(&mut self, t: &TableWithJoins, scope: &mut Scope) {
+    fn add_from(&mut self, t: &TableWithJoins, scope: &mut Scope) {
         self.factor(&t.relation, scope);
         for j in &t.joins {
             self.factor(&j.relation, scope);
@@ -628,7 +782,9 @@ impl Walker {
             } => {
                 let alias_name = alias.as_ref().map(|a| a.name.value.clone());
                 let key = alias_name.clone().unwrap_or_else(|| last_part(name));
-                if args.is_some() || self.is_cte(name) {
+                if let Some(b) = self.cte(name) {
+                    scope.names.push((key, b));
+                } else if args.is_some() {
                     scope.names.push((key, Binding::Opaque));
                 } else {
                     let i = self.push_access(name, alias_name);
@@ -642,16 +798,20 @@ impl Walker {
                 self.scopes.push(Scope {
                     names: scope.names.clone(),
                 });
-                self.query(subquery, false);
+                let through = self.query(subquery, false);
                 self.scopes.pop();
                 if let Some(a) = alias {
-                    scope.names.push((a.name.value.clone(), Binding::Opaque));
+                    let b = match through {
+                        Some(i) if a.columns.is_empty() => Binding::Table(i),
+                        _ => Binding::Opaque,
+                    };
+                    scope.names.push((a.name.value.clone(), b));
                 }
             }
             TableFactor::NestedJoin {
                 table_with_joins, ..
             } => {
-                self.from_item(table_with_joins, scope);
+                self.add_from(table_with_joins, scope);
                 self.scopes.push(Scope {
                     names: scope.names.clone(),
                 });
@@ -694,11 +854,16 @@ impl Walker {
         }
     }
 
-    fn order_by(&mut self, exprs: &[OrderByExpr]) {
+    /// `aliases`: output column names, which ORDER BY prefers over input columns.
+    fn order_by(&mut self, exprs: &[OrderByExpr], aliases: &HashSet<String>) {
         let mut keys = Vec::new();
         let mut table = None;
         let mut whole = true;
         for e in exprs {
+            if matches!(&e.expr, Expr::Identifier(id) if aliases.contains(&id.value)) {
+                whole = false;
+                continue;
+            }
             self.read_columns(&e.expr);
             match self.column(&e.expr) {
                 Some(Col::At(i, column)) if table.is_none_or(|t| t == i) => {
@@ -796,22 +961,16 @@ impl Walker {
                 self.conjuncts(left);
                 self.conjuncts(right);
             }
-            Expr::Nested(inner)
-                if matches!(
-                    inner.as_ref(),
-                    Expr::BinaryOp {
-                        op: BinaryOperator::And,
-                        ..
-                    }
-                ) =>
-            {
-                self.conjuncts(inner)
-            }
+            Expr::Nested(inner) => self.conjuncts(inner),
             _ => self.conjunct(e),
         }
     }
 
-    fn conjunct(&mut self, e: &Expr) {
+    fn conjunct(&mut self, mut e: &Expr) {
+        // pg_get_viewdef and ORMs wrap conditions in parentheses: ((c.id = o.customer_id)).
+        while let Expr::Nested(inner) = e {
+            e = inner;
+        }
         let cols = self.columns_in(e);
         // A join key: column = column of two different tables.
         if let Expr::BinaryOp {
@@ -871,7 +1030,7 @@ impl Walker {
             .iter()
             .filter(|c| matches!(c, Col::Ambiguous(..)))
             .collect();
-        let has_opaque = cols.iter().any(|c| *c == Col::Opaque);
+        let has_opaque = cols.contains(&Col::Opaque);
         for c in &cols {
             self.mark_read(c.clone());
         }
@@ -933,6 +1092,17 @@ impl Visitor for Collector {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// Names given to output columns with AS (`count(*) AS n`).
+fn output_aliases(s: &Select) -> HashSet<String> {
+    s.projection
+        .iter()
+        .filter_map(|p| match p {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 fn dedup(v: &mut Vec<String>) {
@@ -1415,6 +1585,28 @@ mod tests {
         assert_eq!(s.accesses[0].predicates[0].op, "IN");
         assert_eq!(s.accesses[1].join_keys, ["owner"]);
         assert_eq!(s.accesses[0].join_keys, ["owner"]);
+    }
+
+    #[test]
+    fn shape_split_minds_quotes_and_comments() {
+        let v = split("SELECT ';' ; -- a; comment\nSELECT $x$ ; $x$, $1;\n/* ; */ SELECT \"a;b\";\n-- only a comment\n");
+        assert_eq!(
+            v,
+            [
+                "SELECT ';'",
+                "-- a; comment\nSELECT $x$ ; $x$, $1",
+                "/* ; */ SELECT \"a;b\""
+            ]
+        );
+        let e = extract_each(v.iter().copied().chain(["SELEC 1"]));
+        assert_eq!((e.total, e.unparsed.len(), e.shapes.len()), (4, 1, 3));
+        assert_eq!(e.coverage(), 0.75);
+    }
+
+    #[test]
+    fn shape_counts_placeholders() {
+        assert_eq!(placeholders("SELECT $2, '$9' FROM t WHERE a = $1"), 2);
+        assert_eq!(placeholders("SELECT 1"), 0);
     }
 
     #[test]
