@@ -8,6 +8,9 @@ pub mod demo;
 pub mod demo_workload;
 pub mod error;
 pub mod histogram;
+pub mod pool;
+pub mod runner;
+pub mod target;
 pub mod workload;
 
 pub use error::BenchError;
