@@ -2,6 +2,7 @@
 //! everything below returns typed errors whose hints reach the user through [`report_error`].
 
 pub mod args;
+pub mod bench;
 pub mod demo;
 pub mod doctor;
 
@@ -75,7 +76,8 @@ pub enum Command {
     /// Move, copy or delete old rows in small batches, crash-safe.
     Archive(Pending),
     /// Pool-saturation ramps and latency-regression runs.
-    Bench(Pending),
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
     /// Check that the server has what dbopt needs, with the fix for each missing piece.
     Doctor(doctor::DoctorArgs),
     /// Start a throwaway PostgreSQL with the demo database and workload.
@@ -110,7 +112,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Connections(_) => pending("connections"),
         Command::Vacuum(_) => pending("vacuum"),
         Command::Archive(_) => pending("archive"),
-        Command::Bench(_) => pending("bench"),
+        Command::Bench(a) => bench::run(&g, a).await,
     }
 }
 

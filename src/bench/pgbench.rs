@@ -1,0 +1,159 @@
+//! `bench pool --compare-pgbench`: dbopt's select-only throughput as a ratio to
+//! `pgbench -S -M prepared`, same server, same rows, same client counts, same run.
+//!
+//! Why: a load generator that is itself the bottleneck reports the client's ceiling as the
+//! server's. pgbench is the reference every DBA trusts; being close to it (the goal is 0.9 or
+//! better) shows dbopt's numbers are the server's, and the ratio is rerunnable by anyone.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::error::{BenchError, Result};
+use super::pool::{self, RampOptions};
+use super::workload::Workload;
+use crate::pg::{self, ConnParams};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CompareRow {
+    pub clients: usize,
+    pub dbopt_tps: f64,
+    pub pgbench_tps: f64,
+    pub ratio: f64,
+    pub dbopt_p95_ms: f64,
+}
+
+/// `pgbench` next to the server binaries, else on PATH.
+pub fn find_pgbench() -> Result<PathBuf> {
+    if let Ok(dir) = crate::pg::throwaway::find_bindir(None) {
+        let p = dir.join("pgbench");
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|d| d.join("pgbench"))
+                .find(|p| p.is_file())
+        })
+        .ok_or_else(|| BenchError::Pgbench("no pgbench binary found".into()))
+}
+
+/// Run `pgbench -S -M prepared` and return its tps (without initial connection time).
+pub fn run_pgbench(
+    bin: &Path,
+    p: &ConnParams,
+    clients: usize,
+    seconds: u64,
+    threads: usize,
+) -> Result<f64> {
+    let mut cmd = Command::new(bin);
+    cmd.args(["-n", "-S", "-M", "prepared"])
+        .arg("-c")
+        .arg(clients.to_string())
+        .arg("-j")
+        .arg(threads.clamp(1, clients.max(1)).to_string())
+        .arg("-T")
+        .arg(seconds.max(1).to_string())
+        .arg("-h")
+        .arg(
+            p.hosts()
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "localhost".into()),
+        )
+        .arg("-p")
+        .arg(p.ports().first().copied().unwrap_or(5432).to_string())
+        .arg("-U")
+        .arg(p.user())
+        .arg(p.dbname());
+    if let Some(pw) = p.password() {
+        cmd.env("PGPASSWORD", pw);
+    }
+    for (key, var) in [("sslmode", "PGSSLMODE"), ("sslrootcert", "PGSSLROOTCERT")] {
+        if let Some(v) = p.get(key) {
+            cmd.env(var, v);
+        }
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| BenchError::Pgbench(format!("starting {}: {e}", bin.display())))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err.lines().last().unwrap_or("").to_string();
+        return Err(BenchError::Pgbench(format!("exit {}: {last}", out.status)));
+    }
+    parse_tps(&text).ok_or_else(|| BenchError::Pgbench("no \"tps =\" line in its output".into()))
+}
+
+/// The tps of pgbench's summary.
+pub fn parse_tps(text: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.trim_start().starts_with("tps = "))
+        .find(|l| !l.contains("including"))
+        .or_else(|| text.lines().find(|l| l.trim_start().starts_with("tps = ")))
+        .and_then(|l| l.trim_start()["tps = ".len()..].split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// For each client count: a dbopt step (pool size = clients) and a pgbench run of the same
+/// length, alternating so drift on a shared machine hits both alike.
+pub async fn compare(
+    p: &ConnParams,
+    workload: Workload,
+    clients: &[usize],
+    o: &RampOptions,
+    on_row: &(dyn Fn(&CompareRow) + Sync),
+) -> Result<Vec<CompareRow>> {
+    let bin = find_pgbench()?;
+    let workload = Arc::new(workload);
+    let seconds = o.duration.as_secs_f64().ceil().max(1.0) as u64;
+    let opts = RampOptions {
+        duration: Duration::from_secs(seconds),
+        ..o.clone()
+    };
+    let threads = std::thread::available_parallelism().map_or(2, usize::from);
+    let mut rows = Vec::new();
+    for &c in clients {
+        let pool = pg::pool(p, &o.session, c)?;
+        let rep = pool::step(&pool, &workload, c, &opts, None).await;
+        drop(pool);
+        if rep.ok == 0 {
+            return Err(BenchError::AllFailed(rep.first_error.unwrap_or_default()));
+        }
+        let (bin2, p2) = (bin.clone(), p.clone());
+        let pgbench_tps =
+            tokio::task::spawn_blocking(move || run_pgbench(&bin2, &p2, c, seconds, threads))
+                .await
+                .map_err(|e| BenchError::Pgbench(e.to_string()))??;
+        let row = CompareRow {
+            clients: c,
+            dbopt_tps: rep.throughput,
+            pgbench_tps,
+            ratio: if pgbench_tps > 0.0 {
+                rep.throughput / pgbench_tps
+            } else {
+                0.0
+            },
+            dbopt_p95_ms: rep.latency.p95_ms,
+        };
+        on_row(&row);
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tps_line() {
+        let out = "number of transactions actually processed: 52000\nlatency average = 0.038 ms\ninitial connection time = 2.1 ms\ntps = 26123.456789 (without initial connection time)\n";
+        assert_eq!(super::parse_tps(out), Some(26123.456789));
+        assert_eq!(super::parse_tps("nothing"), None);
+    }
+}
