@@ -120,8 +120,10 @@ pub fn ms(v: f64) -> String {
         format!("{:.2} s", v / 1000.0)
     } else if v >= 10.0 {
         format!("{v:.1} ms")
-    } else {
+    } else if v >= 1.0 {
         format!("{v:.2} ms")
+    } else {
+        format!("{v:.3} ms")
     }
 }
 
@@ -169,7 +171,8 @@ mod tests {
         assert_eq!(median(&[]), 0.0);
         assert_eq!(Metric::parse("P95"), Some(Metric::P95));
         assert_eq!(Metric::parse("p42"), None);
-        assert_eq!(ms(0.123), "0.12 ms");
+        assert_eq!(ms(0.123), "0.123 ms");
+        assert_eq!(ms(1.5), "1.50 ms");
         assert_eq!(ms(2100.0), "2.10 s");
     }
 }

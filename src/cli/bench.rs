@@ -11,6 +11,15 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 
+/// A progress note on stderr, only for a person watching (so a failure stays one line).
+macro_rules! note {
+    ($($t:tt)*) => {
+        if crate::report::stderr_is_terminal() {
+            eprintln!($($t)*);
+        }
+    };
+}
+
 pub mod queries;
 
 use super::args::parse_duration;
@@ -142,7 +151,7 @@ pub async fn target(g: &Globals) -> anyhow::Result<Target> {
     let server = tokio::task::spawn_blocking(|| Throwaway::start(&ThrowawayOptions::default()))
         .await
         .context("BUG: start-up task")??;
-    eprintln!(
+    note!(
         "started a throwaway {} on port {}",
         server.version(),
         server.port()
@@ -301,7 +310,7 @@ async fn run_pool_on(g: &Globals, a: &PoolArgs, t: &Target) -> anyhow::Result<Ex
         return compare(g, t, workload, &o).await;
     }
     let per_step = o.warmup + o.duration;
-    eprintln!(
+    note!(
         "bench pool: workload {} on {}, {} steps of {} (about {} s)",
         workload.name,
         t.params.target(),
@@ -333,7 +342,7 @@ async fn run_pool_on(g: &Globals, a: &PoolArgs, t: &Target) -> anyhow::Result<Ex
     if let Some(path) = &a.plot {
         std::fs::write(path, plot::svg(&rep))
             .with_context(|| format!("writing the chart to {}", path.display()))?;
-        eprintln!("chart written to {}", path.display());
+        note!("chart written to {}", path.display());
     }
     if g.format == Format::Json {
         report::print_json(&rep)?;
@@ -434,7 +443,7 @@ async fn compare(
     o: &RampOptions,
 ) -> anyhow::Result<ExitStatus> {
     let clients = [1usize, 8, 32];
-    eprintln!(
+    note!(
         "comparing with pgbench -S -M prepared at 1, 8 and 32 clients, {} each (about {} s)",
         crate::bench::demo::human(o.duration),
         ((o.duration * 2 + o.warmup) * 3).as_secs()

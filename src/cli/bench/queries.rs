@@ -112,7 +112,7 @@ async fn run_on(
     pb.finish_and_clear();
     if let Some(p) = &a.save_baseline {
         rep.save(p).map_err(err)?;
-        eprintln!("baseline written to {}", p.display());
+        note!("baseline written to {}", p.display());
     }
     if let Some(p) = &a.report {
         rep.save(p).map_err(err)?;
@@ -286,7 +286,7 @@ pub fn human(f: Format, r: &QueriesReport) -> String {
         .sum();
     let _ = writeln!(
         out,
-        "{}",
+        "\n{}",
         if r.passed {
             format!("PASS: {total} checks passed")
         } else {
