@@ -24,6 +24,21 @@ pub struct CompareRow {
     pub pgbench_tps: f64,
     pub ratio: f64,
     pub dbopt_p95_ms: f64,
+    /// Executions the server counted (pg_stat_statements) per second of each run's wall time,
+    /// warm-up and connection set-up included: a cross-check of both clients' own counts.
+    pub server_dbopt_per_s: Option<f64>,
+    pub server_pgbench_per_s: Option<f64>,
+}
+
+/// Executions of the select-only query so far, when pg_stat_statements is there.
+async fn server_calls(c: &pg::Conn) -> Option<i64> {
+    c.query_one(
+        "SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_statements WHERE query LIKE 'SELECT abalance FROM pgbench_accounts WHERE aid = $1%'",
+        &[],
+    )
+    .await
+    .ok()
+    .map(|r| r.get(0))
 }
 
 /// `pgbench` next to the server binaries, else on PATH.
@@ -119,10 +134,18 @@ pub async fn compare(
     };
     let threads = std::thread::available_parallelism().map_or(2, usize::from);
     let mut rows = Vec::new();
+    let observer = pg::connect(p, &pg::SessionOptions::default()).await?;
+    let per_s = |a: Option<i64>, b: Option<i64>, t: std::time::Instant| {
+        a.zip(b)
+            .map(|(a, b)| (b - a) as f64 / t.elapsed().as_secs_f64())
+    };
     for &c in clients {
+        let (before, t0) = (server_calls(&observer).await, std::time::Instant::now());
         let pool = pg::pool(p, &o.session, c)?;
         let rep = pool::step(&pool, &workload, c, &opts, None).await;
         drop(pool);
+        let server_dbopt_per_s = per_s(before, server_calls(&observer).await, t0);
+        let (before, t0) = (server_calls(&observer).await, std::time::Instant::now());
         if rep.ok == 0 {
             return Err(BenchError::AllFailed(rep.first_error.unwrap_or_default()));
         }
@@ -131,6 +154,7 @@ pub async fn compare(
             tokio::task::spawn_blocking(move || run_pgbench(&bin2, &p2, c, seconds, threads))
                 .await
                 .map_err(|e| BenchError::Pgbench(e.to_string()))??;
+        let server_pgbench_per_s = per_s(before, server_calls(&observer).await, t0);
         let row = CompareRow {
             clients: c,
             dbopt_tps: rep.throughput,
@@ -141,6 +165,8 @@ pub async fn compare(
                 0.0
             },
             dbopt_p95_ms: rep.latency.p95_ms,
+            server_dbopt_per_s,
+            server_pgbench_per_s,
         };
         on_row(&row);
         rows.push(row);

@@ -484,6 +484,10 @@ async fn compare(
                 format!("{:.0}", r.pgbench_tps),
                 format!("{:.2}", r.ratio),
                 ms(r.dbopt_p95_ms),
+                match (r.server_dbopt_per_s, r.server_pgbench_per_s) {
+                    (Some(a), Some(b)) => format!("{a:.0}; {b:.0}"),
+                    _ => "-".into(),
+                },
             ]);
         }
         println!("{tb}");

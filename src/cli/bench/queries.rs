@@ -357,3 +357,110 @@ pub fn junit(r: &QueriesReport) -> String {
     out.push_str("  </testsuite>\n</testsuites>\n");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::histogram::{Metric, Percentiles};
+    use crate::bench::queries::{evaluate, PlanChange, StatementResult, REPORT_KIND};
+    use crate::bench::workload::Budget;
+
+    fn statement(name: &str, p95: &[f64], plan: &[&str]) -> StatementResult {
+        let runs: Vec<Percentiles> = p95
+            .iter()
+            .map(|&v| Percentiles {
+                count: 100,
+                mean_ms: v / 2.0,
+                p50_ms: v / 2.0,
+                p95_ms: v,
+                p99_ms: v * 1.5,
+                max_ms: v * 2.0,
+            })
+            .collect();
+        StatementResult {
+            name: name.into(),
+            sql: format!("SELECT /* {name} */ 1"),
+            iterations: 100 * p95.len() as u64,
+            errors: 0,
+            error_rate: 0.0,
+            latency: runs[runs.len() / 2],
+            runs,
+            plan: Some(plan.iter().map(|s| s.to_string()).collect()),
+            plan_error: None,
+            first_error: None,
+            checks: Vec::new(),
+        }
+    }
+
+    /// A fixed run against a fixed baseline: one statement regressed and lost its index.
+    fn sample() -> QueriesReport {
+        let budgets = [
+            Budget::Latency {
+                metric: Metric::P95,
+                max_ms: 50.0,
+            },
+            Budget::Regression {
+                metric: Metric::P95,
+                max_increase: 0.2,
+            },
+        ];
+        let base = [
+            statement("lookup", &[1.0, 1.1, 1.2], &["Index Scan using t_k on t"]),
+            statement(
+                "report",
+                &[20.0, 21.0, 22.0],
+                &["Aggregate", "  Seq Scan on t"],
+            ),
+        ];
+        let mut now = vec![
+            statement("lookup", &[80.0, 81.0, 82.0], &["Seq Scan on t"]),
+            statement(
+                "report",
+                &[20.5, 21.0, 21.5],
+                &["Aggregate", "  Seq Scan on t"],
+            ),
+        ];
+        let mut comparisons = Vec::new();
+        for (s, b) in now.iter_mut().zip(&base) {
+            let (checks, comps) = evaluate(&budgets, s, Some(b), 1.0);
+            s.checks = checks;
+            comparisons.extend(comps);
+        }
+        let failed = now
+            .iter()
+            .flat_map(|s| &s.checks)
+            .filter(|c| c.passed == Some(false))
+            .count();
+        QueriesReport {
+            kind: REPORT_KIND.into(),
+            version: 1,
+            workload: "sample".into(),
+            target: "postgres@127.0.0.1:5432/app".into(),
+            server_version: "15.18".into(),
+            client_cores: 2,
+            created_at: chrono::DateTime::from_timestamp(0, 0).unwrap(),
+            repeat: 3,
+            statements: now,
+            baseline: Some("baseline.json".into()),
+            comparisons,
+            plan_changes: vec![PlanChange {
+                statement: "lookup".into(),
+                before: vec!["Index Scan using t_k on t".into()],
+                after: vec!["Seq Scan on t".into()],
+                lost_index: true,
+            }],
+            checks_failed: failed,
+            passed: failed == 0,
+        }
+    }
+
+    #[test]
+    fn markdown_for_a_pull_request() {
+        insta::assert_snapshot!(human(Format::Markdown, &sample()));
+    }
+
+    #[test]
+    fn junit_for_ci() {
+        insta::assert_snapshot!(junit(&sample()));
+    }
+}
