@@ -118,13 +118,14 @@ pub fn geometric(max: usize) -> Vec<usize> {
     v
 }
 
-/// Index of the knee among `(throughput, p95)` points in ramp order: the last point before the
-/// first step whose throughput gain is under [`KNEE_GAIN`] while latency still rises.
+/// Index of the knee among `(throughput, latency)` points in ramp order: the first point that
+/// no later step beats by more than [`KNEE_GAIN`] (a plateau, so one noisy dip is not a knee)
+/// while latency rises at the next step.
 pub fn find_knee(points: &[(f64, f64)]) -> Option<usize> {
-    (1..points.len()).find_map(|i| {
-        let (t0, l0) = points[i - 1];
-        let (t1, l1) = points[i];
-        (t1 < t0 * (1.0 + KNEE_GAIN) && l1 > l0).then_some(i - 1)
+    (0..points.len().saturating_sub(1)).find(|&i| {
+        let (t, l) = points[i];
+        let later = points[i + 1..].iter().map(|p| p.0).fold(0.0, f64::max);
+        later < t * (1.0 + KNEE_GAIN) && points[i + 1].1 > l
     })
 }
 
@@ -230,9 +231,14 @@ pub fn summarize(
     o: &RampOptions,
     steps: Vec<StepReport>,
 ) -> RampReport {
+    // At a fixed concurrency total latency barely moves with the pool size (Little's law);
+    // an oversized pool shows as time in the server instead.
     let points: Vec<(f64, f64)> = steps
         .iter()
-        .map(|s| (s.throughput, s.latency.p95_ms))
+        .map(|s| match o.vary {
+            Vary::Concurrency => (s.throughput, s.latency.p95_ms),
+            Vary::Pool => (s.throughput, s.query.p95_ms),
+        })
         .collect();
     let knee = find_knee(&points).map(|i| Knee {
         at: steps[i].x(o.vary),
@@ -318,5 +324,14 @@ mod tests {
         assert_eq!(find_knee(&[(10.0, 1.0), (20.0, 1.0), (40.0, 1.1)]), None);
         // Flat throughput but flat latency too (rate-limited open loop): no knee.
         assert_eq!(find_knee(&[(100.0, 1.0), (100.0, 1.0)]), None);
+        // A noisy dip early on is not a knee: later steps grow far beyond it.
+        let noisy = [
+            (14.0, 4.1),
+            (11.7, 6.9),
+            (43.0, 0.5),
+            (54.0, 0.24),
+            (55.0, 0.38),
+        ];
+        assert_eq!(find_knee(&noisy), Some(3));
     }
 }
