@@ -89,7 +89,8 @@ pub struct PoolArgs {
     #[arg(long, value_parser = parse_duration)]
     pub warmup: Option<Duration>,
     /// Open loop: this many requests per second in total, latency measured from the intended
-    /// start (corrects coordinated omission). Default: closed loop, as fast as possible.
+    /// start (corrects coordinated omission; includes up to 1 ms of timer lag). Default: closed
+    /// loop, as fast as possible.
     #[arg(long)]
     pub rate: Option<f64>,
     /// A request waiting longer than this for a connection counts as a pool timeout.
