@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::error::{BenchError, Result};
+use super::histogram::median;
 use super::pool::{self, RampOptions};
 use super::workload::Workload;
 use crate::pg::{self, ConnParams};
@@ -28,6 +29,8 @@ pub struct CompareRow {
     /// warm-up and connection set-up included: a cross-check of both clients' own counts.
     pub server_dbopt_per_s: Option<f64>,
     pub server_pgbench_per_s: Option<f64>,
+    /// Measurements per side (medians are shown).
+    pub rounds: usize,
 }
 
 /// Executions of the select-only query so far, when pg_stat_statements is there.
@@ -116,12 +119,21 @@ pub fn parse_tps(text: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// For each client count: a dbopt step (pool size = clients) and a pgbench run of the same
-/// length, alternating so drift on a shared machine hits both alike.
+/// One measurement of one side.
+struct Sample {
+    tps: f64,
+    server_per_s: Option<f64>,
+    p95_ms: f64,
+}
+
+/// For each client count, `rounds` times: a dbopt step (pool size = clients) and a pgbench run
+/// of the same length, in alternating order so drift on a shared machine hits both alike. Each
+/// row holds the medians over the rounds; the ratio is of the medians.
 pub async fn compare(
     p: &ConnParams,
     workload: Workload,
     clients: &[usize],
+    rounds: u32,
     o: &RampOptions,
     on_row: &(dyn Fn(&CompareRow) + Sync),
 ) -> Result<Vec<CompareRow>> {
@@ -133,45 +145,76 @@ pub async fn compare(
         ..o.clone()
     };
     let threads = std::thread::available_parallelism().map_or(2, usize::from);
-    let mut rows = Vec::new();
     let observer = pg::connect(p, &pg::SessionOptions::default()).await?;
-    let per_s = |a: Option<i64>, b: Option<i64>, t: std::time::Instant| {
-        a.zip(b)
-            .map(|(a, b)| (b - a) as f64 / t.elapsed().as_secs_f64())
-    };
-    for &c in clients {
-        let (before, t0) = (server_calls(&observer).await, std::time::Instant::now());
-        let pool = pg::pool(p, &o.session, c)?;
-        let rep = pool::step(&pool, &workload, c, &opts, None).await;
-        drop(pool);
-        let server_dbopt_per_s = per_s(before, server_calls(&observer).await, t0);
-        let (before, t0) = (server_calls(&observer).await, std::time::Instant::now());
-        if rep.ok == 0 {
-            return Err(BenchError::AllFailed(rep.first_error.unwrap_or_default()));
+    let mut samples: Vec<(Vec<Sample>, Vec<Sample>)> =
+        clients.iter().map(|_| Default::default()).collect();
+    for round in 0..rounds.max(1) {
+        for (k, &c) in clients.iter().enumerate() {
+            for side in 0..2 {
+                let dbopt_side = (side + round) % 2 == 0;
+                let (before, t0) = (server_calls(&observer).await, std::time::Instant::now());
+                let (tps, p95_ms) = if dbopt_side {
+                    let pool = pg::pool(p, &o.session, c)?;
+                    let rep = pool::step(&pool, &workload, c, &opts, None).await;
+                    if rep.ok == 0 {
+                        return Err(BenchError::AllFailed(rep.first_error.unwrap_or_default()));
+                    }
+                    (rep.throughput, rep.latency.p95_ms)
+                } else {
+                    let (bin2, p2) = (bin.clone(), p.clone());
+                    let tps = tokio::task::spawn_blocking(move || {
+                        run_pgbench(&bin2, &p2, c, seconds, threads)
+                    })
+                    .await
+                    .map_err(|e| BenchError::Pgbench(e.to_string()))??;
+                    (tps, 0.0)
+                };
+                let after = server_calls(&observer).await;
+                let server_per_s = before
+                    .zip(after)
+                    .map(|(a, b)| (b - a) as f64 / t0.elapsed().as_secs_f64());
+                let sample = Sample {
+                    tps,
+                    server_per_s,
+                    p95_ms,
+                };
+                if dbopt_side {
+                    samples[k].0.push(sample);
+                } else {
+                    samples[k].1.push(sample);
+                }
+            }
+            if round + 1 == rounds.max(1) {
+                on_row(&row(c, &samples[k]));
+            }
         }
-        let (bin2, p2) = (bin.clone(), p.clone());
-        let pgbench_tps =
-            tokio::task::spawn_blocking(move || run_pgbench(&bin2, &p2, c, seconds, threads))
-                .await
-                .map_err(|e| BenchError::Pgbench(e.to_string()))??;
-        let server_pgbench_per_s = per_s(before, server_calls(&observer).await, t0);
-        let row = CompareRow {
-            clients: c,
-            dbopt_tps: rep.throughput,
-            pgbench_tps,
-            ratio: if pgbench_tps > 0.0 {
-                rep.throughput / pgbench_tps
-            } else {
-                0.0
-            },
-            dbopt_p95_ms: rep.latency.p95_ms,
-            server_dbopt_per_s,
-            server_pgbench_per_s,
-        };
-        on_row(&row);
-        rows.push(row);
     }
-    Ok(rows)
+    Ok(clients
+        .iter()
+        .zip(&samples)
+        .map(|(&c, s)| row(c, s))
+        .collect())
+}
+
+fn row(clients: usize, (dbopt, pgbench): &(Vec<Sample>, Vec<Sample>)) -> CompareRow {
+    let med = |v: &[Sample], f: fn(&Sample) -> f64| median(&v.iter().map(f).collect::<Vec<_>>());
+    let server = |v: &[Sample]| {
+        v.iter()
+            .map(|s| s.server_per_s)
+            .collect::<Option<Vec<f64>>>()
+            .map(|x| median(&x))
+    };
+    let (d, b) = (med(dbopt, |s| s.tps), med(pgbench, |s| s.tps));
+    CompareRow {
+        clients,
+        dbopt_tps: d,
+        pgbench_tps: b,
+        ratio: if b > 0.0 { d / b } else { 0.0 },
+        dbopt_p95_ms: med(dbopt, |s| s.p95_ms),
+        server_dbopt_per_s: server(dbopt),
+        server_pgbench_per_s: server(pgbench),
+        rounds: dbopt.len(),
+    }
 }
 
 #[cfg(test)]

@@ -117,6 +117,10 @@ pub struct PoolArgs {
     /// `pgbench -S -M prepared` on the same server (5 s a point unless --duration).
     #[arg(long)]
     pub compare_pgbench: bool,
+    /// With --compare-pgbench: measurements per point and side, in alternating order; medians
+    /// are compared.
+    #[arg(long, default_value_t = 1, requires = "compare_pgbench")]
+    pub rounds: u32,
 }
 
 /// Where a benchmark runs: the user's server, or a throwaway one we own.
@@ -308,7 +312,7 @@ async fn run_pool_on(g: &Globals, a: &PoolArgs, t: &Target) -> anyhow::Result<Ex
     if a.compare_pgbench {
         o.duration = a.duration.unwrap_or(Duration::from_secs(5));
         o.warmup = a.warmup.unwrap_or(Duration::from_millis(500));
-        return compare(g, t, workload, &o).await;
+        return compare(g, t, workload, a.rounds.max(1), &o).await;
     }
     let per_step = o.warmup + o.duration;
     note!(
@@ -433,6 +437,7 @@ struct CompareReport<'a> {
     workload: &'a str,
     target: String,
     seconds_per_point: f64,
+    rounds: u32,
     rows: &'a [CompareRow],
     min_ratio: f64,
 }
@@ -441,20 +446,21 @@ async fn compare(
     g: &Globals,
     t: &Target,
     workload: Workload,
+    rounds: u32,
     o: &RampOptions,
 ) -> anyhow::Result<ExitStatus> {
     let clients = [1usize, 8, 32];
     note!(
-        "comparing with pgbench -S -M prepared at 1, 8 and 32 clients, {} each (about {} s)",
+        "comparing with pgbench -S -M prepared at 1, 8 and 32 clients, {} each, {rounds} round(s) (about {} s)",
         crate::bench::demo::human(o.duration),
-        ((o.duration * 2 + o.warmup) * 3).as_secs()
+        ((o.duration * 2 + o.warmup) * 3 * rounds).as_secs()
     );
     let pb = report::progress(clients.len() as u64, "dbopt vs pgbench");
     let on_row = |r: &CompareRow| {
         pb.inc(1);
         pb.set_message(format!("{} clients: {:.2}", r.clients, r.ratio));
     };
-    let rows = pgbench::compare(&t.params, workload, &clients, o, &on_row)
+    let rows = pgbench::compare(&t.params, workload, &clients, rounds, o, &on_row)
         .await
         .map_err(err)?;
     pb.finish_and_clear();
@@ -464,6 +470,7 @@ async fn compare(
             workload: "select-only",
             target: t.params.target(),
             seconds_per_point: o.duration.as_secs_f64(),
+            rounds,
             rows: &rows,
             min_ratio,
         })?;
@@ -485,14 +492,14 @@ async fn compare(
                 format!("{:.0}", r.pgbench_tps),
                 format!("{:.2}", r.ratio),
                 ms(r.dbopt_p95_ms),
-                match (r.server_dbopt_per_s, r.server_pgbench_per_s) {
-                    (Some(a), Some(b)) => format!("{a:.0}; {b:.0}"),
-                    _ => "-".into(),
-                },
+                r.server_dbopt_per_s
+                    .map_or("-".into(), |v| format!("{v:.0}")),
+                r.server_pgbench_per_s
+                    .map_or("-".into(), |v| format!("{v:.0}")),
             ]);
         }
         println!("{tb}");
-        println!("lowest ratio: {min_ratio:.2} (goal: 0.90 or more at every point)");
+        println!("lowest ratio: {min_ratio:.2} (goal: 0.90 or more at every point); server/s: executions pg_stat_statements counted per second of each run's wall time");
     }
     Ok(ExitStatus::Ok)
 }
