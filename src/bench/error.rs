@@ -26,7 +26,7 @@ pub enum BenchError {
     #[error("invalid option: {0}")]
     Options(String),
 
-    #[error("the workload writes but the target is a database you gave (--database-url)")]
+    #[error("this workload creates or writes tables, and the target is a database you gave (--database-url)")]
     WritesNeedFlag,
 
     #[error("every request of the first step failed: {0}")]

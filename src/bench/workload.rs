@@ -95,17 +95,14 @@ pub struct Workload {
     pub name: String,
     pub statements: Vec<Statement>,
     pub settings: WorkloadFile,
-    /// Whether the workload needs a writable session (built-ins that write, or `--allow-writes`).
-    pub writes: bool,
 }
 
 impl Workload {
-    pub fn new(name: &str, statements: Vec<Statement>, writes: bool) -> Self {
+    pub fn new(name: &str, statements: Vec<Statement>) -> Self {
         Workload {
             name: name.into(),
             statements,
             settings: WorkloadFile::default(),
-            writes,
         }
     }
 
@@ -171,7 +168,6 @@ impl Workload {
             name,
             statements,
             settings: file,
-            writes: false,
         })
     }
 }
@@ -471,7 +467,6 @@ impl BuiltIn {
                     1,
                     vec![ParamGen::Int(1, rows("pgbench_accounts"))],
                 )],
-                false,
             ),
             BuiltIn::ReadWrite => Workload::new(
                 "read-write",
@@ -492,7 +487,6 @@ impl BuiltIn {
                         ],
                     ),
                 ],
-                true,
             ),
             BuiltIn::DemoLookups => {
                 let by_id = |name: &str, sql: &str, table: &str, w: u32| {
@@ -506,7 +500,6 @@ impl BuiltIn {
                         by_id("assignment_by_id", "SELECT id, lead_id, agent_id, status FROM lead_assignments WHERE id = $1", "lead_assignments", 3),
                         by_id("carrier_by_id", "SELECT id, name FROM carriers WHERE id = $1", "carriers", 1),
                     ],
-                    false,
                 )
             }
         }

@@ -255,13 +255,12 @@ pub fn ramp_options(
 async fn pool_workload(a: &PoolArgs, t: &Target) -> anyhow::Result<Workload> {
     match &a.workload_file {
         Some(path) => {
-            let mut w = Workload::load(path).map_err(err)?;
+            let w = Workload::load(path).map_err(err)?;
             if t.is_throwaway() {
                 target::prepare(&t.params, BuiltIn::DemoLookups, a.scale.unwrap_or(0.02))
                     .await
                     .map_err(err)?;
             }
-            w.writes = a.allow_writes;
             Ok(w)
         }
         None => {
@@ -280,6 +279,9 @@ async fn pool_workload(a: &PoolArgs, t: &Target) -> anyhow::Result<Workload> {
 }
 
 async fn run_pool(g: &Globals, a: &PoolArgs) -> anyhow::Result<ExitStatus> {
+    if g.format == Format::Junit {
+        anyhow::bail!("--format junit is for `bench queries`; hint: use --format json or table with `bench pool`");
+    }
     if let Some(path) = &a.workload_file {
         // Fail on a bad file before starting anything.
         Workload::load(path).map_err(err)?;
@@ -294,7 +296,7 @@ async fn run_pool(g: &Globals, a: &PoolArgs) -> anyhow::Result<ExitStatus> {
 }
 
 async fn run_pool_on(g: &Globals, a: &PoolArgs, t: &Target) -> anyhow::Result<ExitStatus> {
-    let mut workload = if a.compare_pgbench {
+    let workload = if a.compare_pgbench {
         if !t.is_throwaway() && !a.allow_writes {
             return Err(err(BenchError::WritesNeedFlag));
         }
@@ -305,7 +307,6 @@ async fn run_pool_on(g: &Globals, a: &PoolArgs, t: &Target) -> anyhow::Result<Ex
         pool_workload(a, t).await?
     };
     let writable = t.is_throwaway() || a.allow_writes;
-    workload.writes = writable;
     let cores = a.server_cores.or(t.is_throwaway().then(local_cores));
     let session = g.connect.session(!writable);
     let mut o = ramp_options(a, session, cores)?;
