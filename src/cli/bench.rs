@@ -484,6 +484,8 @@ async fn compare(
                 "pgbench tps",
                 "ratio",
                 "dbopt p95",
+                "server/s dbopt",
+                "server/s pgbench",
             ],
         );
         for r in &rows {
