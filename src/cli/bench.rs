@@ -353,7 +353,7 @@ async fn run_pool_on(g: &Globals, a: &PoolArgs, t: &Target) -> anyhow::Result<Ex
     if g.format == Format::Json {
         report::print_json(&rep)?;
     } else {
-        print_ramp(g.format, &rep);
+        print!("{}", ramp_text(g.format, &rep));
     }
     Ok(ExitStatus::Ok)
 }
@@ -365,7 +365,10 @@ fn label(v: Vary) -> &'static str {
     }
 }
 
-fn print_ramp(format: Format, r: &RampReport) {
+/// The ramp for a person: a table per step, the knee and the recommendation.
+pub fn ramp_text(format: Format, r: &RampReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let mut t = report::table(
         format,
         &[
@@ -406,31 +409,38 @@ fn print_ramp(format: Format, r: &RampReport) {
             ),
         ]);
     }
-    println!("{t}");
+    _ = writeln!(out, "{t}");
     if let Some(e) = r.steps.iter().find_map(|s| s.first_error.as_ref()) {
-        println!("first error: {e}");
+        _ = writeln!(out, "first error: {e}");
     }
     match &r.knee {
-        Some(k) => println!(
-            "knee: {} {} ({:.0} req/s, p95 {})",
-            k.at,
-            label(r.vary),
-            k.throughput,
-            ms(k.p95_ms)
-        ),
-        None => println!("knee: none found"),
+        Some(k) => {
+            _ = writeln!(
+                out,
+                "knee: {} {} ({:.0} req/s, p95 {})",
+                k.at,
+                label(r.vary),
+                k.throughput,
+                ms(k.p95_ms)
+            )
+        }
+        None => _ = writeln!(out, "knee: none found"),
     }
-    println!("{}", r.advice);
+    _ = writeln!(out, "{}", r.advice);
     let thumb = match (r.rule_of_thumb, r.cores) {
         (Some(n), Some(c)) => format!("{n} (cores {c} x 2 + spindles {})", r.spindles),
         _ => "unknown (pass --server-cores)".into(),
     };
     match r.recommended_pool_size {
         Some(n) => {
-            println!("recommended pool size: {n}; rule of thumb (cores x 2) + spindles: {thumb}")
+            _ = writeln!(
+                out,
+                "recommended pool size: {n}; rule of thumb (cores x 2) + spindles: {thumb}"
+            )
         }
-        None => println!("rule of thumb (cores x 2) + spindles: {thumb}"),
+        None => _ = writeln!(out, "rule of thumb (cores x 2) + spindles: {thumb}"),
     }
+    out
 }
 
 #[derive(serde::Serialize)]
@@ -505,4 +515,82 @@ async fn compare(
         println!("lowest ratio: {min_ratio:.2} (goal: 0.90 or more at every point); server/s: executions pg_stat_statements counted per second of each run's wall time");
     }
     Ok(ExitStatus::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::histogram::Percentiles;
+    use crate::bench::runner::Occupancy;
+
+    /// A fixed ramp: throughput levels off at 4 clients on a pool of 8.
+    fn sample() -> RampReport {
+        let o = RampOptions {
+            vary: Vary::Concurrency,
+            steps: vec![1, 2, 4, 8],
+            pool_size: 8,
+            concurrency: 1,
+            warmup: Duration::from_secs(1),
+            duration: Duration::from_secs(5),
+            rate: None,
+            pool_timeout: Duration::from_secs(5),
+            session: pg::SessionOptions::default(),
+            cores: Some(2),
+            spindles: 1,
+        };
+        let steps = [
+            (1, 10_000.0, 0.1),
+            (2, 18_000.0, 0.12),
+            (4, 30_000.0, 0.2),
+            (8, 30_500.0, 0.5),
+        ]
+        .iter()
+        .map(|&(c, tp, p95)| StepReport {
+            concurrency: c,
+            pool_size: 8,
+            ok: (tp * 5.0) as u64,
+            errors: 0,
+            wait_timeouts: 0,
+            throughput: tp,
+            error_rate: 0.0,
+            latency: Percentiles {
+                count: 1,
+                mean_ms: p95 / 2.0,
+                p50_ms: p95 / 2.0,
+                p95_ms: p95,
+                p99_ms: p95 * 2.0,
+                max_ms: p95 * 10.0,
+            },
+            pool_wait: Percentiles::default(),
+            query: Percentiles {
+                count: 1,
+                mean_ms: p95 / 2.0,
+                p50_ms: p95 / 2.0,
+                p95_ms: p95,
+                p99_ms: p95 * 2.0,
+                max_ms: p95 * 10.0,
+            },
+            occupancy: Occupancy {
+                pool_utilization: c as f64 / 8.0,
+                server_active_mean: c as f64 / 2.0,
+                server_active_max: c as i64,
+                ..Default::default()
+            },
+            first_error: None,
+        })
+        .collect();
+        pool::summarize("select-only", "postgres@127.0.0.1:5432/bench", &o, steps)
+    }
+
+    #[test]
+    fn ramp_table_knee_and_advice() {
+        insta::assert_snapshot!(ramp_text(Format::Markdown, &sample()));
+    }
+
+    #[test]
+    fn ramp_chart() {
+        let svg = plot::svg(&sample());
+        assert!(svg.contains("knee: 4"), "{svg}");
+        insta::assert_snapshot!(svg);
+    }
 }
