@@ -244,3 +244,22 @@ fn compare_with_pgbench_on_the_same_server() {
     });
     assert_eq!(n, 100_000);
 }
+
+#[tokio::test]
+async fn ramping_the_pool_size_removes_the_waits() {
+    let p = fresh_db("pool_vary").await;
+    let w = Workload::parse("sleepy.toml", SLEEPY).unwrap();
+    let mut o = options(vec![1, 4], 1);
+    o.vary = Vary::Pool;
+    o.concurrency = 4;
+    let rep = pool::ramp(&p, w, &o, &|_, _| {}).await.unwrap();
+    let (small, big) = (&rep.steps[0], &rep.steps[1]);
+    assert_eq!((small.pool_size, small.concurrency), (1, 4));
+    assert_eq!((big.pool_size, big.concurrency), (4, 4));
+    // Four clients on one connection queue; on four connections nobody waits.
+    assert!(small.occupancy.pool_waiting_max > 0, "{small:?}");
+    assert!(small.pool_wait.p50_ms > 1.0, "{small:?}");
+    assert_eq!(big.occupancy.pool_waiting_max, 0, "{big:?}");
+    // One connection busy >= 5 ms per request serves at most 200/s.
+    assert!(small.throughput < 210.0, "{small:?}");
+}

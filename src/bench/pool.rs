@@ -129,6 +129,14 @@ pub fn find_knee(points: &[(f64, f64)]) -> Option<usize> {
     })
 }
 
+/// A failed `pool.get()` as the connection error it is (with its hint).
+pub fn pool_error(p: &ConnParams, e: deadpool_postgres::PoolError) -> PgError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => pg::connect::connect_error(p, e),
+        other => PgError::Io(format!("opening the pool: {other}")),
+    }
+}
+
 /// Open a pool for one step, check every statement prepares, and fail with the server's reason
 /// when it does not (a typo must not become a table of 100 % errors).
 async fn checked_pool(
@@ -138,10 +146,7 @@ async fn checked_pool(
     workload: &Workload,
 ) -> Result<deadpool_postgres::Pool> {
     let pool = pg::pool(p, session, size.max(1))?;
-    let client = pool.get().await.map_err(|e| match e {
-        deadpool_postgres::PoolError::Backend(e) => pg::connect::connect_error(p, e),
-        other => PgError::Io(format!("opening the pool: {other}")),
-    })?;
+    let client = pool.get().await.map_err(|e| pool_error(p, e))?;
     for s in &workload.statements {
         client
             .prepare_cached(&s.sql)
@@ -149,6 +154,16 @@ async fn checked_pool(
             .map_err(|e| PgError::query(format!("preparing statement \"{}\"", s.name), e))?;
     }
     Ok(pool)
+}
+
+/// Open `n` connections at once before a step, so connection set-up never lands in the
+/// measurement and the pool holds as many connections as the step can use.
+async fn fill(p: &ConnParams, pool: &deadpool_postgres::Pool, n: usize) -> Result<()> {
+    let held = futures_util::future::try_join_all((0..n).map(|_| pool.get()))
+        .await
+        .map_err(|e| pool_error(p, e))?;
+    drop(held);
+    Ok(())
 }
 
 /// Run one measured step; public so the pgbench comparison and tests run the same code.
@@ -212,6 +227,7 @@ pub async fn ramp(
         if o.vary == Vary::Concurrency {
             shared = Some(pool.clone());
         }
+        fill(p, &pool, conc.min(size)).await?;
         let rep = step(&pool, &workload, conc, o, Some(&observer)).await;
         if i == 0 && rep.ok == 0 && rep.errors > 0 {
             return Err(BenchError::AllFailed(

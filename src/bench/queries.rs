@@ -314,10 +314,10 @@ pub async fn run(
 ) -> Result<QueriesReport> {
     let pool = pg::pool(p, &o.session, o.concurrency.max(1))?;
     let server_version: String = {
-        let c = pool.get().await.map_err(|e| match e {
-            deadpool_postgres::PoolError::Backend(e) => pg::connect::connect_error(p, e),
-            other => PgError::Io(format!("opening the pool: {other}")),
-        })?;
+        let c = pool
+            .get()
+            .await
+            .map_err(|e| super::pool::pool_error(p, e))?;
         for s in &workload.statements {
             c.prepare(&s.sql)
                 .await
