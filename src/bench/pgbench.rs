@@ -155,6 +155,7 @@ pub async fn compare(
                 let (before, t0) = (server_calls(&observer).await, std::time::Instant::now());
                 let (tps, p95_ms) = if dbopt_side {
                     let pool = pg::pool(p, &o.session, c)?;
+                    pool::fill(p, &pool, c).await?;
                     let rep = pool::step(&pool, &workload, c, &opts, None).await;
                     if rep.ok == 0 {
                         return Err(BenchError::AllFailed(rep.first_error.unwrap_or_default()));

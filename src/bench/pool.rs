@@ -158,7 +158,7 @@ async fn checked_pool(
 
 /// Open `n` connections at once before a step, so connection set-up never lands in the
 /// measurement and the pool holds as many connections as the step can use.
-async fn fill(p: &ConnParams, pool: &deadpool_postgres::Pool, n: usize) -> Result<()> {
+pub async fn fill(p: &ConnParams, pool: &deadpool_postgres::Pool, n: usize) -> Result<()> {
     let held = futures_util::future::try_join_all((0..n).map(|_| pool.get()))
         .await
         .map_err(|e| pool_error(p, e))?;
