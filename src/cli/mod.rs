@@ -4,6 +4,7 @@
 pub mod advise;
 pub mod archive;
 pub mod args;
+pub mod bench;
 pub mod bench_advise;
 pub mod demo;
 pub mod doctor;
@@ -92,22 +93,13 @@ pub enum Command {
     Archive(archive::ArchiveArgs),
     /// Pool-saturation ramps and latency-regression runs.
     #[command(subcommand)]
-    Bench(BenchCmd),
+    Bench(bench::BenchCmd),
     /// Check that the server has what dbopt needs, with the fix for each missing piece.
     Doctor(doctor::DoctorArgs),
     /// Start a throwaway PostgreSQL with the demo database and workload.
     Demo(demo::DemoCmd),
     /// Write index migrations for your migration tool from a saved advise report.
     Migrations(migrations::MigrationsArgs),
-}
-
-/// `dbopt bench ...`
-#[derive(Debug, Subcommand)]
-pub enum BenchCmd {
-    /// The advisor's quality and speed on TPC-H (index-selection protocol).
-    Advise(bench_advise::BenchAdviseArgs),
-    /// Archival throughput per strategy and batch size, and its effect on concurrent p99.
-    Archive(archive::ArchiveBenchArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
@@ -130,8 +122,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Vacuum(a) => vacuum::run(&g, a).await,
         Command::Snapshot(a) => snapshot::run(&g, a).await,
         Command::Archive(a) => archive::run(&g, a).await,
-        Command::Bench(BenchCmd::Advise(a)) => bench_advise::run(&g, a).await,
-        Command::Bench(BenchCmd::Archive(a)) => archive::run_bench(&g, a).await,
+        Command::Bench(a) => bench::run(&g, a).await,
     }
 }
 

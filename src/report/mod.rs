@@ -24,6 +24,8 @@ pub enum Format {
     Json,
     /// Markdown, for a pull request or a ticket.
     Markdown,
+    /// JUnit XML, for CI systems (commands that check budgets).
+    Junit,
 }
 
 /// Severity of a finding, ordered (`--fail-on`).

@@ -1,0 +1,353 @@
+//! `dbopt bench pool`: where does a connection pool saturate?
+//!
+//! Offered concurrency is ramped in geometric steps through a deadpool pool of fixed size (or
+//! the pool size is ramped at a fixed concurrency). Each step has a warm-up and a measured
+//! period; the report gives, per step, throughput, errors, pool-wait timeouts, latency split
+//! into waiting for a connection and running the query, pool occupancy and the server's active
+//! sessions. The knee is where throughput stops growing while latency keeps rising: past it,
+//! extra concurrency only queues (Little's law), so that is the pool size to recommend.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::error::{BenchError, Result};
+use super::histogram::Percentiles;
+use super::runner::{self, LoadSpec, Occupancy, Stop};
+use super::workload::Workload;
+use crate::pg::{self, ConnParams, PgError, SessionOptions};
+
+/// Throughput that grows less than this between steps has stopped growing.
+pub const KNEE_GAIN: f64 = 0.05;
+
+/// What a ramp varies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Vary {
+    /// Concurrent clients, at a fixed pool size.
+    Concurrency,
+    /// The pool size, at a fixed number of concurrent clients.
+    Pool,
+}
+
+#[derive(Debug, Clone)]
+pub struct RampOptions {
+    pub vary: Vary,
+    /// The values of the varied quantity, in order.
+    pub steps: Vec<usize>,
+    /// Pool size when varying concurrency.
+    pub pool_size: usize,
+    /// Concurrency when varying the pool size.
+    pub concurrency: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub rate: Option<f64>,
+    pub pool_timeout: Duration,
+    pub session: SessionOptions,
+    /// CPU cores of the server, for the `(cores * 2) + spindles` rule of thumb.
+    pub cores: Option<usize>,
+    pub spindles: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub concurrency: usize,
+    pub pool_size: usize,
+    pub ok: u64,
+    pub errors: u64,
+    pub wait_timeouts: u64,
+    pub throughput: f64,
+    pub error_rate: f64,
+    /// From the request's (intended) start to its end.
+    pub latency: Percentiles,
+    /// Waiting for a connection (`pool.get()`).
+    pub pool_wait: Percentiles,
+    /// Running the query on the connection.
+    pub query: Percentiles,
+    #[serde(flatten)]
+    pub occupancy: Occupancy,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
+}
+
+impl StepReport {
+    /// The value of the varied quantity.
+    pub fn x(&self, vary: Vary) -> usize {
+        match vary {
+            Vary::Concurrency => self.concurrency,
+            Vary::Pool => self.pool_size,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Knee {
+    /// Concurrency (or pool size) at the knee.
+    pub at: usize,
+    pub throughput: f64,
+    pub p95_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RampReport {
+    pub workload: String,
+    pub target: String,
+    pub vary: Vary,
+    pub open_loop_rate: Option<f64>,
+    pub warmup_seconds: f64,
+    pub step_seconds: f64,
+    pub steps: Vec<StepReport>,
+    pub knee: Option<Knee>,
+    pub recommended_pool_size: Option<usize>,
+    pub rule_of_thumb: Option<usize>,
+    pub cores: Option<usize>,
+    pub spindles: usize,
+    pub advice: String,
+}
+
+/// 1, 2, 4, ... up to and including `max` (which is appended when not a power of two).
+pub fn geometric(max: usize) -> Vec<usize> {
+    let mut v = Vec::new();
+    let mut c = 1;
+    while c < max {
+        v.push(c);
+        c *= 2;
+    }
+    v.push(max.max(1));
+    v
+}
+
+/// Index of the knee among `(throughput, latency)` points in ramp order: the first point that
+/// no later step beats by more than [`KNEE_GAIN`] (a plateau, so one noisy dip is not a knee)
+/// while latency rises at the next step.
+pub fn find_knee(points: &[(f64, f64)]) -> Option<usize> {
+    (0..points.len().saturating_sub(1)).find(|&i| {
+        let (t, l) = points[i];
+        let later = points[i + 1..].iter().map(|p| p.0).fold(0.0, f64::max);
+        later < t * (1.0 + KNEE_GAIN) && points[i + 1].1 > l
+    })
+}
+
+/// A failed `pool.get()` as the connection error it is (with its hint).
+pub fn pool_error(p: &ConnParams, e: deadpool_postgres::PoolError) -> PgError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => pg::connect::connect_error(p, e),
+        other => PgError::Io(format!("opening the pool: {other}")),
+    }
+}
+
+/// Open a pool for one step, check every statement prepares, and fail with the server's reason
+/// when it does not (a typo must not become a table of 100 % errors).
+async fn checked_pool(
+    p: &ConnParams,
+    session: &SessionOptions,
+    size: usize,
+    workload: &Workload,
+) -> Result<deadpool_postgres::Pool> {
+    let pool = pg::pool(p, session, size.max(1))?;
+    let client = pool.get().await.map_err(|e| pool_error(p, e))?;
+    for s in &workload.statements {
+        client
+            .prepare_cached(&s.sql)
+            .await
+            .map_err(|e| PgError::query(format!("preparing statement \"{}\"", s.name), e))?;
+    }
+    Ok(pool)
+}
+
+/// Open `n` connections at once before a step, so connection set-up never lands in the
+/// measurement and the pool holds as many connections as the step can use.
+pub async fn fill(p: &ConnParams, pool: &deadpool_postgres::Pool, n: usize) -> Result<()> {
+    let held = futures_util::future::try_join_all((0..n).map(|_| pool.get()))
+        .await
+        .map_err(|e| pool_error(p, e))?;
+    drop(held);
+    Ok(())
+}
+
+/// Run one measured step; public so the pgbench comparison and tests run the same code.
+pub async fn step(
+    pool: &deadpool_postgres::Pool,
+    workload: &Arc<Workload>,
+    concurrency: usize,
+    o: &RampOptions,
+    server: Option<&pg::Conn>,
+) -> StepReport {
+    let spec = LoadSpec {
+        concurrency,
+        warmup: o.warmup,
+        stop: Stop::After(o.duration),
+        rate: o.rate,
+        pool_timeout: o.pool_timeout,
+        only: None,
+    };
+    let r = runner::run(pool, workload, &spec, server).await;
+    StepReport {
+        concurrency,
+        pool_size: pool.status().max_size,
+        ok: r.ok,
+        errors: r.errors,
+        wait_timeouts: r.wait_timeouts,
+        throughput: r.throughput(),
+        error_rate: r.error_rate(),
+        latency: r.total.summary(),
+        pool_wait: r.wait.summary(),
+        query: r.query.summary(),
+        occupancy: r.occupancy,
+        first_error: r.first_error,
+    }
+}
+
+/// The whole ramp. `on_step` is called after each step (progress, live output).
+pub async fn ramp(
+    p: &ConnParams,
+    workload: Workload,
+    o: &RampOptions,
+    on_step: &(dyn Fn(usize, &StepReport) + Sync),
+) -> Result<RampReport> {
+    if o.steps.is_empty() || o.steps.contains(&0) {
+        return Err(BenchError::Options(
+            "steps must be positive numbers, e.g. --steps 1,2,4,8".into(),
+        ));
+    }
+    let workload = Arc::new(workload);
+    let observer = pg::connect(p, &SessionOptions::default()).await?;
+    let mut steps = Vec::new();
+    let mut shared = None;
+    for (i, &x) in o.steps.iter().enumerate() {
+        let (size, conc) = match o.vary {
+            Vary::Concurrency => (o.pool_size, x),
+            Vary::Pool => (x, o.concurrency),
+        };
+        let pool = match (o.vary, &shared) {
+            (Vary::Concurrency, Some(pool)) => Clone::clone(pool),
+            _ => checked_pool(p, &o.session, size, &workload).await?,
+        };
+        if o.vary == Vary::Concurrency {
+            shared = Some(pool.clone());
+        }
+        fill(p, &pool, conc.min(size)).await?;
+        let rep = step(&pool, &workload, conc, o, Some(&observer)).await;
+        if i == 0 && rep.ok == 0 && rep.errors > 0 {
+            return Err(BenchError::AllFailed(
+                rep.first_error.unwrap_or_else(|| "no detail".into()),
+            ));
+        }
+        on_step(i, &rep);
+        steps.push(rep);
+    }
+    Ok(summarize(&workload.name, &p.target(), o, steps))
+}
+
+/// Knee, recommendation and advice from measured steps.
+pub fn summarize(
+    workload: &str,
+    target: &str,
+    o: &RampOptions,
+    steps: Vec<StepReport>,
+) -> RampReport {
+    // At a fixed concurrency total latency barely moves with the pool size (Little's law);
+    // an oversized pool shows as time in the server instead.
+    let points: Vec<(f64, f64)> = steps
+        .iter()
+        .map(|s| match o.vary {
+            Vary::Concurrency => (s.throughput, s.latency.p95_ms),
+            Vary::Pool => (s.throughput, s.query.p95_ms),
+        })
+        .collect();
+    let knee = find_knee(&points).map(|i| Knee {
+        at: steps[i].x(o.vary),
+        throughput: steps[i].throughput,
+        p95_ms: steps[i].latency.p95_ms,
+    });
+    let rule_of_thumb = o.cores.map(|c| c * 2 + o.spindles);
+    let (recommended, advice) = match (&knee, o.vary) {
+        (None, _) => (
+            None,
+            "no knee: throughput still grows at the last step; ramp further (--steps) or check that the client is not the bottleneck".to_string(),
+        ),
+        (Some(k), Vary::Pool) => (
+            Some(k.at),
+            format!(
+                "throughput levels off at a pool of {} ({:.0}/s, p95 {}); a larger pool only adds queueing in the server",
+                k.at,
+                k.throughput,
+                super::histogram::ms(k.p95_ms)
+            ),
+        ),
+        (Some(k), Vary::Concurrency) if k.at >= o.pool_size => (
+            Some(o.pool_size),
+            format!(
+                "throughput levels off at {} clients, at the pool size ({}): the pool is the limit; ramp the pool with --vary pool --concurrency {}",
+                k.at,
+                o.pool_size,
+                k.at * 2
+            ),
+        ),
+        (Some(k), Vary::Concurrency) => (
+            Some(k.at),
+            format!(
+                "throughput levels off at {} clients ({:.0}/s, p95 {}), below the pool size {}: a pool of {} serves this workload as well",
+                k.at,
+                k.throughput,
+                super::histogram::ms(k.p95_ms),
+                o.pool_size,
+                k.at
+            ),
+        ),
+    };
+    RampReport {
+        workload: workload.to_string(),
+        target: target.to_string(),
+        vary: o.vary,
+        open_loop_rate: o.rate,
+        warmup_seconds: o.warmup.as_secs_f64(),
+        step_seconds: o.duration.as_secs_f64(),
+        steps,
+        knee,
+        recommended_pool_size: recommended,
+        rule_of_thumb,
+        cores: o.cores,
+        spindles: o.spindles,
+        advice,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn geometric_steps() {
+        assert_eq!(geometric(1), vec![1]);
+        assert_eq!(geometric(16), vec![1, 2, 4, 8, 16]);
+        assert_eq!(geometric(12), vec![1, 2, 4, 8, 12]);
+    }
+
+    #[test]
+    fn knee_is_where_throughput_stops_and_latency_rises() {
+        // Grows, grows, plateaus while latency climbs.
+        let pts = [
+            (10.0, 1.0),
+            (19.0, 1.1),
+            (30.0, 1.3),
+            (31.0, 2.6),
+            (30.5, 5.0),
+        ];
+        assert_eq!(find_knee(&pts), Some(2));
+        // Still growing everywhere: no knee.
+        assert_eq!(find_knee(&[(10.0, 1.0), (20.0, 1.0), (40.0, 1.1)]), None);
+        // Flat throughput but flat latency too (rate-limited open loop): no knee.
+        assert_eq!(find_knee(&[(100.0, 1.0), (100.0, 1.0)]), None);
+        // A noisy dip early on is not a knee: later steps grow far beyond it.
+        let noisy = [
+            (14.0, 4.1),
+            (11.7, 6.9),
+            (43.0, 0.5),
+            (54.0, 0.24),
+            (55.0, 0.38),
+        ];
+        assert_eq!(find_knee(&noisy), Some(3));
+    }
+}

@@ -1,0 +1,331 @@
+//! The load loop both `bench pool` and `bench queries` use: N tasks sharing one pool, each
+//! taking a connection, running one statement and giving the connection back, for a time or a
+//! number of iterations after a warm-up.
+//!
+//! Why time `pool.get()` ourselves: deadpool keeps no wait-time statistics, and a pool that is
+//! too small shows up *only* there (the query itself stays fast while requests queue for a
+//! connection). Every request therefore records three latencies: waiting for a connection, in
+//! the query, and the two together. Pool occupancy (`Pool::status`, a point-in-time snapshot)
+//! and the server's count of active sessions are sampled alongside.
+//!
+//! Closed loop (the default) finds the throughput ceiling; `rate` switches to an open loop with
+//! a fixed schedule per task, and latency is measured from the *intended* start, so requests
+//! delayed by a stall are charged for the delay (coordinated-omission correction, as in wrk2
+//! and `pgbench -R`). The schedule runs on tokio's timer, whose resolution is 1 ms: for
+//! sub-millisecond statements an open-loop latency carries up to 1 ms of timer lag, so compare
+//! open-loop runs with each other, and use the closed loop for the fastest statements.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::{Pool, PoolError, TimeoutType, Timeouts};
+use rand::distributions::Distribution;
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use serde::Serialize;
+use tokio_postgres::types::ToSql;
+
+use super::histogram::Latency;
+use super::workload::Workload;
+use crate::pg::Conn;
+
+/// When a measured run ends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stop {
+    After(Duration),
+    Iterations(u64),
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    pub concurrency: usize,
+    pub warmup: Duration,
+    pub stop: Stop,
+    /// Open loop: total requests per second over all tasks.
+    pub rate: Option<f64>,
+    /// How long a request may wait for a connection before it counts as a pool timeout.
+    pub pool_timeout: Duration,
+    /// Run only this statement of the workload (else: draw by weight).
+    pub only: Option<usize>,
+}
+
+/// Samples of pool occupancy and server activity over the measured period.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Occupancy {
+    /// Mean share of the pool's `max_size` connections in use (0..1).
+    pub pool_utilization: f64,
+    pub pool_waiting_mean: f64,
+    pub pool_waiting_max: usize,
+    pub pool_samples: u64,
+    /// Active sessions (state = 'active') in the target database, excluding the sampler.
+    pub server_active_mean: f64,
+    pub server_active_max: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LoadResult {
+    pub measured: Duration,
+    pub ok: u64,
+    pub errors: u64,
+    pub wait_timeouts: u64,
+    pub total: Latency,
+    pub wait: Latency,
+    pub query: Latency,
+    pub first_error: Option<String>,
+    pub occupancy: Occupancy,
+}
+
+impl LoadResult {
+    pub fn throughput(&self) -> f64 {
+        let s = self.measured.as_secs_f64();
+        if s > 0.0 {
+            self.ok as f64 / s
+        } else {
+            0.0
+        }
+    }
+
+    pub fn error_rate(&self) -> f64 {
+        let n = self.ok + self.errors + self.wait_timeouts;
+        if n == 0 {
+            0.0
+        } else {
+            (self.errors + self.wait_timeouts) as f64 / n as f64
+        }
+    }
+
+    fn merge(&mut self, o: LoadResult) {
+        self.ok += o.ok;
+        self.errors += o.errors;
+        self.wait_timeouts += o.wait_timeouts;
+        self.total.add(&o.total);
+        self.wait.add(&o.wait);
+        self.query.add(&o.query);
+        if self.first_error.is_none() {
+            self.first_error = o.first_error;
+        }
+    }
+}
+
+const POOL_SAMPLE_EVERY: Duration = Duration::from_millis(5);
+const SERVER_SAMPLE_EVERY: Duration = Duration::from_millis(100);
+const ACTIVE_SQL: &str = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()";
+
+/// Run the workload through `pool` as `spec` says. `server`, when given, is a session outside
+/// the pool used to sample `pg_stat_activity`.
+pub async fn run(
+    pool: &Pool,
+    workload: &Arc<Workload>,
+    spec: &LoadSpec,
+    server: Option<&Conn>,
+) -> LoadResult {
+    let c = spec.concurrency.max(1);
+    let start = Instant::now();
+    let measure_from = start + spec.warmup;
+    let remaining = Arc::new(AtomicI64::new(match spec.stop {
+        Stop::Iterations(n) => i64::try_from(n).unwrap_or(i64::MAX),
+        Stop::After(_) => i64::MAX,
+    }));
+    let end = match spec.stop {
+        Stop::After(d) => Some(measure_from + d),
+        Stop::Iterations(_) => None,
+    };
+    let interval = spec
+        .rate
+        .filter(|r| *r > 0.0)
+        .map(|r| Duration::from_secs_f64(c as f64 / r));
+    let timeouts = Timeouts {
+        wait: Some(spec.pool_timeout),
+        create: None,
+        recycle: None,
+    };
+    let tasks: Vec<_> = (0..c)
+        .map(|k| {
+            let pool = pool.clone();
+            let workload = Arc::clone(workload);
+            let remaining = Arc::clone(&remaining);
+            let only = spec.only;
+            let first = interval.map(|iv| start + iv.mul_f64(k as f64 / c as f64));
+            tokio::spawn(async move {
+                task(TaskCtx {
+                    pool,
+                    workload,
+                    remaining,
+                    only,
+                    measure_from,
+                    end,
+                    interval,
+                    next: first,
+                    timeouts,
+                    seed: k as u64,
+                })
+                .await
+            })
+        })
+        .collect();
+    let stop = AtomicBool::new(false);
+    let occupancy = Mutex::new(Occupancy::default());
+    let samplers = async {
+        tokio::join!(
+            sample_pool(pool, measure_from, &stop, &occupancy),
+            sample_server(server, measure_from, &stop, &occupancy)
+        )
+    };
+    let workers = async {
+        let mut out = LoadResult::default();
+        for t in tasks {
+            if let Ok(r) = t.await {
+                out.merge(r);
+            }
+        }
+        // The real window: an open loop behind schedule keeps working through its backlog.
+        out.measured = Instant::now().saturating_duration_since(measure_from);
+        stop.store(true, Ordering::Relaxed);
+        out
+    };
+    let (mut out, _) = tokio::join!(workers, samplers);
+    out.occupancy = occupancy.into_inner().unwrap_or_default();
+    out
+}
+
+struct TaskCtx {
+    pool: Pool,
+    workload: Arc<Workload>,
+    remaining: Arc<AtomicI64>,
+    only: Option<usize>,
+    measure_from: Instant,
+    end: Option<Instant>,
+    interval: Option<Duration>,
+    next: Option<Instant>,
+    timeouts: Timeouts,
+    seed: u64,
+}
+
+async fn task(mut t: TaskCtx) -> LoadResult {
+    let mut out = LoadResult::default();
+    let mut rng = SmallRng::seed_from_u64(0x5eed ^ t.seed.wrapping_mul(0x9e37_79b9));
+    let picker = t.workload.picker();
+    loop {
+        let intended = match (t.next, t.interval) {
+            (Some(at), Some(iv)) => {
+                t.next = Some(at + iv);
+                if at > Instant::now() {
+                    tokio::time::sleep_until(at.into()).await;
+                }
+                at
+            }
+            _ => Instant::now(),
+        };
+        let measuring = intended >= t.measure_from;
+        if measuring {
+            if t.end.is_some_and(|e| intended >= e) {
+                break;
+            }
+            if t.remaining.fetch_sub(1, Ordering::Relaxed) <= 0 {
+                break;
+            }
+        }
+        let stmt = &t.workload.statements[t.only.unwrap_or_else(|| picker.sample(&mut rng))];
+        let values = stmt.values(&mut rng);
+        let t0 = Instant::now();
+        let got = t.pool.timeout_get(&t.timeouts).await;
+        let t1 = Instant::now();
+        let client = match got {
+            Ok(c) => c,
+            Err(PoolError::Timeout(TimeoutType::Wait)) => {
+                if measuring {
+                    out.wait_timeouts += 1;
+                }
+                continue;
+            }
+            Err(e) => {
+                if measuring {
+                    out.errors += 1;
+                }
+                out.first_error.get_or_insert_with(|| e.to_string());
+                // A refused connection fails at once: do not spin.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let res = match client.prepare_cached(&stmt.sql).await {
+            Ok(s) => client.query(&s, &refs).await.map(drop),
+            Err(e) => Err(e),
+        };
+        let t2 = Instant::now();
+        drop(client);
+        match res {
+            Ok(()) if measuring => {
+                out.ok += 1;
+                out.wait.record(t1 - t0);
+                out.query.record(t2 - t1);
+                out.total.record(t2.saturating_duration_since(intended));
+            }
+            Ok(()) => {}
+            Err(e) => {
+                if measuring {
+                    out.errors += 1;
+                }
+                out.first_error.get_or_insert_with(|| {
+                    format!(
+                        "{}: {}",
+                        stmt.name,
+                        crate::pg::PgError::query("running the statement", e)
+                    )
+                });
+            }
+        }
+    }
+    out
+}
+
+async fn sample_pool(pool: &Pool, from: Instant, stop: &AtomicBool, out: &Mutex<Occupancy>) {
+    let (mut n, mut used, mut waiting, mut max_wait) = (0u64, 0.0f64, 0.0f64, 0usize);
+    let mut tick = tokio::time::interval_at(from.into(), POOL_SAMPLE_EVERY);
+    while !stop.load(Ordering::Relaxed) {
+        tick.tick().await;
+        let s = pool.status();
+        n += 1;
+        used += s.size.saturating_sub(s.available) as f64 / s.max_size.max(1) as f64;
+        waiting += s.waiting as f64;
+        max_wait = max_wait.max(s.waiting);
+    }
+    let mut o = out.lock().expect("occupancy");
+    if n > 0 {
+        o.pool_utilization = used / n as f64;
+        o.pool_waiting_mean = waiting / n as f64;
+    }
+    o.pool_waiting_max = max_wait;
+    o.pool_samples = n;
+}
+
+async fn sample_server(
+    server: Option<&Conn>,
+    from: Instant,
+    stop: &AtomicBool,
+    out: &Mutex<Occupancy>,
+) {
+    let Some(conn) = server else { return };
+    let Ok(stmt) = conn.prepare(ACTIVE_SQL).await else {
+        return;
+    };
+    let (mut n, mut sum, mut max) = (0u64, 0i64, 0i64);
+    let mut tick = tokio::time::interval_at(from.into(), SERVER_SAMPLE_EVERY);
+    while !stop.load(Ordering::Relaxed) {
+        tick.tick().await;
+        if let Ok(row) = conn.query_one(&stmt, &[]).await {
+            let a: i64 = row.get(0);
+            n += 1;
+            sum += a;
+            max = max.max(a);
+        }
+    }
+    let mut o = out.lock().expect("occupancy");
+    if n > 0 {
+        o.server_active_mean = sum as f64 / n as f64;
+    }
+    o.server_active_max = max;
+}

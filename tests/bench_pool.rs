@@ -1,0 +1,265 @@
+//! `dbopt bench pool` against a real throwaway server: pool waits appear above the pool size and
+//! never below it, the pool caps throughput, open-loop latency includes the queueing a stalled
+//! pool causes, and the CLI's JSON, chart and errors hold their promises.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{assert_clean_error, dbopt, fresh_db, setup_conn};
+use dbopt::bench::pool::{self, RampOptions, Vary};
+use dbopt::bench::workload::Workload;
+use dbopt::pg::SessionOptions;
+
+/// Each request holds its connection for at least 5 ms.
+const SLEEPY: &str = r#"
+[[statement]]
+name = "hold"
+sql = "SELECT pg_sleep(0.005), $1::int"
+params = ["int:1..10"]
+"#;
+
+fn options(steps: Vec<usize>, pool_size: usize) -> RampOptions {
+    RampOptions {
+        vary: Vary::Concurrency,
+        steps,
+        pool_size,
+        concurrency: 1,
+        warmup: Duration::from_millis(150),
+        duration: Duration::from_millis(300),
+        rate: None,
+        pool_timeout: Duration::from_secs(10),
+        session: SessionOptions::default(),
+        cores: Some(2),
+        spindles: 0,
+    }
+}
+
+#[tokio::test]
+async fn waits_appear_above_the_pool_size_and_not_below() {
+    let p = fresh_db("pool_ramp").await;
+    let w = Workload::parse("sleepy.toml", SLEEPY).unwrap();
+    let rep = pool::ramp(&p, w, &options(vec![1, 2, 4, 8], 2), &|_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(rep.steps.len(), 4);
+    for s in &rep.steps {
+        assert_eq!(s.errors, 0, "{s:?}");
+        assert_eq!(s.wait_timeouts, 0, "{s:?}");
+        assert!(s.ok > 0, "{s:?}");
+        assert!(s.query.p50_ms >= 5.0, "pg_sleep(5ms) inside: {s:?}");
+    }
+    // At or below the pool size nobody ever waits for a connection (deadpool's own count).
+    for s in rep.steps.iter().filter(|s| s.concurrency <= 2) {
+        assert_eq!(s.occupancy.pool_waiting_max, 0, "{s:?}");
+        assert!(s.occupancy.pool_samples > 10, "{s:?}");
+    }
+    // Above it, requests queue: waiting is seen, the wait time is real, the pool is full.
+    for s in rep.steps.iter().filter(|s| s.concurrency > 2) {
+        assert!(s.occupancy.pool_waiting_max > 0, "{s:?}");
+        assert!(s.pool_wait.p95_ms > 1.0, "{s:?}");
+        assert!(s.occupancy.pool_utilization > 0.9, "{s:?}");
+        // Two connections each busy >= 5 ms per request cannot serve more than 400/s.
+        assert!(s.throughput < 420.0, "{s:?}");
+        assert!(s.occupancy.server_active_max >= 1, "{s:?}");
+    }
+    let eight = &rep.steps[3];
+    assert!(
+        eight.pool_wait.p50_ms > eight.query.p50_ms,
+        "with 8 clients on 2 connections, waiting dominates: {eight:?}"
+    );
+    assert_eq!(rep.rule_of_thumb, Some(4));
+}
+
+#[tokio::test]
+async fn open_loop_latency_counts_the_queue_behind_a_saturated_pool() {
+    let p = fresh_db("pool_rate").await;
+    let w = Workload::parse(
+        "slow.toml",
+        "[[statement]]\nname = \"s\"\nsql = \"SELECT pg_sleep(0.02)\"\n",
+    )
+    .unwrap();
+    // 100 requests/s offered, one connection serving at most 50/s.
+    let mut o = options(vec![2], 1);
+    o.rate = Some(100.0);
+    o.warmup = Duration::ZERO;
+    o.duration = Duration::from_millis(500);
+    let rep = pool::ramp(&p, w, &o, &|_, _| {}).await.unwrap();
+    let s = &rep.steps[0];
+    assert!(s.ok >= 40, "{s:?}");
+    assert!(s.throughput <= 52.0, "{s:?}");
+    // Measured from the intended start, latency includes the backlog (~0.5 s by the end);
+    // a closed loop would have reported about 2 x 20 ms.
+    assert!(s.latency.p95_ms > 200.0, "{s:?}");
+    assert!(s.query.p95_ms < s.latency.p95_ms, "{s:?}");
+}
+
+#[test]
+fn cli_json_report_and_chart() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let p = rt.block_on(fresh_db("pool_cli"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("w.toml");
+    std::fs::write(&file, SLEEPY).unwrap();
+    let svg = dir.path().join("ramp.svg");
+    let out = dbopt()
+        .args(["bench", "pool", "--database-url", &p.url_with_password()])
+        .args(["--workload-file", file.to_str().unwrap()])
+        .args(["--pool-size", "2", "--steps", "1,4", "--duration", "300ms"])
+        .args([
+            "--warmup",
+            "100ms",
+            "--server-cores",
+            "2",
+            "--format",
+            "json",
+        ])
+        .args(["--plot", svg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["workload"], "w");
+    assert_eq!(v["steps"].as_array().unwrap().len(), 2);
+    assert_eq!(v["steps"][1]["concurrency"], 4);
+    assert_eq!(v["steps"][1]["pool_size"], 2);
+    for key in [
+        "throughput",
+        "latency",
+        "pool_wait",
+        "query",
+        "pool_utilization",
+        "server_active_max",
+    ] {
+        assert!(!v["steps"][0][key].is_null(), "{key} missing: {v}");
+    }
+    assert_eq!(v["rule_of_thumb"], 4);
+    assert!(v["steps"][1]["pool_waiting_max"].as_u64().unwrap() > 0);
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    assert!(chart.starts_with("<svg"), "{chart}");
+    assert_eq!(chart.matches("<polyline").count(), 2);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(p.password().unwrap()));
+}
+
+#[test]
+fn cli_errors_are_one_line() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let p = rt.block_on(fresh_db("pool_err"));
+    let url = p.url_with_password();
+    // Built-in workloads create tables: not on a user's server without consent.
+    let out = dbopt()
+        .args([
+            "bench",
+            "pool",
+            "--database-url",
+            &url,
+            "--profile",
+            "smoke",
+        ])
+        .output()
+        .unwrap();
+    assert_clean_error(&out, &["--database-url", "hint:", "--allow-writes"]);
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[statement]]\nname = \"x\"\nsql = \"SELECT 1\"\nparams = [\"uuid\"]\n",
+    )
+    .unwrap();
+    let out = dbopt()
+        .args(["bench", "pool", "--database-url", &url])
+        .args(["--workload-file", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_clean_error(
+        &out,
+        &["invalid workload file", "unknown generator", "hint:"],
+    );
+    let typo = dir.path().join("typo.toml");
+    std::fs::write(&typo, "[[statement]]\nname = \"x\"\nsql = \"SELEC 1\"\n").unwrap();
+    let out = dbopt()
+        .args([
+            "bench",
+            "pool",
+            "--database-url",
+            &url,
+            "--steps",
+            "1",
+            "--duration",
+            "100ms",
+        ])
+        .args(["--workload-file", typo.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_clean_error(&out, &["statement \"x\"", "syntax error"]);
+    let out = dbopt()
+        .args(["bench", "pool", "--database-url", &url, "--steps", "0,2"])
+        .args(["--workload-file", typo.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_clean_error(&out, &["--steps", "hint:"]);
+}
+
+#[test]
+fn compare_with_pgbench_on_the_same_server() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let p = rt.block_on(fresh_db("pool_pgbench"));
+    let out = dbopt()
+        .args(["bench", "pool", "--database-url", &p.url_with_password()])
+        .args([
+            "--compare-pgbench",
+            "--allow-writes",
+            "--duration",
+            "1s",
+            "--warmup",
+            "200ms",
+        ])
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(
+        rows.iter()
+            .map(|r| r["clients"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![1, 8, 32]
+    );
+    for r in rows {
+        assert!(r["dbopt_tps"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["pgbench_tps"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["ratio"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    // The tables are pgbench's own layout, filled at scale 1.
+    let n: i64 = rt.block_on(async {
+        setup_conn(&p)
+            .await
+            .query_one("SELECT count(*) FROM pgbench_accounts", &[])
+            .await
+            .unwrap()
+            .get(0)
+    });
+    assert_eq!(n, 100_000);
+}
+
+#[tokio::test]
+async fn ramping_the_pool_size_removes_the_waits() {
+    let p = fresh_db("pool_vary").await;
+    let w = Workload::parse("sleepy.toml", SLEEPY).unwrap();
+    let mut o = options(vec![1, 4], 1);
+    o.vary = Vary::Pool;
+    o.concurrency = 4;
+    let rep = pool::ramp(&p, w, &o, &|_, _| {}).await.unwrap();
+    let (small, big) = (&rep.steps[0], &rep.steps[1]);
+    assert_eq!((small.pool_size, small.concurrency), (1, 4));
+    assert_eq!((big.pool_size, big.concurrency), (4, 4));
+    // Four clients on one connection queue; on four connections nobody waits.
+    assert!(small.occupancy.pool_waiting_max > 0, "{small:?}");
+    assert!(small.pool_wait.p50_ms > 1.0, "{small:?}");
+    assert_eq!(big.occupancy.pool_waiting_max, 0, "{big:?}");
+    // One connection busy >= 5 ms per request serves at most 200/s.
+    assert!(small.throughput < 210.0, "{small:?}");
+}
