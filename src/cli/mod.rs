@@ -6,6 +6,7 @@ pub mod args;
 pub mod demo;
 pub mod doctor;
 pub mod migrations;
+pub mod nplusone;
 
 use std::process::ExitCode;
 
@@ -84,6 +85,8 @@ pub enum Command {
     Demo(demo::DemoCmd),
     /// Write index migrations for your migration tool from a saved advise report.
     Migrations(migrations::MigrationsArgs),
+    /// N+1 loops in pg_stat_statements (a lookup run once per row of a parent), with the rewrite.
+    Nplusone(nplusone::NplusoneArgs),
 }
 
 /// Arguments of a command that a later version fills in.
@@ -107,6 +110,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Demo(a) => demo::run(&g, a).await,
         Command::Advise(a) => advise::run(&g, a).await,
         Command::Migrations(a) => migrations::run(&g, a).await,
+        Command::Nplusone(a) => nplusone::run(&g, a).await,
         Command::Explain(_) => pending("explain"),
         Command::Queries(_) => pending("queries"),
         Command::Tables(_) => pending("tables"),

@@ -5,6 +5,7 @@
 
 pub mod advise;
 pub mod doctor;
+pub mod nplusone;
 
 use std::io::IsTerminal;
 
