@@ -350,8 +350,18 @@ pub fn detect_log(
                 continue;
             }
             used.extend(burst.iter().copied());
-            let parent = evs[i - 1];
-            if &parent.fingerprint == fp || evs[i].at - parent.at > window {
+            // The parent: the statement before the loop, skipping the children of loops
+            // already seen (two lookups per parent row interleave).
+            let Some(parent) = evs[..i]
+                .iter()
+                .enumerate()
+                .rev()
+                .find(|(k, e)| !used.contains(k) && &e.fingerprint != fp)
+                .map(|(_, e)| *e)
+            else {
+                continue;
+            };
+            if evs[i].at - parent.at > window {
                 continue;
             }
             let distinct: HashSet<&Vec<String>> = burst.iter().map(|&k| &evs[k].params).collect();
@@ -544,6 +554,56 @@ mod tests {
             v.push(ev("s2", 15 + i * 20, CHILD, &(i + 10).to_string(), 12.0));
         }
         assert!(detect_log(&v, None, &th()).is_empty());
+    }
+
+    #[test]
+    fn interleaved_loops_share_their_parent_and_foreign_keys_link_any_names() {
+        use crate::catalog::{Column, ForeignKey, Table};
+        let other = "SELECT id, note FROM remarks WHERE target = $1";
+        let mut v = vec![ev("s1", 0, PARENT, "7", 3.0)];
+        for i in 0..6 {
+            v.push(ev("s1", 10 + i * 20, CHILD, &i.to_string(), 12.0));
+            v.push(ev("s1", 15 + i * 20, other, &i.to_string(), 12.0));
+        }
+        // Without a catalog `target` means nothing: only the comments loop is linked.
+        let f = detect_log(&v, None, &th());
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].child.query, CHILD);
+        // With the foreign key remarks.target -> posts.id both loops are found, same parent.
+        let mut c = Catalog::default();
+        for (t, cols) in [
+            ("posts", &["id", "name", "author"][..]),
+            ("comments", &["id", "body", "post_id"][..]),
+            ("remarks", &["id", "note", "target"][..]),
+        ] {
+            c.tables.push(Table {
+                schema: "public".into(),
+                name: t.into(),
+                columns: cols
+                    .iter()
+                    .map(|n| Column {
+                        name: (*n).into(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            });
+        }
+        c.foreign_keys.push(ForeignKey {
+            name: "remarks_target_fkey".into(),
+            table: "public.remarks".into(),
+            columns: vec!["target".into()],
+            ref_table: "public.posts".into(),
+            ref_columns: vec!["id".into()],
+        });
+        let f = detect_log(&v, Some(&c), &th());
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert!(f
+            .iter()
+            .all(|n| n.parent.query == PARENT && n.child_calls == 6));
+        assert!(f
+            .iter()
+            .any(|n| n.link == "foreign key remarks_target_fkey"));
     }
 
     #[test]
