@@ -121,6 +121,25 @@ async fn loop_over_parent_rows_is_found_and_its_twins_are_not() {
     assert_eq!(l["finding"]["rule"], "n-plus-one");
     assert!(l["child_total_ms"].as_f64().unwrap() > 0.0);
 
+    // For people: the table and the rewrite; --fail-on turns the loop into exit 1.
+    let out = common::dbopt()
+        .args([
+            "nplusone",
+            "--fail-on",
+            "warning",
+            "--database-url",
+            &p.url_with_password(),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("60 / 60 = 1.00"), "{text}");
+    assert!(
+        text.contains("SELECT id, body FROM comments WHERE post_id = ANY($1)"),
+        "{text}"
+    );
+
     // The same finding inside advise.
     let out = common::dbopt()
         .args([
