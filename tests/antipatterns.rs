@@ -14,6 +14,8 @@ CREATE TABLE big (id bigint PRIMARY KEY, a int NOT NULL, email text NOT NULL,
 INSERT INTO big (id, a, email) SELECT g, g % 100, 'user' || g || '@x.org' FROM generate_series(1, 120000) g;
 CREATE INDEX ON big (email);
 CREATE INDEX big_upper ON big (upper(email));
+CREATE INDEX big_email_prefix ON big (email text_pattern_ops);
+CREATE INDEX ON big (a);
 CREATE TABLE small (id bigint PRIMARY KEY, name text NOT NULL);
 INSERT INTO small SELECT g, 'n' || g FROM generate_series(1, 200) g;
 ANALYZE;
@@ -71,6 +73,21 @@ async fn each_pattern_is_found_and_its_twin_is_not() {
             c.query("SELECT id FROM big WHERE upper(email) = $1", &[&email])
                 .await
                 .unwrap();
+            // Leading-wildcard LIKE / prefix LIKE served by a text_pattern_ops index.
+            let suffix = format!("%{i}@x.org");
+            c.query("SELECT id FROM big WHERE email LIKE $1", &[&suffix])
+                .await
+                .unwrap();
+            let prefix = format!("user{}%", 1000 + i);
+            c.query("SELECT a FROM big WHERE email LIKE $1", &[&prefix])
+                .await
+                .unwrap();
+            // An integer column against a numeric parameter / against an integer.
+            c.batch_execute(&format!(
+                "SELECT id FROM big WHERE a = {n}::numeric; SELECT id FROM big WHERE a = {n}::int"
+            ))
+            .await
+            .unwrap();
             // count(*) over a large table / narrowed / over a small table.
             c.query("SELECT count(*) FROM big", &[]).await.unwrap();
             c.query("SELECT count(*) FROM big WHERE a = $1", &[&n32])
@@ -160,6 +177,14 @@ async fn each_pattern_is_found_and_its_twin_is_not() {
     assert_eq!(
         inl[0].sql.as_deref(),
         Some("SELECT id FROM small WHERE id = ANY($1)")
+    );
+    assert_eq!(
+        by_rule("leading-wildcard-like"),
+        ["SELECT id FROM big WHERE email LIKE $1"]
+    );
+    assert_eq!(
+        by_rule("implicit-cast-on-column"),
+        ["SELECT id FROM big WHERE a = $1::numeric"]
     );
     assert!(by_rule("n-plus-one").is_empty());
 }
