@@ -85,6 +85,9 @@ pub fn finding(n: &NPlusOne, p: &Params) -> Finding {
     let source = match n.evidence {
         nplusone::Evidence::PgStatStatements => "pg_stat_statements",
         nplusone::Evidence::Log => "the statement log",
+        nplusone::Evidence::Activity => {
+            "pg_stat_activity samples (a weaker signal: statements between two samples are missed)"
+        }
     };
     Finding {
         rule: RULE.id.into(),

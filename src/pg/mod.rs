@@ -4,6 +4,7 @@
 //! against a live server or a snapshot file, and the places that can change a database are few
 //! and easy to audit.
 
+pub mod activity;
 pub mod apply;
 pub mod catalog;
 pub mod connect;

@@ -3,7 +3,7 @@
 use super::{status_cell, table, Format};
 use serde::Serialize;
 
-use crate::workload::nplusone::NPlusOne;
+use crate::workload::nplusone::{Evidence, NPlusOne};
 use crate::workload::shaped::short;
 
 /// The JSON output (stable): every loop found, with its finding (severity, remedy, SQL).
@@ -22,12 +22,13 @@ pub struct LoopReport {
 
 pub fn render(loops: &[LoopReport], format: Format) -> String {
     if loops.is_empty() {
-        return "no N+1 loop found in pg_stat_statements\n".into();
+        return "no N+1 loop found\n".into();
     }
     let mut t = table(
         format,
         &[
             "severity",
+            "seen in",
             "parent",
             "child",
             "calls / rows",
@@ -39,6 +40,11 @@ pub fn render(loops: &[LoopReport], format: Format) -> String {
         let d = &l.detail;
         t.add_row(vec![
             status_cell(l.finding.severity.label(), Some(l.finding.severity)),
+            comfy_table::Cell::new(match d.evidence {
+                Evidence::PgStatStatements => "pg_stat_statements",
+                Evidence::Log => "log",
+                Evidence::Activity => "activity samples (weaker)",
+            }),
             comfy_table::Cell::new(short(&d.parent.query, 60)),
             comfy_table::Cell::new(short(&d.child.query, 60)),
             comfy_table::Cell::new(format!(

@@ -33,6 +33,8 @@ pub enum Evidence {
     PgStatStatements,
     /// Sessions and timestamps of a statement log.
     Log,
+    /// pg_stat_activity samples: a weaker signal, statements between two samples are missed.
+    Activity,
 }
 
 /// One statement of a finding.
@@ -440,6 +442,43 @@ pub fn detect_log(
         })
         .collect();
     out.sort_by(|a, b| b.child_total_ms.total_cmp(&a.child_total_ms));
+    out
+}
+
+/// N+1 loops in pg_stat_activity samples (see `crate::pg::activity`): the log detector on
+/// the executions seen, with pg_stat_statements' normalized text for each `query_id`, and
+/// durations not seen to end bounded by the session's next execution. A weaker signal.
+pub fn detect_activity(
+    events: &[LogEvent],
+    workload: &Workload,
+    catalog: &Catalog,
+    t: &LogThresholds,
+) -> Vec<NPlusOne> {
+    let texts: BTreeMap<&str, &str> = workload
+        .statements
+        .iter()
+        .map(|s| (s.fingerprint.as_str(), s.query.as_str()))
+        .collect();
+    let mut evs: Vec<LogEvent> = events.to_vec();
+    evs.sort_by(|a, b| a.session.cmp(&b.session).then(a.at.cmp(&b.at)));
+    for i in 0..evs.len() {
+        if let Some(q) = texts.get(evs[i].fingerprint.as_str()) {
+            evs[i].query = (*q).to_string();
+        }
+        if evs[i].duration_ms <= 0.0 {
+            if let Some(next) = evs.get(i + 1).filter(|n| n.session == evs[i].session) {
+                #[allow(clippy::cast_precision_loss)]
+                {
+                    evs[i].duration_ms =
+                        (next.at - evs[i].at).num_microseconds().unwrap_or(0) as f64 / 1000.0;
+                }
+            }
+        }
+    }
+    let mut out = detect_log(&evs, Some(catalog), t);
+    for n in &mut out {
+        n.evidence = Evidence::Activity;
+    }
     out
 }
 
