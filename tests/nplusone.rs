@@ -212,3 +212,117 @@ async fn bad_thresholds_are_a_clean_error() {
         .unwrap();
     common::assert_clean_error(&out, &["n-plus-one", "hint:"]);
 }
+
+/// pg_stat_activity sampling sees the loop in its session while it runs (statements slowed
+/// with pg_sleep so that 5 ms samples see each one); the unrelated loop next to it is not
+/// reported.
+#[tokio::test]
+async fn activity_sampling_sees_the_loop_and_not_its_twin() {
+    let p = common::fresh_db("n1act").await;
+    let c = common::setup_conn(&p).await;
+    c.batch_execute(SCHEMA).await.unwrap();
+    c.batch_execute("SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)").await.unwrap();
+    let url = p.url_with_password();
+    let sampler = tokio::task::spawn_blocking(move || {
+        common::dbopt()
+            .args([
+                "nplusone",
+                "--sample",
+                "4",
+                "--sample-interval-ms",
+                "5",
+                "--format",
+                "json",
+                "--database-url",
+                &url,
+            ])
+            .output()
+            .unwrap()
+    });
+    // Start the application once dbopt's session is there (plus its catalog read).
+    for _ in 0..200 {
+        let n: i64 = c
+            .query_one("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dbopt' AND datname = current_database()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if n > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let c2 = common::setup_conn(&p).await;
+    let looped = async {
+        for author in 0..2i32 {
+            let posts = c
+                .query(
+                    "SELECT id, title, pg_sleep(0.005) FROM posts WHERE author = $1 ORDER BY id LIMIT 6",
+                    &[&author],
+                )
+                .await
+                .unwrap();
+            for r in &posts {
+                let id: i64 = r.get(0);
+                c.query(
+                    "SELECT id, body, pg_sleep(0.01) FROM comments WHERE post_id = $1",
+                    &[&id],
+                )
+                .await
+                .unwrap();
+            }
+        }
+    };
+    let twin = async {
+        for kind in 0..2i32 {
+            let rows = c2
+                .query(
+                    "SELECT id, kind, pg_sleep(0.005) FROM audit WHERE kind = $1 LIMIT 6",
+                    &[&kind],
+                )
+                .await
+                .unwrap();
+            for r in &rows {
+                let id: i64 = r.get(0);
+                c2.query(
+                    "SELECT v, pg_sleep(0.02) FROM settings WHERE k = $1",
+                    &[&id],
+                )
+                .await
+                .unwrap();
+            }
+        }
+    };
+    tokio::join!(looped, twin);
+    let out = sampler.await.unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sampled: Vec<&Value> = r["loops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["evidence"] == "activity")
+        .collect();
+    assert_eq!(sampled.len(), 1, "{r:#}");
+    assert_eq!(
+        sampled[0]["child"]["query"],
+        "SELECT id, body, pg_sleep($2) FROM comments WHERE post_id = $1"
+    );
+    assert!(sampled[0]["child_calls"].as_i64().unwrap() >= 5, "{r:#}");
+    assert!(
+        sampled[0]["finding"]["evidence"][0]
+            .as_str()
+            .unwrap()
+            .contains("weaker signal"),
+        "{r:#}"
+    );
+    assert!(
+        !r.to_string().contains("FROM settings"),
+        "the unrelated loop is not an N+1: {r:#}"
+    );
+}
