@@ -211,6 +211,11 @@ async fn bad_thresholds_are_a_clean_error() {
         .output()
         .unwrap();
     common::assert_clean_error(&out, &["n-plus-one", "hint:"]);
+    let out = common::dbopt()
+        .args(["nplusone", "--sample", "0"])
+        .output()
+        .unwrap();
+    common::assert_clean_error(&out, &["--sample", "hint:"]);
 }
 
 /// pg_stat_activity sampling sees the loop in its session while it runs (statements slowed
