@@ -119,6 +119,42 @@ async fn loop_over_parent_rows_is_found_and_its_twins_are_not() {
         "SELECT id, body FROM comments WHERE post_id = ANY($1)"
     );
     assert_eq!(l["finding"]["rule"], "n-plus-one");
+    // The one-statement rewrite runs, with the parent's parameters, and returns what the loop
+    // returned.
+    let single = l["single_statement"].as_str().unwrap();
+    assert_eq!(
+        single,
+        "SELECT id, body FROM comments WHERE post_id IN (SELECT \"id\" FROM (SELECT id, title FROM posts WHERE author = $1 ORDER BY id LIMIT $2) AS parent)"
+    );
+    let mut looped: Vec<i64> = Vec::new();
+    for r in c
+        .query(
+            "SELECT id FROM posts WHERE author = 3 ORDER BY id LIMIT 10",
+            &[],
+        )
+        .await
+        .unwrap()
+    {
+        let id: i64 = r.get(0);
+        for x in c
+            .query("SELECT id FROM comments WHERE post_id = $1", &[&id])
+            .await
+            .unwrap()
+        {
+            looped.push(x.get(0));
+        }
+    }
+    let mut batched: Vec<i64> = c
+        .query(single, &[&3i32, &10i64])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    looped.sort_unstable();
+    batched.sort_unstable();
+    assert!(!looped.is_empty());
+    assert_eq!(looped, batched);
     assert!(l["child_total_ms"].as_f64().unwrap() > 0.0);
 
     // For people: the table and the rewrite; --fail-on turns the loop into exit 1.
@@ -244,25 +280,27 @@ async fn activity_sampling_sees_the_loop_and_not_its_twin() {
             .output()
             .unwrap()
     });
-    // Start the application once dbopt's session is there (plus its catalog read).
-    for _ in 0..200 {
+    // Start the application once dbopt is sampling (its sampling query is in pg_stat_activity).
+    let mut sampling = false;
+    for _ in 0..400 {
         let n: i64 = c
-            .query_one("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dbopt' AND datname = current_database()", &[])
+            .query_one("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dbopt' AND datname = current_database() AND query LIKE '%FROM pg_stat_activity a%'", &[])
             .await
             .unwrap()
             .get(0);
         if n > 0 {
+            sampling = true;
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(sampling, "dbopt never started sampling");
     let c2 = common::setup_conn(&p).await;
     let looped = async {
         for author in 0..2i32 {
             let posts = c
                 .query(
-                    "SELECT id, title, pg_sleep(0.005) FROM posts WHERE author = $1 ORDER BY id LIMIT 6",
+                    "SELECT id, title, pg_sleep(0.01) FROM posts WHERE author = $1 ORDER BY id LIMIT 6",
                     &[&author],
                 )
                 .await
@@ -270,7 +308,7 @@ async fn activity_sampling_sees_the_loop_and_not_its_twin() {
             for r in &posts {
                 let id: i64 = r.get(0);
                 c.query(
-                    "SELECT id, body, pg_sleep(0.01) FROM comments WHERE post_id = $1",
+                    "SELECT id, body, pg_sleep(0.03) FROM comments WHERE post_id = $1",
                     &[&id],
                 )
                 .await
@@ -282,7 +320,7 @@ async fn activity_sampling_sees_the_loop_and_not_its_twin() {
         for kind in 0..2i32 {
             let rows = c2
                 .query(
-                    "SELECT id, kind, pg_sleep(0.005) FROM audit WHERE kind = $1 LIMIT 6",
+                    "SELECT id, kind, pg_sleep(0.01) FROM audit WHERE kind = $1 LIMIT 6",
                     &[&kind],
                 )
                 .await
@@ -290,7 +328,7 @@ async fn activity_sampling_sees_the_loop_and_not_its_twin() {
             for r in &rows {
                 let id: i64 = r.get(0);
                 c2.query(
-                    "SELECT v, pg_sleep(0.02) FROM settings WHERE k = $1",
+                    "SELECT v, pg_sleep(0.06) FROM settings WHERE k = $1",
                     &[&id],
                 )
                 .await
@@ -313,7 +351,12 @@ async fn activity_sampling_sees_the_loop_and_not_its_twin() {
         .iter()
         .filter(|l| l["evidence"] == "activity")
         .collect();
-    assert_eq!(sampled.len(), 1, "{r:#}");
+    assert_eq!(
+        sampled.len(),
+        1,
+        "{r:#}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         sampled[0]["child"]["query"],
         "SELECT id, body, pg_sleep($2) FROM comments WHERE post_id = $1"

@@ -67,6 +67,9 @@ pub fn render(loops: &[LoopReport], format: Format) -> String {
             l.finding.remedy,
             l.detail.rewrite
         ));
+        if let Some(single) = &l.detail.single_statement {
+            out.push_str(&format!("   or as one statement: {single}\n"));
+        }
     }
     out
 }

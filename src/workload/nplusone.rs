@@ -71,6 +71,10 @@ pub struct NPlusOne {
     pub parent_total_ms: f64,
     /// The child rewritten to take every key at once (`= ANY($1)`).
     pub rewrite: String,
+    /// Parent and child as one statement (`fk IN (SELECT key FROM (<parent>) AS parent)`),
+    /// when the child's key comparison could be located in its text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub single_statement: Option<String>,
     /// The same as one JOIN, in words.
     pub join: String,
 }
@@ -191,6 +195,40 @@ fn lists(shape: &Shape, table: &str, column: &str) -> bool {
 
 /// The child with its key compared to an array: `lead_id = $1` → `lead_id = ANY($1)`.
 pub fn rewrite_any(query: &str, column: &str) -> String {
+    match key_param(query, column) {
+        Some((eq, start, end)) => format!(
+            "{}= ANY({}){}",
+            &query[..eq],
+            &query[start..end],
+            &query[end..]
+        ),
+        None => {
+            format!("{query} -- compare {column} with = ANY($1) and pass every key as one array")
+        }
+    }
+}
+
+/// Parent and child as one statement: the child's key taken from the parent's rows,
+/// `lead_id IN (SELECT id FROM (<parent>) AS parent)`. The parent's parameters stay as they are.
+pub fn rewrite_single(
+    parent: &str,
+    child: &str,
+    child_column: &str,
+    parent_column: &str,
+) -> Option<String> {
+    let (eq, _, end) = key_param(child, child_column)?;
+    let parent = parent.trim().trim_end_matches(';');
+    let head = &child[..eq];
+    let sep = if head.ends_with(' ') { "" } else { " " };
+    Some(format!(
+        "{head}{sep}IN (SELECT {} FROM ({parent}) AS parent){}",
+        crate::pg::quote_ident(parent_column),
+        &child[end..]
+    ))
+}
+
+/// Where `column = $n` is in `query`: (offset of `=`, start of `$n`, end of `$n`).
+fn key_param(query: &str, column: &str) -> Option<(usize, usize, usize)> {
     let lower = query.to_ascii_lowercase();
     let col = column.to_ascii_lowercase();
     let bytes = lower.as_bytes();
@@ -219,16 +257,22 @@ pub fn rewrite_any(query: &str, column: &str) -> String {
                     j += 1;
                 }
                 if j > start + 1 {
-                    return format!("{}= ANY({}){}", &query[..i], &query[start..j], &query[j..]);
+                    return Some((i, start, j));
                 }
             }
         }
         from = pos + col.len();
     }
-    format!("{query} -- compare {column} with = ANY($1) and pass every key as one array")
+    None
 }
 
-fn join_text(n: &NPlusOne) -> String {
+fn join_text(n: &mut NPlusOne) -> String {
+    n.single_statement = rewrite_single(
+        &n.parent.query,
+        &n.child.query,
+        &n.child_column,
+        &n.parent_column,
+    );
     format!(
         "or fetch both in one statement: JOIN {} ON {}.{} = {}.{} in the parent query",
         n.child_table,
@@ -301,9 +345,10 @@ pub fn detect_pgss(workload: &Workload, catalog: &Catalog, t: &PgssThresholds) -
                     child_total_ms: cs.total_ms,
                     parent_total_ms: ps.total_ms,
                     rewrite: rewrite_any(&cs.query, &child_col),
+                    single_statement: None,
                     join: String::new(),
                 };
-                n.join = join_text(&n);
+                n.join = join_text(&mut n);
                 best = Some((dist, n));
             }
         }
@@ -331,29 +376,13 @@ pub fn detect_log(
     for evs in sessions.values_mut() {
         evs.sort_by_key(|e| e.at);
         let mut used: HashSet<usize> = HashSet::new();
-        for i in 1..evs.len() {
+        for i in 0..evs.len() {
             if used.contains(&i) {
                 continue;
             }
             let fp = &evs[i].fingerprint;
-            // The loop: the same fingerprint again and again, no gap longer than the window.
-            let mut burst = vec![i];
-            let mut last = evs[i].at;
-            for (k, e) in evs.iter().enumerate().skip(i + 1) {
-                if e.at - last > window {
-                    break;
-                }
-                if &e.fingerprint == fp {
-                    burst.push(k);
-                    last = e.at;
-                }
-            }
-            if burst.len() < t.min_repeats {
-                continue;
-            }
-            used.extend(burst.iter().copied());
-            // The parent: the statement before the loop, skipping the children of loops
-            // already seen (two lookups per parent row interleave).
+            // The parent: the statement before the loop, skipping earlier runs of the same
+            // statement and the children of loops already seen (lookups interleave).
             let Some(parent) = evs[..i]
                 .iter()
                 .enumerate()
@@ -366,6 +395,23 @@ pub fn detect_log(
             if evs[i].at - parent.at > window {
                 continue;
             }
+            // The loop: the same fingerprint again and again, no gap longer than the window,
+            // until the parent runs again (the next loop).
+            let mut burst = vec![i];
+            let mut last = evs[i].at;
+            for (k, e) in evs.iter().enumerate().skip(i + 1) {
+                if e.at - last > window || e.fingerprint == parent.fingerprint {
+                    break;
+                }
+                if &e.fingerprint == fp {
+                    burst.push(k);
+                    last = e.at;
+                }
+            }
+            if burst.len() < t.min_repeats {
+                continue;
+            }
+            used.extend(burst.iter().copied());
             let distinct: HashSet<&Vec<String>> = burst.iter().map(|&k| &evs[k].params).collect();
             let params_known = burst.iter().all(|&k| !evs[k].params.is_empty());
             if params_known && distinct.len() < t.min_repeats {
@@ -419,9 +465,10 @@ pub fn detect_log(
                     child_total_ms: 0.0,
                     parent_total_ms: 0.0,
                     rewrite: rewrite_any(&child.query, &child_col),
+                    single_statement: None,
                     join: String::new(),
                 };
-                n.join = join_text(&n);
+                n.join = join_text(&mut n);
                 n
             });
             n.loops += 1;
@@ -535,6 +582,10 @@ mod tests {
             "SELECT id, body FROM comments WHERE post_id = ANY($1)"
         );
         assert!((f[0].child_total_ms - 96.0).abs() < 1e-9);
+        assert_eq!(
+            f[0].single_statement.as_deref(),
+            Some("SELECT id, body FROM comments WHERE post_id IN (SELECT \"id\" FROM (SELECT id, name FROM posts WHERE author = $1 ORDER BY id LIMIT 20) AS parent)")
+        );
     }
 
     #[test]
@@ -584,6 +635,25 @@ mod tests {
             ..th()
         };
         assert!(detect_log(&looped(PARENT, CHILD, 8, |i| i.to_string()), None, &slow).is_empty());
+    }
+
+    #[test]
+    fn a_loop_whose_parent_was_not_seen_does_not_swallow_the_next_one() {
+        // Two loops back to back; the first parent is missing (as sampling can miss it).
+        let mut v = looped(PARENT, CHILD, 6, |i| i.to_string());
+        v.remove(0);
+        v.push(ev("s1", 130, PARENT, "8", 3.0));
+        for i in 0..6 {
+            v.push(ev("s1", 140 + i * 20, CHILD, &(i + 100).to_string(), 12.0));
+        }
+        let f = detect_log(&v, None, &th());
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!((f[0].loops, f[0].child_calls), (1, 6));
+        // Both parents seen: two loops of 6.
+        let mut w = looped(PARENT, CHILD, 6, |i| i.to_string());
+        w.extend(v.into_iter().skip(6));
+        let f = detect_log(&w, None, &th());
+        assert_eq!((f[0].loops, f[0].child_calls), (2, 12), "{f:?}");
     }
 
     #[test]
