@@ -194,6 +194,8 @@ pub struct TpchReport {
     /// For the 500 MB width-2 set: the real built size and the cost with real indexes.
     pub built_mb: Option<f64>,
     pub real_cost_pct: Option<f64>,
+    /// Per query: no-index cost and the all-width-2 floor.
+    pub per_query: Vec<(String, f64, f64)>,
 }
 
 pub struct TpchOptions {
@@ -253,6 +255,7 @@ pub async fn run(o: &TpchOptions, progress: &(dyn Fn(&str) + Sync)) -> anyhow::R
         let mut runs = Vec::new();
         let mut no_index = 0.0;
         let mut all_w2 = 0.0;
+        let mut per_query: Vec<(String, f64, f64)> = Vec::new();
         for &w in &o.widths {
             let f = Filters {
                 min_calls: 0,
@@ -311,8 +314,12 @@ pub async fn run(o: &TpchOptions, progress: &(dyn Fn(&str) + Sync)) -> anyhow::R
                     let cost = r.map(|x| x.cost).unwrap_or(0.0);
                     if i % 2 == 0 {
                         no_index += cost;
+                        per_query.push((prep.stmts[i / 2].fingerprint.clone(), cost, 0.0));
                     } else {
                         all_w2 += cost;
+                        if let Some(last) = per_query.last_mut() {
+                            last.2 = cost;
+                        }
                     }
                 }
                 pool.reset().await?;
@@ -369,9 +376,9 @@ pub async fn run(o: &TpchOptions, progress: &(dyn Fn(&str) + Sync)) -> anyhow::R
                 let _ = &out;
             }
         }
-        (runs, no_index, all_w2)
+        (runs, no_index, all_w2, per_query)
     };
-    let (runs, no_index, all_w2) = report_runs;
+    let (runs, no_index, all_w2, per_query) = report_runs;
     // Build the width-2 / 500 MB set for real: its size, and the cost with real indexes.
     let mut built_mb = None;
     let mut real_cost_pct = None;
@@ -438,6 +445,7 @@ pub async fn run(o: &TpchOptions, progress: &(dyn Fn(&str) + Sync)) -> anyhow::R
         runs,
         built_mb,
         real_cost_pct,
+        per_query,
     })
 }
 

@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod explain;
 pub mod inspect;
 pub mod migrations;
+pub mod nplusone;
 pub mod snapshot;
 pub mod source;
 pub mod vacuum;
@@ -100,6 +101,8 @@ pub enum Command {
     Demo(demo::DemoCmd),
     /// Write index migrations for your migration tool from a saved advise report.
     Migrations(migrations::MigrationsArgs),
+    /// N+1 loops in pg_stat_statements (a lookup run once per row of a parent), with the rewrite.
+    Nplusone(nplusone::NplusoneArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
@@ -113,6 +116,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Demo(a) => demo::run(&g, a).await,
         Command::Advise(a) => advise::run(&g, a).await,
         Command::Migrations(a) => migrations::run(&g, a).await,
+        Command::Nplusone(a) => nplusone::run(&g, a).await,
         Command::Explain(a) => explain::run(&g, a).await,
         Command::Queries(a) => inspect::queries(&g, a).await,
         Command::Tables(a) => inspect::tables(&g, a).await,

@@ -7,6 +7,7 @@ pub mod advise;
 pub mod doctor;
 pub mod explain;
 pub mod inspect;
+pub mod nplusone;
 
 use std::io::IsTerminal;
 

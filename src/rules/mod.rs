@@ -85,6 +85,8 @@ mod registry {
     use super::RuleEntry;
     include!(concat!(env!("OUT_DIR"), "/rules.rs"));
 }
+/// The N+1 thresholds, for the log reader (`n_plus_one::Params::log`).
+pub use registry::n_plus_one;
 pub use registry::RULES;
 
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,9 @@ pub mod source;
 
 use serde::{Deserialize, Serialize};
 
+pub mod nplusone;
 pub mod shape;
+pub mod shaped;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

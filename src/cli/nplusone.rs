@@ -1,0 +1,93 @@
+//! `dbopt nplusone`: N+1 loops in pg_stat_statements, with the rewrite that removes each.
+//!
+//! The detection is `crate::workload::nplusone`; this is only connection, thresholds from
+//! `dbopt.toml` and output.
+
+use clap::Args;
+
+use super::{ExitStatus, Globals};
+use crate::report::nplusone::{LoopReport, NplusoneReport};
+use crate::report::{self, Format, Severity};
+use crate::rules::n_plus_one::{self, Params};
+use crate::rules::{Config, RuleError};
+use crate::workload::nplusone::{detect_activity, detect_pgss};
+
+#[derive(Debug, Args)]
+pub struct NplusoneArgs {
+    /// Rule thresholds (`[rules.n-plus-one]`); default `./dbopt.toml` when present.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// Also sample pg_stat_activity for this many seconds while the application runs, and
+    /// report the loops seen in sessions (a weaker signal, labelled as such).
+    #[arg(long, value_name = "SECONDS")]
+    pub sample: Option<f64>,
+    /// Time between two pg_stat_activity samples, with --sample.
+    #[arg(long, value_name = "MS", default_value_t = 10, requires = "sample")]
+    pub sample_interval_ms: u64,
+    /// Exit 1 when a loop reaches this severity.
+    #[arg(long, value_enum)]
+    pub fail_on: Option<Severity>,
+}
+
+fn rule_error(e: RuleError) -> anyhow::Error {
+    let hint = e.hint();
+    anyhow::anyhow!("{e}; hint: {hint}")
+}
+
+pub async fn run(g: &Globals, a: &NplusoneArgs) -> anyhow::Result<ExitStatus> {
+    let config = Config::load(a.config.as_deref()).map_err(rule_error)?;
+    let p = Params::load(&config).map_err(rule_error)?;
+    let sample = match a.sample {
+        Some(s) if !(s > 0.0 && s <= 3600.0) => anyhow::bail!(
+            "invalid --sample {s}; hint: give the seconds to sample pg_stat_activity, between 0 and 3600"
+        ),
+        Some(s) => Some(std::time::Duration::from_secs_f64(s)),
+        None => None,
+    };
+    let params = g.connect.params()?;
+    let conn = crate::pg::connect(&params, &g.connect.session(true)).await?;
+    let catalog = crate::pg::catalog::load(&conn).await?;
+    let sampled = match sample {
+        Some(total) => Some(
+            crate::pg::activity::sample_events(
+                &conn,
+                total,
+                std::time::Duration::from_millis(a.sample_interval_ms),
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let workload = crate::pg::pgss::read(&conn).await?;
+    drop(conn);
+    let mut notes = workload.notes.clone();
+    if workload.statements.is_empty() {
+        notes.push("pg_stat_statements holds no statements for this database yet; run the application for a while first".into());
+    }
+    let mut found = detect_pgss(&workload, &catalog, &p.pgss());
+    if let Some(events) = &sampled {
+        found.extend(detect_activity(events, &workload, &catalog, &p.log()));
+    }
+    let loops: Vec<LoopReport> = found
+        .into_iter()
+        .map(|n| LoopReport {
+            finding: n_plus_one::finding(&n, &p),
+            detail: n,
+        })
+        .collect();
+    let rep = NplusoneReport { loops, notes };
+    match g.format {
+        Format::Json => report::print_json(&rep)?,
+        f => {
+            for n in &rep.notes {
+                eprintln!("note: {n}");
+            }
+            print!("{}", report::nplusone::render(&rep.loops, f));
+        }
+    }
+    let worst = rep.loops.iter().map(|l| l.finding.severity).max();
+    Ok(match (a.fail_on, worst) {
+        (Some(level), Some(w)) if w >= level => ExitStatus::Findings,
+        _ => ExitStatus::Ok,
+    })
+}
