@@ -190,6 +190,7 @@ mod tests {
             &Ctx {
                 catalog: Some(&catalog()),
                 workload: Some(w),
+                ..Default::default()
             },
             &cfg.for_rule(RULE.id),
         )
