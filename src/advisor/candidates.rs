@@ -40,6 +40,10 @@ pub struct Access {
     pub constants: Vec<(String, String)>,
     /// A LIMIT applies to this table's rows (with its ORDER BY, an index can stop early).
     pub limit: bool,
+    /// Other columns of this table the statement names (GROUP BY keys, correlated subqueries,
+    /// expressions): single-column candidates, as in the index-selection literature's
+    /// "indexable columns".
+    pub extra: Vec<String>,
 }
 
 impl Access {
@@ -179,7 +183,7 @@ pub fn for_access(a: &Access, cat: &Catalog, max_width: usize) -> Vec<Candidate>
     let width = |v: Vec<String>| v.into_iter().take(max_width).collect::<Vec<_>>();
 
     // Single columns: the building blocks the search widens.
-    for c in eq.iter().chain(&a.range).chain(&a.join) {
+    for c in eq.iter().chain(&a.range).chain(&a.join).chain(&a.extra) {
         push(&mut out, Candidate::btree(&a.table, vec![c.clone()]));
     }
     // Equality prefix, then a range column or the ORDER BY.

@@ -93,6 +93,29 @@ fn updated_columns(sql: &str) -> Vec<String> {
     cols
 }
 
+/// The lower-case identifiers a statement names outside string literals.
+fn identifiers(sql: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut in_str = false;
+    let mut word = String::new();
+    for ch in sql.chars().chain(std::iter::once(' ')) {
+        if ch == '\'' {
+            in_str = !in_str;
+            word.clear();
+            continue;
+        }
+        if in_str {
+            continue;
+        }
+        if ch.is_ascii_alphanumeric() || ch == '_' {
+            word.push(ch.to_ascii_lowercase());
+        } else if !word.is_empty() {
+            out.insert(std::mem::take(&mut word));
+        }
+    }
+    out
+}
+
 /// A constant predicate as SQL for a partial index (`"deleted_at" IS NULL`, `"status" = 'new'`).
 fn constant_sql(column: &str, op: &str, value: &str) -> Option<String> {
     let col = crate::pg::quote_ident(column);
@@ -224,6 +247,14 @@ pub fn prepare(
                     nulls_first: o.nulls_first,
                 })
                 .collect();
+            // Columns named elsewhere in the statement (GROUP BY, correlated subqueries).
+            let named = identifiers(&s.query);
+            let used: BTreeSet<String> = a.columns().into_iter().map(str::to_string).collect();
+            for col in &t.columns {
+                if named.contains(&col.name.to_ascii_lowercase()) && !used.contains(&col.name) {
+                    a.extra.push(col.name.clone());
+                }
+            }
             if a.columns().is_empty() {
                 continue;
             }
