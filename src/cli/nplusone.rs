@@ -10,7 +10,7 @@ use crate::report::nplusone::{LoopReport, NplusoneReport};
 use crate::report::{self, Format, Severity};
 use crate::rules::n_plus_one::{self, Params};
 use crate::rules::{Config, RuleError};
-use crate::workload::nplusone::{detect_activity, detect_pgss};
+use crate::workload::nplusone::{detect_activity, detect_log, detect_pgss};
 
 #[derive(Debug, Args)]
 pub struct NplusoneArgs {
@@ -24,6 +24,17 @@ pub struct NplusoneArgs {
     /// Time between two pg_stat_activity samples, with --sample.
     #[arg(long, value_name = "MS", default_value_t = 10, requires = "sample")]
     pub sample_interval_ms: u64,
+    /// Find loops in PostgreSQL log files (log_min_duration_statement = 0; csvlog/jsonlog, or
+    /// stderr with %c or %p and %m in log_line_prefix); repeatable. Without a server to connect
+    /// to (--database-url, DATABASE_URL, PGHOST/PGDATABASE), only the logs are read.
+    #[arg(long, value_name = "FILE")]
+    pub log: Vec<std::path::PathBuf>,
+    /// Format of the --log files.
+    #[arg(long, value_enum, default_value_t = crate::workload::log::LogFormat::Stderr)]
+    pub log_format: crate::workload::log::LogFormat,
+    /// log_line_prefix of stderr logs (SHOW log_line_prefix).
+    #[arg(long, default_value = crate::workload::log::DEFAULT_PREFIX, value_name = "PREFIX")]
+    pub log_line_prefix: String,
     /// Exit 1 when a loop reaches this severity.
     #[arg(long, value_enum)]
     pub fail_on: Option<Severity>,
@@ -44,6 +55,37 @@ pub async fn run(g: &Globals, a: &NplusoneArgs) -> anyhow::Result<ExitStatus> {
         Some(s) => Some(std::time::Duration::from_secs_f64(s)),
         None => None,
     };
+    let mut events = Vec::new();
+    for path in &a.log {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot read {}: {e}; hint: give the path of a PostgreSQL log file",
+                path.display()
+            )
+        })?;
+        let ev = crate::workload::log::events(&text, a.log_format, &a.log_line_prefix)?;
+        anyhow::ensure!(
+            !ev.is_empty(),
+            "no timed statements with a session and time in {} (format {}); hint: log with log_min_duration_statement = 0, and for stderr logs give --log-line-prefix with %m and %c (or %p)",
+            path.display(),
+            a.log_format.name()
+        );
+        events.extend(ev);
+    }
+    let has_server = g.connect.database_url.is_some()
+        || ["PGHOST", "PGDATABASE", "PGPORT"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some());
+    if !a.log.is_empty() && !has_server {
+        let loops: Vec<LoopReport> = detect_log(&events, None, &p.log())
+            .into_iter()
+            .map(|n| LoopReport {
+                finding: n_plus_one::finding(&n, &p),
+                detail: n,
+            })
+            .collect();
+        return finish(g, a, NplusoneReport { loops, notes: vec!["read from logs only (no server given): loops are linked by their statements, not by foreign keys".into()] });
+    }
     let params = g.connect.params()?;
     let conn = crate::pg::connect(&params, &g.connect.session(true)).await?;
     let catalog = crate::pg::catalog::load(&conn).await?;
@@ -68,6 +110,9 @@ pub async fn run(g: &Globals, a: &NplusoneArgs) -> anyhow::Result<ExitStatus> {
     if let Some(events) = &sampled {
         found.extend(detect_activity(events, &workload, &catalog, &p.log()));
     }
+    if !events.is_empty() {
+        found.extend(detect_log(&events, Some(&catalog), &p.log()));
+    }
     let loops: Vec<LoopReport> = found
         .into_iter()
         .map(|n| LoopReport {
@@ -75,7 +120,10 @@ pub async fn run(g: &Globals, a: &NplusoneArgs) -> anyhow::Result<ExitStatus> {
             detail: n,
         })
         .collect();
-    let rep = NplusoneReport { loops, notes };
+    finish(g, a, NplusoneReport { loops, notes })
+}
+
+fn finish(g: &Globals, a: &NplusoneArgs, rep: NplusoneReport) -> anyhow::Result<ExitStatus> {
     match g.format {
         Format::Json => report::print_json(&rep)?,
         f => {

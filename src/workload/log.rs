@@ -48,6 +48,10 @@ struct Entry {
     /// The backend's process id, when the format or prefix has it (pairs `log_statement`
     /// lines with the `duration:` line logged when the statement ends).
     pid: Option<String>,
+    /// The session id (`%c`, csvlog/jsonlog `session_id`), when the log has it.
+    session: Option<String>,
+    /// The entry's timestamp as logged (`%m`, `log_time`, `timestamp`).
+    at: Option<String>,
     severity: String,
     message: String,
     detail: Option<String>,
@@ -88,11 +92,15 @@ pub fn prefix_regex(prefix: &str) -> Result<Regex, SourceError> {
             break;
         };
         let part = match esc {
+            'm' if !re.contains("?P<ts>") => {
+                r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+(?: \S+)?)"
+            }
             'm' => r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+(?: \S+)?",
             't' | 's' => r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?: \S+)?",
             'n' => r"\d+(?:\.\d+)?",
             'p' if !re.contains("?P<pid>") => r"(?P<pid>\d+)",
             'p' | 'l' | 'Q' | 'P' => r"-?\d*",
+            'c' if !re.contains("?P<sess>") => r"(?P<sess>[0-9a-f]+\.[0-9a-f]+)",
             'c' => r"[0-9a-f]+\.[0-9a-f]+",
             'u' => r"[^\s@]*",
             'd' | 'h' | 'r' | 'x' | 'v' | 'e' | 'L' => r"\S*",
@@ -121,16 +129,11 @@ pub fn prefix_regex(prefix: &str) -> Result<Regex, SourceError> {
     })
 }
 
-fn attach(entries: &mut Vec<Entry>, pid: Option<String>, severity: &str, message: String) {
-    match (severity, entries.last_mut()) {
-        ("DETAIL", Some(last)) => last.detail = Some(message),
+fn attach(entries: &mut Vec<Entry>, head: Entry) {
+    match (head.severity.as_str(), entries.last_mut()) {
+        ("DETAIL", Some(last)) => last.detail = Some(head.message),
         ("HINT" | "CONTEXT" | "STATEMENT" | "QUERY" | "LOCATION", Some(_)) => {}
-        _ => entries.push(Entry {
-            pid,
-            severity: severity.to_string(),
-            message,
-            detail: None,
-        }),
+        _ => entries.push(head),
     }
 }
 
@@ -162,8 +165,18 @@ fn stderr_entries(text: &str, prefix: &Regex) -> (Vec<Entry>, usize) {
                 let known_parent = !matches!(sev, "DETAIL" | "HINT" | "CONTEXT" | "STATEMENT")
                     || !entries.is_empty();
                 if known_parent {
-                    let pid = c.name("pid").map(|m| m.as_str().to_string());
-                    attach(&mut entries, pid, sev, c["msg"].to_string());
+                    let text = |n: &str| c.name(n).map(|m| m.as_str().to_string());
+                    attach(
+                        &mut entries,
+                        Entry {
+                            pid: text("pid"),
+                            session: text("sess"),
+                            at: text("ts"),
+                            severity: sev.to_string(),
+                            message: c["msg"].to_string(),
+                            detail: None,
+                        },
+                    );
                 }
                 last_ok = true;
             }
@@ -177,8 +190,11 @@ fn stderr_entries(text: &str, prefix: &Regex) -> (Vec<Entry>, usize) {
     (entries, unrecognized)
 }
 
-// csvlog columns (0-based): 3 process_id, 11 error_severity, 13 message, 14 detail.
+// csvlog columns (0-based): 0 log_time, 3 process_id, 5 session_id, 11 error_severity,
+// 13 message, 14 detail.
+const CSV_TIME: usize = 0;
 const CSV_PID: usize = 3;
+const CSV_SESSION: usize = 5;
 const CSV_SEVERITY: usize = 11;
 const CSV_MESSAGE: usize = 13;
 const CSV_DETAIL: usize = 14;
@@ -196,6 +212,8 @@ fn csv_entries(text: &str) -> (Vec<Entry>, usize, Option<String>) {
             Ok(r) if r.len() > CSV_DETAIL && r.get(0).is_some_and(looks_like_timestamp) => {
                 entries.push(Entry {
                     pid: Some(r[CSV_PID].to_string()),
+                    session: Some(r[CSV_SESSION].to_string()),
+                    at: Some(r[CSV_TIME].to_string()),
                     severity: r[CSV_SEVERITY].to_string(),
                     message: r[CSV_MESSAGE].to_string(),
                     detail: Some(r[CSV_DETAIL].to_string()).filter(|d| !d.is_empty()),
@@ -230,6 +248,8 @@ fn json_entries(text: &str) -> (Vec<Entry>, usize, Option<String>) {
             Ok(v) => match (v["error_severity"].as_str(), v["message"].as_str()) {
                 (Some(sev), Some(msg)) => entries.push(Entry {
                     pid: v.get("pid").map(ToString::to_string),
+                    session: v["session_id"].as_str().map(str::to_string),
+                    at: v["timestamp"].as_str().map(str::to_string),
                     severity: sev.to_string(),
                     message: msg.to_string(),
                     detail: v["detail"].as_str().map(str::to_string),
@@ -337,6 +357,77 @@ pub fn parse(text: &str, format: LogFormat, prefix: &str) -> Result<Parsed, Sour
         unrecognized,
         truncated,
     })
+}
+
+/// Each timed statement of a log as an event of its session, in log order, for the N+1
+/// detector (`crate::workload::nplusone::detect_log`). Sessions are `%c`/`session_id`, else the
+/// process id; entries without a timestamp are left out.
+pub fn events(
+    text: &str,
+    format: LogFormat,
+    prefix: &str,
+) -> Result<Vec<crate::workload::nplusone::LogEvent>, SourceError> {
+    let entries = match format {
+        LogFormat::Stderr => stderr_entries(text, &prefix_regex(prefix)?).0,
+        LogFormat::Csv => csv_entries(text).0,
+        LogFormat::Json => json_entries(text).0,
+    };
+    let mut out = Vec::new();
+    for e in &entries {
+        let (Some(at), Some(session)) = (
+            e.at.as_deref().and_then(parse_time),
+            e.session.clone().or_else(|| e.pid.clone()),
+        ) else {
+            continue;
+        };
+        if e.severity != "LOG" {
+            continue;
+        }
+        let Some((ms, rest)) = split_duration(&e.message) else {
+            continue;
+        };
+        let Some(sql) = statement_text(rest) else {
+            continue;
+        };
+        let n = normalize(sql);
+        let params = e
+            .detail
+            .as_deref()
+            .and_then(|d| d.strip_prefix("parameters: "))
+            .map(|p| {
+                p.split(", $")
+                    .map(|x| x.split_once(" = ").map_or(x, |kv| kv.1).to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(crate::workload::nplusone::LogEvent {
+            session,
+            at,
+            query: n.text,
+            fingerprint: n.fingerprint,
+            duration_ms: ms,
+            params,
+        });
+    }
+    Ok(out)
+}
+
+/// `2026-11-22 21:00:00.123 UTC` (or with a numeric offset); other zone names are read as UTC:
+/// the detector only compares times within one session.
+fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let (stamp, zone) = s
+        .trim()
+        .split_once(' ')
+        .map_or((s, ""), |(d, rest)| (d, rest));
+    let (time, tz) = zone.split_once(' ').unwrap_or((zone, ""));
+    let naive =
+        chrono::NaiveDateTime::parse_from_str(&format!("{stamp} {time}"), "%Y-%m-%d %H:%M:%S%.f")
+            .ok()?;
+    let offset_secs = tz.parse::<i32>().ok().map_or(0, |h| h * 3600);
+    Some(chrono::DateTime::<chrono::Utc>::from_naive_utc_and_offset(
+        naive - chrono::Duration::seconds(i64::from(offset_secs)),
+        chrono::Utc,
+    ))
 }
 
 /// Read a log file (`-` is not accepted: logs are files). Errors when nothing in it is a log
