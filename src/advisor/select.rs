@@ -212,7 +212,7 @@ pub async fn search<O: Oracle>(
     oracle: &mut O,
     opts: &SearchOptions,
 ) -> Outcome {
-    let cols = stmts
+    let cols: Vec<BTreeMap<String, BTreeSet<String>>> = stmts
         .iter()
         .map(|s| {
             let mut m: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -232,6 +232,12 @@ pub async fn search<O: Oracle>(
             if !s.updated.is_empty() {
                 hot_updates.push((t.clone(), s.updated.clone(), *n));
             }
+        }
+    }
+    let mut by_table: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (q, m) in cols.iter().enumerate() {
+        for t in m.keys() {
+            by_table.entry(t.clone()).or_default().push(q);
         }
     }
     let mut st = Search {
@@ -315,9 +321,12 @@ pub async fn search<O: Oracle>(
                 cfg
             })
             .collect();
+        // A move changes the plans of the statements on its table only.
+        let none: Vec<usize> = Vec::new();
+        let affected = |c: &Candidate| by_table.get(&c.table).unwrap_or(&none);
         let mut pairs = Vec::new();
-        for cfg in &configs {
-            for q in 0..n {
+        for (cfg, (c, _, _)) in configs.iter().zip(&feasible) {
+            for &q in affected(c) {
                 let rel = st.relevant(q, cfg);
                 if rel != st.relevant(q, &chosen) {
                     pairs.push((q, rel));
@@ -330,9 +339,10 @@ pub async fn search<O: Oracle>(
         let min_gain = current * opts.min_improvement;
         let mut best: Option<(f64, usize)> = None;
         for (i, cfg) in configs.iter().enumerate() {
-            let gain = current - st.total(cfg);
             let (c, replaced, dsize) = &feasible[i];
             let write = st.maintenance(c) - replaced.as_ref().map_or(0.0, |r| st.maintenance(r));
+            // total(chosen) - total(cfg), computed over the statements the move can change.
+            let gain = affected(c).iter().map(|&q| st.stmts[q].weight * (st.cost(q, &chosen) - st.cost(q, cfg))).sum::<f64>() - write;
             let read_gain = gain + write;
             if gain < min_gain {
                 if read_gain >= min_gain && write > 0.0 && replaced.is_none() {
