@@ -342,7 +342,11 @@ pub async fn search<O: Oracle>(
             let (c, replaced, dsize) = &feasible[i];
             let write = st.maintenance(c) - replaced.as_ref().map_or(0.0, |r| st.maintenance(r));
             // total(chosen) - total(cfg), computed over the statements the move can change.
-            let gain = affected(c).iter().map(|&q| st.stmts[q].weight * (st.cost(q, &chosen) - st.cost(q, cfg))).sum::<f64>() - write;
+            let gain = affected(c)
+                .iter()
+                .map(|&q| st.stmts[q].weight * (st.cost(q, &chosen) - st.cost(q, cfg)))
+                .sum::<f64>()
+                - write;
             let read_gain = gain + write;
             if gain < min_gain {
                 if read_gain >= min_gain && write > 0.0 && replaced.is_none() {
@@ -368,7 +372,8 @@ pub async fn search<O: Oracle>(
         chosen = configs[i].clone();
         withheld.remove(&feasible[i].0);
     }
-    // Final plans: drop chosen indexes no plan uses, then cost again.
+    // Final plans: drop chosen indexes no plan uses (or that a wider chosen one covers), then
+    // cost again.
     loop {
         let pairs: Vec<(usize, Vec<Candidate>)> =
             (0..n).map(|q| (q, st.relevant(q, &chosen))).collect();
@@ -379,6 +384,20 @@ pub async fn search<O: Oracle>(
             .collect();
         let before = chosen.len();
         chosen.retain(|c| used_any.contains(c));
+        // An index whose keys lead another chosen index (same method, predicate) is redundant:
+        // the wider one serves its statements too. Drop the narrower and cost again.
+        let wider = chosen.clone();
+        chosen.retain(|c| {
+            !wider.iter().any(|w| {
+                w != c
+                    && w.table == c.table
+                    && w.method == c.method
+                    && w.predicate == c.predicate
+                    && c.include.iter().all(|i| w.include.contains(i))
+                    && w.columns.len() > c.columns.len()
+                    && w.columns.starts_with(&c.columns)
+            })
+        });
         if chosen.len() == before {
             break;
         }
