@@ -9,6 +9,8 @@ pub mod apply;
 pub mod catalog;
 pub mod connect;
 pub mod conninfo;
+#[cfg(feature = "docker")]
+pub mod docker;
 pub mod doctor;
 pub mod error;
 pub mod explain;

@@ -400,38 +400,7 @@ fi
     /// Create the extensions in `template1` (so every database made later has them) and in
     /// `postgres`.
     fn prepare_databases(&mut self) -> Result<()> {
-        let base = self.params("template1");
-        let hypopg = run_blocking(async move {
-            let s = super::SessionOptions {
-                read_only: false,
-                statement_timeout: None,
-            };
-            let c = super::connect(&base, &s).await?;
-            let hypopg: bool = c
-                .query_one(
-                    "SELECT count(*) > 0 FROM pg_available_extensions WHERE name = 'hypopg'",
-                    &[],
-                )
-                .await
-                .map_err(|e| PgError::query("checking for hypopg", e))?
-                .get(0);
-            let mut sql = String::from("CREATE EXTENSION IF NOT EXISTS pg_stat_statements;");
-            if hypopg {
-                sql.push_str("CREATE EXTENSION IF NOT EXISTS hypopg;");
-            }
-            c.batch_execute(&sql)
-                .await
-                .map_err(|e| PgError::query("creating extensions in template1", e))?;
-            let p = base.clone();
-            let mut p = p;
-            p.set("dbname", "postgres");
-            let c2 = super::connect(&p, &s).await?;
-            c2.batch_execute(&sql)
-                .await
-                .map_err(|e| PgError::query("creating extensions in postgres", e))?;
-            Ok::<_, PgError>(hypopg)
-        })?;
-        self.hypopg = hypopg;
+        self.hypopg = create_extensions(self.params("template1"))?;
         Ok(())
     }
 
@@ -557,7 +526,7 @@ fn last_lines(text: &str, n: usize) -> String {
 
 /// Run a future to completion on a private runtime in its own thread, so the synchronous
 /// start-up works both inside and outside a tokio runtime.
-fn run_blocking<T: Send + 'static>(
+pub(crate) fn run_blocking<T: Send + 'static>(
     fut: impl std::future::Future<Output = Result<T>> + Send + 'static,
 ) -> Result<T> {
     std::thread::spawn(move || {
@@ -569,4 +538,39 @@ fn run_blocking<T: Send + 'static>(
     })
     .join()
     .unwrap_or_else(|_| Err(PgError::Io("BUG: the start-up thread panicked".into())))
+}
+
+/// Create pg_stat_statements (and HypoPG when the server has it) in `template1`, so every
+/// database made later has them, and in `postgres`. Returns whether HypoPG is there.
+pub(crate) fn create_extensions(base: ConnParams) -> Result<bool> {
+    run_blocking(async move {
+        let s = super::SessionOptions {
+            read_only: false,
+            statement_timeout: None,
+        };
+        let c = super::connect(&base, &s).await?;
+        let hypopg: bool = c
+            .query_one(
+                "SELECT count(*) > 0 FROM pg_available_extensions WHERE name = 'hypopg'",
+                &[],
+            )
+            .await
+            .map_err(|e| PgError::query("checking for hypopg", e))?
+            .get(0);
+        let mut sql = String::from("CREATE EXTENSION IF NOT EXISTS pg_stat_statements;");
+        if hypopg {
+            sql.push_str("CREATE EXTENSION IF NOT EXISTS hypopg;");
+        }
+        c.batch_execute(&sql)
+            .await
+            .map_err(|e| PgError::query("creating extensions in template1", e))?;
+        let p = base.clone();
+        let mut p = p;
+        p.set("dbname", "postgres");
+        let c2 = super::connect(&p, &s).await?;
+        c2.batch_execute(&sql)
+            .await
+            .map_err(|e| PgError::query("creating extensions in postgres", e))?;
+        Ok::<_, PgError>(hypopg)
+    })
 }
