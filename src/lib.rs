@@ -15,4 +15,5 @@ pub mod pg;
 pub mod report;
 pub mod rules;
 pub mod snapshot;
+pub mod units;
 pub mod workload;

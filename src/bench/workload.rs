@@ -159,7 +159,7 @@ impl Workload {
             .into_iter()
             .flatten()
         {
-            crate::cli::args::parse_duration(key).map_err(&bad)?;
+            crate::units::parse_duration(key).map_err(&bad)?;
         }
         let name = Path::new(origin)
             .file_stem()
@@ -175,7 +175,7 @@ impl Workload {
 /// A duration setting of the file, already validated by [`Workload::parse`].
 pub fn setting_duration(v: &Option<String>) -> Option<Duration> {
     v.as_deref()
-        .and_then(|s| crate::cli::args::parse_duration(s).ok())
+        .and_then(|s| crate::units::parse_duration(s).ok())
 }
 
 /// How one `$n` parameter is generated.
@@ -230,7 +230,7 @@ impl ParamGen {
                 Ok(ParamGen::Choice(items))
             }
             "text" => Ok(ParamGen::Text(arg.to_string())),
-            "ago" => crate::cli::args::parse_duration(arg)
+            "ago" => crate::units::parse_duration(arg)
                 .map(ParamGen::Ago)
                 .map_err(|e| format!("parameter \"{spec}\": {e}")),
             "bool" => Ok(ParamGen::Bool),
@@ -382,8 +382,8 @@ impl Budget {
                 return Ok(Budget::ErrorRate { max });
             }
             let metric = Metric::parse(&left).ok_or_else(err)?;
-            let d = crate::cli::args::parse_duration(right)
-                .map_err(|e| format!("budget \"{s}\": {e}"))?;
+            let d =
+                crate::units::parse_duration(right).map_err(|e| format!("budget \"{s}\": {e}"))?;
             return Ok(Budget::Latency {
                 metric,
                 max_ms: d.as_secs_f64() * 1000.0,
