@@ -12,7 +12,8 @@ async fn advise(tag: &str, setup: &str, workload: &[(&str, usize)], extra: &[&st
     let p = common::fresh_db(tag).await;
     let c = common::setup_conn(&p).await;
     c.batch_execute(setup).await.expect("setup");
-    c.batch_execute("ANALYZE; SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0);").await.unwrap();
+    c.batch_execute("ANALYZE").await.unwrap();
+    dbopt::pg::pgss::reset_database(&c).await.unwrap();
     for (template, n) in workload {
         for i in 0..*n {
             let sql = template
@@ -334,7 +335,11 @@ async fn no_hypothetical_or_real_index_is_left_behind() {
     let p = common::fresh_db("clean").await;
     let c = common::setup_conn(&p).await;
     c.batch_execute(T).await.unwrap();
-    c.batch_execute("ANALYZE; SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0); SELECT * FROM t WHERE a = 5;").await.unwrap();
+    c.batch_execute("ANALYZE").await.unwrap();
+    dbopt::pg::pgss::reset_database(&c).await.unwrap();
+    c.batch_execute("SELECT * FROM t WHERE a = 5")
+        .await
+        .unwrap();
     let out = common::dbopt()
         .args([
             "advise",

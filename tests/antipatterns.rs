@@ -26,7 +26,7 @@ async fn each_pattern_is_found_and_its_twin_is_not() {
     let p = common::fresh_db("anti").await;
     let c = common::setup_conn(&p).await;
     c.batch_execute(SCHEMA).await.unwrap();
-    c.batch_execute("SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)").await.unwrap();
+    dbopt::pg::pgss::reset_database(&c).await.unwrap();
     for i in 0..60i64 {
         let id = i * 97 + 1;
         let email = format!("user{id}@x.org");

@@ -50,7 +50,7 @@ async fn loop_over_parent_rows_is_found_and_its_twins_are_not() {
     let p = common::fresh_db("n1").await;
     let c = common::setup_conn(&p).await;
     c.batch_execute(SCHEMA).await.unwrap();
-    c.batch_execute("SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)").await.unwrap();
+    dbopt::pg::pgss::reset_database(&c).await.unwrap();
     for author in 0..6i32 {
         // The N+1: list posts, then the comments of each post, one query per post.
         let posts = c
@@ -211,7 +211,7 @@ async fn the_demo_has_exactly_its_one_loop() {
     };
     demo::load(&p, &opts, &|_, _| {}).await.expect("load");
     let c = common::setup_conn(&p).await;
-    c.batch_execute("SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)").await.unwrap();
+    dbopt::pg::pgss::reset_database(&c).await.unwrap();
     let w = WorkloadOptions {
         rounds: 6,
         sessions: 2,
@@ -262,7 +262,7 @@ async fn activity_sampling_sees_the_loop_and_not_its_twin() {
     let p = common::fresh_db("n1act").await;
     let c = common::setup_conn(&p).await;
     c.batch_execute(SCHEMA).await.unwrap();
-    c.batch_execute("SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)").await.unwrap();
+    dbopt::pg::pgss::reset_database(&c).await.unwrap();
     let url = p.url_with_password();
     let sampler = tokio::task::spawn_blocking(move || {
         common::dbopt()

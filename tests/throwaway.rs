@@ -251,6 +251,11 @@ fn ctrl_c_stops_the_kept_demo_cleanly() {
         Some(0),
         "Ctrl-C of `demo --keep` is the normal way to end it"
     );
-    assert!(!process_alive(pid));
+    assert!(
+        !process_alive(pid),
+        "server {pid} still alive: {:?} {:?}",
+        std::fs::read_to_string(format!("/proc/{pid}/cmdline")),
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+    );
     assert!(!dir.exists());
 }

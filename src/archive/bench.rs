@@ -70,10 +70,7 @@ const SRC: &str = "bench_src";
 const DST: &str = "bench_src_archive";
 
 fn writable() -> SessionOptions {
-    SessionOptions {
-        read_only: false,
-        statement_timeout: None,
-    }
+    SessionOptions::unrestricted()
 }
 
 /// A fresh copy of `events` (and an empty archive) for one run.

@@ -426,10 +426,7 @@ pub async fn load(
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> pg::Result<LoadStats> {
     let t0 = Instant::now();
-    let write = SessionOptions {
-        read_only: false,
-        statement_timeout: None,
-    };
+    let write = SessionOptions::unrestricted();
     let c = pg::connect(p, &write).await?;
     c.batch_execute(SCHEMA_SQL)
         .await
@@ -569,14 +566,7 @@ pub async fn build_indexes(
     p: &ConnParams,
     ddls: &[(String, String)],
 ) -> pg::Result<Vec<(String, i64)>> {
-    let c = pg::connect(
-        p,
-        &SessionOptions {
-            read_only: false,
-            statement_timeout: None,
-        },
-    )
-    .await?;
+    let c = pg::connect(p, &SessionOptions::unrestricted()).await?;
     let mut out = Vec::new();
     for (name, sql) in ddls {
         let plain = sql.replacen("CREATE INDEX CONCURRENTLY", "CREATE INDEX", 1);

@@ -64,14 +64,9 @@ pub async fn run(
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> pg::Result<WorkloadStats> {
     let t0 = Instant::now();
-    let write = SessionOptions {
-        read_only: false,
-        statement_timeout: None,
-    };
+    let write = SessionOptions::unrestricted();
     let c = pg::connect(p, &write).await?;
-    c.execute("SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)", &[])
-        .await
-        .map_err(|e| PgError::query("resetting pg_stat_statements", e))?;
+    pg::pgss::reset_database(&c).await?;
     let done = std::sync::atomic::AtomicU64::new(0);
     let total = u64::from(opts.rounds);
     let session = |k: u32| {

@@ -13,10 +13,7 @@ use crate::pg::{self, ConnParams, PgError, SessionOptions};
 /// return its workload. Writes: callers check the user agreed (or that the server is ours).
 /// `scale` is pgbench's scale for the pgbench tables, the demo scale for the demo database.
 pub async fn prepare(p: &ConnParams, builtin: BuiltIn, scale: f64) -> Result<Workload> {
-    let write = SessionOptions {
-        read_only: false,
-        statement_timeout: None,
-    };
+    let write = SessionOptions::unrestricted();
     match builtin {
         BuiltIn::SelectOnly | BuiltIn::ReadWrite => {
             let s = scale.round().clamp(1.0, 1000.0) as u32;

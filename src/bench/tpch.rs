@@ -105,10 +105,7 @@ fn rows(table: &str, sf: f64, part: i32, parts: i32) -> Box<dyn Iterator<Item = 
 /// Create the TPC-H tables (no keys, no indexes) and load them at scale factor `sf`.
 pub async fn load(p: &ConnParams, sf: f64) -> pg::Result<f64> {
     let t0 = Instant::now();
-    let write = SessionOptions {
-        read_only: false,
-        statement_timeout: None,
-    };
+    let write = SessionOptions::unrestricted();
     let c = pg::connect(p, &write).await?;
     c.batch_execute(DDL)
         .await
@@ -210,14 +207,7 @@ pub async fn run(o: &TpchOptions, progress: &(dyn Fn(&str) + Sync)) -> anyhow::R
     progress("starting a throwaway PostgreSQL");
     let server =
         tokio::task::spawn_blocking(|| Throwaway::start(&ThrowawayOptions::default())).await??;
-    let admin = pg::connect(
-        &server.params("postgres"),
-        &SessionOptions {
-            read_only: false,
-            statement_timeout: None,
-        },
-    )
-    .await?;
+    let admin = pg::connect(&server.params("postgres"), &SessionOptions::unrestricted()).await?;
     admin
         .batch_execute("CREATE DATABASE tpch")
         .await
@@ -387,14 +377,7 @@ pub async fn run(o: &TpchOptions, progress: &(dyn Fn(&str) + Sync)) -> anyhow::R
         .find(|r| r.max_width == 2 && (r.budget_mb - 500.0).abs() < 1.0)
     {
         progress("building the 500 MB set for real");
-        let w = pg::connect(
-            &p,
-            &SessionOptions {
-                read_only: false,
-                statement_timeout: None,
-            },
-        )
-        .await?;
+        let w = pg::connect(&p, &SessionOptions::unrestricted()).await?;
         let mut sql = String::new();
         for (i, ix) in r.indexes.iter().enumerate() {
             let (t, cols) = ix.split_once('(').unwrap_or((ix, ""));

@@ -90,10 +90,7 @@ pub async fn start(args: &DemoArgs) -> anyhow::Result<Demo> {
     );
     let admin = pg::connect(
         &server.params("postgres"),
-        &pg::SessionOptions {
-            read_only: false,
-            statement_timeout: None,
-        },
+        &pg::SessionOptions::unrestricted(),
     )
     .await?;
     admin
@@ -164,18 +161,24 @@ pub async fn run(g: &Globals, cmd: &DemoCmd) -> anyhow::Result<ExitStatus> {
         workload: &demo.workload,
         pg_stat_statements_entries: entries,
     };
-    if g.format == Format::Json {
-        report::print_json(&rep)?;
+    let text = if g.format == Format::Json {
+        format!("{}\n", serde_json::to_string_pretty(&rep)?)
     } else {
         let mut t = report::table(g.format, &["table", "rows"]);
         for (name, rows) in &demo.load.tables {
             t.add_row(vec![name.clone(), rows.to_string()]);
         }
-        println!("{t}");
-        println!("pg_stat_statements holds {entries} statements from the workload.");
-        println!("Connect with:\n  export DATABASE_URL='{url}'");
-        println!("  psql \"$DATABASE_URL\" -c 'SELECT calls, query FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 5'");
-    }
+        format!(
+            "{t}\npg_stat_statements holds {entries} statements from the workload.\n\
+             Connect with:\n  export DATABASE_URL='{url}'\n  \
+             psql \"$DATABASE_URL\" -c 'SELECT calls, query FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 5'\n"
+        )
+    };
+    // A reader that stops early (`dbopt demo --keep | head -3`) must not end a kept demo: the
+    // server stays until Ctrl-C, and is then stopped in order.
+    let mut out = std::io::stdout();
+    let _ = std::io::Write::write_all(&mut out, text.as_bytes())
+        .and_then(|()| std::io::Write::flush(&mut out));
     if cmd.keep {
         eprintln!("The server keeps running until Ctrl-C (or SIGTERM); its data is deleted then.");
         if let Some(stop) = stop {

@@ -25,6 +25,17 @@ pub struct SessionOptions {
     pub statement_timeout: Option<Duration>,
 }
 
+impl SessionOptions {
+    /// Read-write with no statement_timeout: for dbopt's own throwaway servers, and for commands
+    /// that write because the user asked them to (`--apply`, `archive --execute`, `vacuum`).
+    pub fn unrestricted() -> Self {
+        SessionOptions {
+            read_only: false,
+            statement_timeout: None,
+        }
+    }
+}
+
 impl Default for SessionOptions {
     fn default() -> Self {
         SessionOptions {

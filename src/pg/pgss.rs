@@ -156,3 +156,11 @@ mod tests {
         );
     }
 }
+
+/// Reset pg_stat_statements for the current database only; other databases on the server keep
+/// their statistics (tests and demos share one server).
+pub async fn reset_database(c: &Conn) -> Result<()> {
+    c.batch_execute("SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)")
+        .await
+        .map_err(|e| PgError::query("resetting pg_stat_statements", e))
+}

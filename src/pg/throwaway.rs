@@ -500,13 +500,16 @@ fi
             let deadline = Instant::now() + Duration::from_secs(10);
             loop {
                 match child.try_wait() {
-                    Ok(Some(_)) | Err(_) => break,
-                    Ok(None) if Instant::now() > deadline => {
+                    Ok(Some(_)) => break,
+                    // Not reapable by us (reaped elsewhere): the process may still be shutting
+                    // down, so wait until it is gone.
+                    Err(_) if kill(pid, None).is_err() => break,
+                    Ok(None) | Err(_) if Instant::now() > deadline => {
                         let _ = kill(pid, Signal::SIGQUIT);
                         let _ = child.wait();
                         break;
                     }
-                    Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                    Ok(None) | Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
             }
         }
@@ -544,10 +547,7 @@ pub(crate) fn run_blocking<T: Send + 'static>(
 /// database made later has them, and in `postgres`. Returns whether HypoPG is there.
 pub(crate) fn create_extensions(base: ConnParams) -> Result<bool> {
     run_blocking(async move {
-        let s = super::SessionOptions {
-            read_only: false,
-            statement_timeout: None,
-        };
+        let s = super::SessionOptions::unrestricted();
         let c = super::connect(&base, &s).await?;
         let hypopg: bool = c
             .query_one(

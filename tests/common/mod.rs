@@ -45,10 +45,7 @@ pub async fn fresh_db(tag: &str) -> ConnParams {
 
 /// Session options for test set-up, which writes.
 pub fn writable() -> SessionOptions {
-    SessionOptions {
-        read_only: false,
-        statement_timeout: None,
-    }
+    SessionOptions::unrestricted()
 }
 
 /// Connect for set-up (read-write).
