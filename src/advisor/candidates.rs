@@ -57,6 +57,16 @@ impl Access {
             .chain(self.order.iter().map(|o| o.column.as_str()))
             .collect()
     }
+
+    /// Every column the statement names on this table: those above plus `extra`. An index
+    /// led by any of them can change the plan (a correlated subquery's key, a GROUP BY served
+    /// in index order, an index-only scan), so these decide which indexes a statement's cost
+    /// depends on.
+    pub fn named(&self) -> BTreeSet<&str> {
+        let mut s = self.columns();
+        s.extend(self.extra.iter().map(String::as_str));
+        s
+    }
 }
 
 /// A candidate index. Columns are written as in an index definition (`created_at DESC`).

@@ -223,6 +223,11 @@ pub fn prepare(
             for pr in &ta.predicates {
                 let key = pr.expr.clone().or_else(|| pr.column.clone());
                 let Some(key) = key else { continue };
+                // An index expression cannot hold a parameter (`substring(c FROM $1 FOR $2)`
+                // of a normalized statement).
+                if crate::workload::shape::placeholders(&key) > 0 {
+                    continue;
+                }
                 match pr.kind {
                     PredKind::Eq => {
                         if let (PredValue::Constant(v), Some(col), None) =
@@ -255,7 +260,7 @@ pub fn prepare(
                     a.extra.push(col.name.clone());
                 }
             }
-            if a.columns().is_empty() {
+            if a.named().is_empty() {
                 continue;
             }
             for c in candidates::for_access(&a, catalog, f.max_width) {
@@ -282,6 +287,7 @@ pub fn prepare(
         p.stmts.push(StmtInput {
             fingerprint: s.fingerprint.clone(),
             query: s.query.clone(),
+            example: s.example.clone(),
             weight: s.calls.max(1) as f64,
             mean_ms: s.mean_ms,
             accesses,

@@ -6,11 +6,12 @@
 //! are re-evaluated after every step because two indexes on one table rarely add up.
 //!
 //! Why the cache is keyed on (statement, relevant indexes): the planner can only use an index
-//! whose table the statement reads and whose leading column it constrains, sorts or joins on.
+//! whose table the statement reads and whose leading column it names (filters, joins, sorts,
+//! groups on or reads in a correlated subquery).
 //! Two configurations that differ only in other indexes cost the same for that statement, so
 //! most what-if calls of a step are answered from earlier steps.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::candidates::{Access, Candidate};
 
@@ -19,6 +20,8 @@ use super::candidates::{Access, Candidate};
 pub struct StmtInput {
     pub fingerprint: String,
     pub query: String,
+    /// The text to plan when it differs from `query` (see `workload::Statement::example`).
+    pub example: Option<String>,
     /// How often it runs (calls), the weight of its cost.
     pub weight: f64,
     pub mean_ms: f64,
@@ -46,6 +49,11 @@ pub trait Oracle {
     ) -> impl std::future::Future<Output = Vec<Result<Eval, String>>>;
     /// Estimated size of an index in bytes.
     fn size(&mut self, c: &Candidate) -> impl std::future::Future<Output = i64>;
+    /// Whether the server accepts the index at all (an expression it cannot index, a column
+    /// a view renamed): a bad candidate is dropped, not allowed to fail its statements.
+    fn check(&mut self, _c: &Candidate) -> impl std::future::Future<Output = Result<(), String>> {
+        std::future::ready(Ok(()))
+    }
     /// Uncached what-if calls so far.
     fn calls(&self) -> u64;
     /// "hypopg" or "dbopt-cost-model".
@@ -96,9 +104,18 @@ pub struct Outcome {
     /// Statements that could not be planned, with the error.
     pub failed: BTreeMap<usize, String>,
     pub withheld: Vec<Withheld>,
+    /// Candidates the server refused to create, with its error.
+    pub invalid: Vec<(Candidate, String)>,
     /// Index maintenance cost of the chosen set (same units as the workload cost).
     pub write_cost: f64,
     pub steps: usize,
+}
+
+impl StmtInput {
+    /// What a what-if call plans for this statement.
+    pub fn plan_text(&self) -> &str {
+        self.example.as_deref().unwrap_or(&self.query)
+    }
 }
 
 impl Outcome {
@@ -112,6 +129,10 @@ struct Search<'a, O: Oracle> {
     stmts: &'a [StmtInput],
     oracle: &'a mut O,
     cache: HashMap<(usize, Vec<Candidate>), Eval>,
+    /// Costs derived without a what-if call (see `useless`); never reported as final.
+    derived: HashMap<(usize, Vec<Candidate>), Eval>,
+    /// (statement, index) pairs where a plan had the index and did not use it.
+    useless: HashSet<(usize, Candidate)>,
     failed: BTreeMap<usize, String>,
     sizes: BTreeMap<Candidate, i64>,
     /// Per statement: table -> columns it constrains.
@@ -152,6 +173,13 @@ impl<O: Oracle> Search<'_, O> {
         for (pair, res) in todo.into_iter().zip(results) {
             match res {
                 Ok(e) => {
+                    for c in &pair.1 {
+                        if e.used.contains(c) {
+                            self.useless.remove(&(pair.0, c.clone()));
+                        } else {
+                            self.useless.insert((pair.0, c.clone()));
+                        }
+                    }
                     self.cache.insert(pair, e);
                 }
                 Err(msg) => {
@@ -165,8 +193,10 @@ impl<O: Oracle> Search<'_, O> {
         if self.failed.contains_key(&q) {
             return 0.0;
         }
+        let key = (q, self.relevant(q, config));
         self.cache
-            .get(&(q, self.relevant(q, config)))
+            .get(&key)
+            .or_else(|| self.derived.get(&key))
             .map_or(0.0, |e| e.cost)
     }
 
@@ -219,7 +249,7 @@ pub async fn search<O: Oracle>(
             for a in &s.accesses {
                 m.entry(a.table.clone())
                     .or_default()
-                    .extend(a.columns().into_iter().map(str::to_string));
+                    .extend(a.named().into_iter().map(str::to_string));
             }
             m
         })
@@ -244,6 +274,8 @@ pub async fn search<O: Oracle>(
         stmts,
         oracle,
         cache: HashMap::new(),
+        derived: HashMap::new(),
+        useless: HashSet::new(),
         failed: BTreeMap::new(),
         sizes: BTreeMap::new(),
         cols,
@@ -251,6 +283,15 @@ pub async fn search<O: Oracle>(
         hot_updates,
         opts: opts.clone(),
     };
+    let mut invalid = Vec::new();
+    let mut valid = Vec::with_capacity(candidates.len());
+    for c in candidates {
+        match st.oracle.check(c).await {
+            Ok(()) => valid.push(c.clone()),
+            Err(e) => invalid.push((c.clone(), e)),
+        }
+    }
+    let candidates = &valid[..];
     let n = stmts.len();
     st.eval_many((0..n).map(|q| (q, vec![])).collect()).await;
     let base: Vec<f64> = (0..n).map(|q| st.cost(q, &[])).collect();
@@ -324,12 +365,37 @@ pub async fn search<O: Oracle>(
         // A move changes the plans of the statements on its table only.
         let none: Vec<usize> = Vec::new();
         let affected = |c: &Candidate| by_table.get(&c.table).unwrap_or(&none);
+        // Cost derivation (after Chaudhuri & Narasayya's atomic configurations): an index a
+        // statement's plan already passed over is assumed to stay unused when added to a
+        // larger configuration, so that pair costs what the current configuration costs.
+        // This saves most what-if calls of the later steps; the final set is costed for real.
         let mut pairs = Vec::new();
-        for (cfg, (c, _, _)) in configs.iter().zip(&feasible) {
+        for (cfg, (c, replaced, _)) in configs.iter().zip(&feasible) {
             for &q in affected(c) {
                 let rel = st.relevant(q, cfg);
-                if rel != st.relevant(q, &chosen) {
-                    pairs.push((q, rel));
+                let now = (q, st.relevant(q, &chosen));
+                if rel == now.1 {
+                    continue;
+                }
+                let known = st.cache.get(&now).or_else(|| st.derived.get(&now)).cloned();
+                // Widening by a column the statement never names cannot help it either.
+                let foreign_column = replaced.is_some()
+                    && c.columns.last().is_some_and(|col| {
+                        let bare = crate::emit::ddl::strip_direction(col);
+                        st.cols[q]
+                            .get(&c.table)
+                            .is_none_or(|cols| !cols.contains(bare))
+                    });
+                match known {
+                    Some(e)
+                        if foreign_column
+                            || replaced.is_none() && st.useless.contains(&(q, c.clone())) =>
+                    {
+                        if !st.cache.contains_key(&(q, rel.clone())) {
+                            st.derived.insert((q, rel), e);
+                        }
+                    }
+                    _ => pairs.push((q, rel)),
                 }
             }
         }
@@ -337,16 +403,23 @@ pub async fn search<O: Oracle>(
         let current = st.total(&chosen);
         // Extend's rule: a step must lower the cost the workload has now by min_improvement.
         let min_gain = current * opts.min_improvement;
-        let mut best: Option<(f64, usize)> = None;
-        for (i, cfg) in configs.iter().enumerate() {
-            let (c, replaced, dsize) = &feasible[i];
+        let gain_of = |st: &Search<'_, O>, i: usize| {
+            let (c, replaced, _) = &feasible[i];
             let write = st.maintenance(c) - replaced.as_ref().map_or(0.0, |r| st.maintenance(r));
             // total(chosen) - total(cfg), computed over the statements the move can change.
-            let gain = affected(c)
+            let read = affected(c)
                 .iter()
-                .map(|&q| st.stmts[q].weight * (st.cost(q, &chosen) - st.cost(q, cfg)))
-                .sum::<f64>()
-                - write;
+                .map(|&q| st.stmts[q].weight * (st.cost(q, &chosen) - st.cost(q, &configs[i])))
+                .sum::<f64>();
+            (read - write, write)
+        };
+        // Per byte; widening that costs (almost) nothing in size is scored as one page.
+        #[allow(clippy::cast_precision_loss)]
+        let score_of = |gain: f64, i: usize| gain / feasible[i].2.max(8192) as f64;
+        let mut scored: Vec<(f64, usize)> = Vec::new();
+        for i in 0..configs.len() {
+            let (c, replaced, _) = &feasible[i];
+            let (gain, write) = gain_of(&st, i);
             let read_gain = gain + write;
             if gain < min_gain {
                 if read_gain >= min_gain && write > 0.0 && replaced.is_none() {
@@ -361,14 +434,33 @@ pub async fn search<O: Oracle>(
                 }
                 continue;
             }
-            // Per byte; widening that costs (almost) nothing in size is scored as one page.
-            #[allow(clippy::cast_precision_loss)]
-            let score = gain / (*dsize).max(8192) as f64;
-            if best.is_none_or(|(s, _)| score > s) {
-                best = Some((score, i));
+            scored.push((score_of(gain, i), i));
+        }
+        // Lazy verification: the best move by (partly derived) score is costed for real
+        // before it is taken; if it falls behind, the next one is checked, and so on.
+        let order = |a: &(f64, usize), b: &(f64, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        scored.sort_by(order);
+        let mut best = None;
+        while let Some(&(_, i)) = scored.first() {
+            let unverified: Vec<(usize, Vec<Candidate>)> = affected(&feasible[i].0)
+                .iter()
+                .map(|&q| (q, st.relevant(q, &configs[i])))
+                .filter(|k| !st.failed.contains_key(&k.0) && !st.cache.contains_key(k))
+                .collect();
+            if unverified.is_empty() {
+                best = Some(i);
+                break;
+            }
+            st.eval_many(unverified).await;
+            scored.remove(0);
+            let (gain, _) = gain_of(&st, i);
+            if gain >= min_gain {
+                let e = (score_of(gain, i), i);
+                let at = scored.partition_point(|x| order(x, &e).is_lt());
+                scored.insert(at, e);
             }
         }
-        let Some((_, i)) = best else { break };
+        let Some(i) = best else { break };
         chosen = configs[i].clone();
         withheld.remove(&feasible[i].0);
     }
@@ -427,6 +519,7 @@ pub async fn search<O: Oracle>(
         used,
         failed: st.failed,
         withheld: withheld.into_values().collect(),
+        invalid,
         write_cost,
         steps,
     }

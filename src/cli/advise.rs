@@ -220,7 +220,11 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
     if a.costing == Costing::Auto && !use_hypo && conn.is_some() {
         eprintln!("note: HypoPG is not available in this database; using dbopt's cost model (install postgresql-15-hypopg and CREATE EXTENSION hypopg for the planner's own what-if costs)");
     }
-    let texts: Vec<String> = prep.stmts.iter().map(|s| s.query.clone()).collect();
+    let texts: Vec<String> = prep
+        .stmts
+        .iter()
+        .map(|s| s.plan_text().to_string())
+        .collect();
     let (outcome, costing, calls) = if use_hypo {
         let p = params.as_ref().expect("a live server when HypoPG is used");
         let pool = pg::whatif::HypoPool::open(p, &session, a.jobs.clamp(1, 16)).await?;

@@ -8,7 +8,8 @@ use crate::report::{self, Format};
 
 #[derive(Debug, Args)]
 pub struct BenchAdviseArgs {
-    /// TPC-H scale factor (1 = 6M lineitems; about a minute to generate and load here).
+    /// TPC-H scale factor (1 = 6M lineitems; about a minute to generate and load here). With
+    /// --database-url the tables are loaded into that database unless they are already there.
     #[arg(long, default_value_t = 1.0)]
     pub scale_factor: f64,
     /// Budgets in MB (10^6 bytes, counted in HypoPG's size estimate, as the protocol does).
@@ -35,17 +36,23 @@ pub async fn run(g: &Globals, a: &BenchAdviseArgs) -> anyhow::Result<ExitStatus>
         widths: a.widths.clone(),
         jobs: a.jobs,
     };
-    let r = tpch::run(&o, &|m| pb.set_message(m.to_string())).await?;
+    pb.set_message("starting the server");
+    let target = super::bench::target(g).await?;
+    let r = tpch::run(&target.params, &o, &|m| pb.set_message(m.to_string())).await;
+    target.finish().await;
+    let r = r?;
     pb.finish_and_clear();
     if g.format == Format::Json {
         report::print_json(&r)?;
         return Ok(ExitStatus::Ok);
     }
+    let loaded = match r.load_seconds {
+        Some(s) => format!("SF{} loaded in {s:.1} s", r.scale_factor),
+        None => "tables already loaded, statistics kept".to_string(),
+    };
     println!(
-        "TPC-H SF{} ({} queries: Q2, Q17, Q20 excluded), loaded in {:.1} s. No index = 100 %; every width-2 candidate at once = {:.2} %.",
-        r.scale_factor,
+        "TPC-H ({} queries: Q2, Q17, Q20 excluded; {loaded}). No index = 100 %; every width-2 candidate at once = {:.2} %.",
         r.queries.len(),
-        r.load_seconds,
         r.all_width2_pct
     );
     let mut t = report::table(

@@ -88,26 +88,6 @@ async fn validity(c: &Conn, index: &str) -> Result<Option<bool>> {
     Ok(row.map(|r| r.get(0)))
 }
 
-/// The highest `$n` in a statement (pg_stat_statements normalises constants to `$n`).
-fn param_count(q: &str) -> usize {
-    let b = q.as_bytes();
-    let mut max = 0;
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'$' {
-            let digits: String = q[i + 1..]
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .collect();
-            if let Ok(n) = digits.parse::<usize>() {
-                max = max.max(n);
-            }
-        }
-        i += 1;
-    }
-    max
-}
-
 fn index_names(plan: &serde_json::Value, out: &mut Vec<String>) {
     match plan {
         serde_json::Value::Object(m) => {
@@ -127,7 +107,7 @@ fn index_names(plan: &serde_json::Value, out: &mut Vec<String>) {
 
 /// The index names in the generic plan of `query` (read-only transaction, never executed).
 async fn plan_indexes(c: &Conn, query: &str) -> Result<Vec<String>> {
-    let n = param_count(query);
+    let n = crate::workload::shape::placeholders(query);
     let ctx = "EXPLAIN of a statement the index is for";
     c.batch_execute("BEGIN READ ONLY; SET LOCAL plan_cache_mode = force_generic_plan")
         .await
@@ -236,17 +216,4 @@ pub async fn apply(c: &Conn, plan: &ApplyPlan, lock_timeout: Duration) -> Result
         existed,
         seconds,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn params_are_counted() {
-        assert_eq!(super::param_count("SELECT 1"), 0);
-        assert_eq!(
-            super::param_count("SELECT * FROM t WHERE a = $1 AND b IN ($3, $2) LIMIT $10"),
-            10
-        );
-        assert_eq!(super::param_count("SELECT '$' || $1"), 1);
-    }
 }

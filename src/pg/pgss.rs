@@ -105,6 +105,7 @@ pub async fn read(c: &Conn) -> Result<Workload> {
             blk_read_ms: r.get(14),
             blk_write_ms: r.get(15),
             source: Source::PgStatStatements,
+            example: None,
         });
     }
     // pg_stat_statements_info (1.9+) says since when the counters run.

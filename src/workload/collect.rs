@@ -42,6 +42,7 @@ impl Collector {
                     toplevel: true,
                     source,
                     min_ms: f64::INFINITY,
+                    example: (n.text != sql.trim()).then(|| sql.trim().to_string()),
                     ..Default::default()
                 },
                 m2: 0.0,

@@ -53,6 +53,10 @@ pub struct Statement {
     #[serde(default = "yes")]
     pub toplevel: bool,
     pub source: Source,
+    /// One execution's own text, constants included, when the source has it (a SQL file, a
+    /// log): planned instead of `query`, whose `$n` cannot always be planned (`date $1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub example: Option<String>,
 }
 
 fn yes() -> bool {

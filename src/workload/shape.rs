@@ -142,6 +142,10 @@ pub struct Unattributed {
     pub candidates: Vec<usize>,
     pub column: String,
     pub role: UnattributedRole,
+    /// The tables of the enclosing queries' scopes, innermost first: where SQL looks for the
+    /// column when no candidate has it (a correlated subquery's outer reference).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outer: Vec<Vec<usize>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -939,14 +943,36 @@ impl Walker {
         }
     }
 
+    /// An unqualified column for `resolve` to attribute: one of `candidates` (the innermost
+    /// scope), else the nearest enclosing scope that has it.
+    fn unattributed(
+        &self,
+        candidates: Vec<usize>,
+        column: String,
+        role: UnattributedRole,
+    ) -> Unattributed {
+        let n = self.scopes.len().saturating_sub(1);
+        let outer = self.scopes[..n]
+            .iter()
+            .rev()
+            .map(Scope::tables)
+            .filter(|t| !t.is_empty())
+            .collect();
+        Unattributed {
+            candidates,
+            column,
+            role,
+            outer,
+        }
+    }
+
     fn mark_read(&mut self, c: Col) {
         match c {
             Col::At(i, name) => self.accesses[i].selected.push(name),
-            Col::Ambiguous(candidates, column) => self.unattributed.push(Unattributed {
-                candidates,
-                column,
-                role: UnattributedRole::Selected,
-            }),
+            Col::Ambiguous(candidates, column) => {
+                let u = self.unattributed(candidates, column, UnattributedRole::Selected);
+                self.unattributed.push(u);
+            }
             Col::Opaque => {}
         }
     }
@@ -962,7 +988,57 @@ impl Walker {
                 self.conjuncts(right);
             }
             Expr::Nested(inner) => self.conjuncts(inner),
+            Expr::BinaryOp {
+                op: BinaryOperator::Or,
+                ..
+            } => {
+                // `(A AND B) OR (A AND C)` is `A AND (B OR C)`: the planner factors out what
+                // every arm shares (prepqual.c), TPC-H Q19's join key among it.
+                let arms = or_arms(e);
+                let texts: Vec<Vec<String>> = arms
+                    .iter()
+                    .map(|a| and_terms(a).iter().map(ToString::to_string).collect())
+                    .collect();
+                for t in and_terms(arms[0]) {
+                    let text = t.to_string();
+                    if texts[1..].iter().all(|arm| arm.contains(&text)) {
+                        self.conjunct(t);
+                    }
+                }
+                self.conjunct(e);
+            }
             _ => self.conjunct(e),
+        }
+    }
+
+    /// The column a semi-join subquery returns is a join key of its table.
+    fn semi_join_key(&mut self, q: &Query, first_new_access: usize) {
+        let SetExpr::Select(sel) = q.body.as_ref() else {
+            return;
+        };
+        let [SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }] =
+            &sel.projection[..]
+        else {
+            return;
+        };
+        let (qualifier, column) = match e {
+            Expr::Identifier(id) => (None, id.value.clone()),
+            Expr::CompoundIdentifier(p) if p.len() >= 2 => (
+                Some(p[p.len() - 2].value.clone()),
+                p[p.len() - 1].value.clone(),
+            ),
+            _ => return,
+        };
+        let own: Vec<usize> = (first_new_access..self.accesses.len())
+            .filter(|&i| {
+                qualifier.as_ref().is_none_or(|qn| {
+                    self.accesses[i].alias.as_ref() == Some(qn)
+                        || self.accesses[i].table.rsplit('.').next() == Some(qn.as_str())
+                })
+            })
+            .collect();
+        if let [i] = own[..] {
+            self.accesses[i].join_keys.push(column);
         }
     }
 
@@ -971,7 +1047,17 @@ impl Walker {
         while let Expr::Nested(inner) = e {
             e = inner;
         }
+        let before = self.accesses.len();
         let cols = self.columns_in(e);
+        // `x IN (SELECT y FROM t ...)` is a semi-join on x = y: y is a join key of t.
+        if let Expr::InSubquery {
+            subquery,
+            negated: false,
+            ..
+        } = e
+        {
+            self.semi_join_key(subquery, before);
+        }
         // A join key: column = column of two different tables.
         if let Expr::BinaryOp {
             left,
@@ -979,6 +1065,31 @@ impl Walker {
             right,
         } = e
         {
+            // Inside a subquery an unqualified name may be the outer query's column
+            // (`EXISTS (SELECT 1 FROM lineitem WHERE l_orderkey = o_orderkey)`): with one
+            // table in the inner scope both sides bind to it here; `resolve` decides with the
+            // catalog which scope each belongs to.
+            if let (Some(Col::At(a, ca)), Some(Col::At(b, cb))) =
+                (self.column(left), self.column(right))
+            {
+                let unqualified = |x: &Expr| matches!(x, Expr::Identifier(_));
+                let has_outer = self.scopes.len() > 1
+                    && self.scopes[..self.scopes.len() - 1]
+                        .iter()
+                        .any(|sc| !sc.tables().is_empty());
+                if a == b && ca != cb && has_outer && (unqualified(left) || unqualified(right)) {
+                    for (x, c) in [(left, ca), (right, cb)] {
+                        if unqualified(x) {
+                            let u = self.unattributed(vec![a], c, UnattributedRole::JoinKey);
+                            self.unattributed.push(u);
+                        } else {
+                            self.accesses[a].join_keys.push(c.clone());
+                            self.accesses[a].selected.push(c);
+                        }
+                    }
+                    return;
+                }
+            }
             match (self.column(left), self.column(right)) {
                 (Some(Col::At(a, ca)), Some(Col::At(b, cb))) if a != b => {
                     self.accesses[a].join_keys.push(ca.clone());
@@ -1002,11 +1113,12 @@ impl Walker {
                                     self.accesses[i].selected.push(c);
                                 }
                                 Col::Ambiguous(candidates, column) => {
-                                    self.unattributed.push(Unattributed {
+                                    let u = self.unattributed(
                                         candidates,
                                         column,
-                                        role: UnattributedRole::JoinKey,
-                                    })
+                                        UnattributedRole::JoinKey,
+                                    );
+                                    self.unattributed.push(u);
                                 }
                                 Col::Opaque => {}
                             }
@@ -1041,11 +1153,12 @@ impl Walker {
         match (tables.as_slice(), ambiguous.as_slice()) {
             ([i], []) => self.accesses[*i].predicates.push(pred),
             ([], [Col::Ambiguous(candidates, column)]) => {
-                self.unattributed.push(Unattributed {
-                    candidates: candidates.clone(),
-                    column: column.clone(),
-                    role: UnattributedRole::Predicate(pred),
-                });
+                let u = self.unattributed(
+                    candidates.clone(),
+                    column.clone(),
+                    UnattributedRole::Predicate(pred),
+                );
+                self.unattributed.push(u);
             }
             // Several columns, all unqualified: attributable only if they are the same column.
             ([], [Col::Ambiguous(candidates, column), rest @ ..])
@@ -1053,14 +1166,49 @@ impl Walker {
                     .iter()
                     .all(|c| matches!(c, Col::Ambiguous(_, n) if n == column)) =>
             {
-                self.unattributed.push(Unattributed {
-                    candidates: candidates.clone(),
-                    column: column.clone(),
-                    role: UnattributedRole::Predicate(pred),
-                });
+                let u = self.unattributed(
+                    candidates.clone(),
+                    column.clone(),
+                    UnattributedRole::Predicate(pred),
+                );
+                self.unattributed.push(u);
             }
             _ => {} // touches several tables without being a join key: no single-table use
         }
+    }
+}
+
+/// The first conjunct-level terms of an OR arm (`a AND (b AND c)` gives a, b, c).
+fn and_terms(e: &Expr) -> Vec<&Expr> {
+    match e {
+        Expr::Nested(inner) => and_terms(inner),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            let mut v = and_terms(left);
+            v.extend(and_terms(right));
+            v
+        }
+        _ => vec![e],
+    }
+}
+
+/// The arms of an OR chain.
+fn or_arms(e: &Expr) -> Vec<&Expr> {
+    match e {
+        Expr::Nested(inner) => or_arms(inner),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Or,
+            right,
+        } => {
+            let mut v = or_arms(left);
+            v.extend(or_arms(right));
+            v
+        }
+        _ => vec![e],
     }
 }
 
@@ -1415,15 +1563,16 @@ fn resolve_depth(shape: &mut Shape, catalog: &Catalog, search_path: &[String], d
     let old_names: Vec<String> = shape.accesses.iter().map(|a| a.table.clone()).collect();
     // 1. Attribute unqualified columns, while indexes into `accesses` still hold.
     for u in std::mem::take(&mut shape.unattributed) {
-        let owners: Vec<usize> = u
-            .candidates
-            .iter()
-            .copied()
-            .filter(|&i| {
-                find_table(catalog, &old_names[i], search_path)
-                    .is_some_and(|t| t.column(&u.column).is_some())
-            })
-            .collect();
+        let has = |i: &usize| {
+            find_table(catalog, &old_names[*i], search_path)
+                .is_some_and(|t| t.column(&u.column).is_some())
+        };
+        // The innermost scope that has the column owns it (SQL's rule for correlated names).
+        let owners: Vec<usize> = std::iter::once(&u.candidates)
+            .chain(&u.outer)
+            .map(|level| level.iter().copied().filter(has).collect::<Vec<_>>())
+            .find(|o| !o.is_empty())
+            .unwrap_or_default();
         match (owners.as_slice(), u.role) {
             ([i], UnattributedRole::Predicate(p)) => shape.accesses[*i].predicates.push(p),
             ([i], UnattributedRole::Selected) => shape.accesses[*i].selected.push(u.column),
@@ -1435,6 +1584,7 @@ fn resolve_depth(shape: &mut Shape, catalog: &Catalog, search_path: &[String], d
                 candidates: u.candidates,
                 column: u.column,
                 role,
+                outer: u.outer,
             }),
         }
     }
@@ -1465,6 +1615,42 @@ fn resolve_depth(shape: &mut Shape, catalog: &Catalog, search_path: &[String], d
                     // A one-table view passes the outer predicates, sort and columns through
                     // (same column names); a multi-table view contributes its own accesses.
                     if let [only] = v.accesses.as_mut_slice() {
+                        // Through the view's output names (`l_suppkey AS supplier_no`); what
+                        // an aggregate or expression computes has no base column to index.
+                        let map = view_columns(def);
+                        let through = |c: &str| match map.get(c) {
+                            Some(base) => base.clone(),
+                            None => Some(c.to_string()),
+                        };
+                        a.predicates.retain_mut(|p| {
+                            if p.expr.is_some() {
+                                return p
+                                    .column
+                                    .as_deref()
+                                    .is_none_or(|c| through(c).as_deref() == Some(c));
+                            }
+                            match p.column.as_deref().map(through) {
+                                Some(Some(base)) => {
+                                    p.column = Some(base);
+                                    true
+                                }
+                                Some(None) => false,
+                                None => true,
+                            }
+                        });
+                        for list in [&mut a.join_keys, &mut a.selected] {
+                            *list = list.iter().filter_map(|c| through(c)).collect();
+                        }
+                        let mut ok = true;
+                        for o in &mut a.order_by {
+                            match through(&o.column) {
+                                Some(base) => o.column = base,
+                                None => ok = false,
+                            }
+                        }
+                        if !ok {
+                            a.order_by.clear();
+                        }
                         only.alias = a.alias.take();
                         only.predicates.append(&mut a.predicates);
                         only.join_keys.append(&mut a.join_keys);
@@ -1501,6 +1687,40 @@ fn resolve_depth(shape: &mut Shape, catalog: &Catalog, search_path: &[String], d
             g.table = Some(new.clone());
         }
     }
+}
+
+/// A view definition's output columns: name -> the base column it passes through unchanged,
+/// or None when it is computed (`sum(...) AS total`).
+fn view_columns(def: &str) -> HashMap<String, Option<String>> {
+    let mut out = HashMap::new();
+    let Ok(stmts) = Parser::parse_sql(&PostgreSqlDialect {}, def) else {
+        return out;
+    };
+    let Some(Statement::Query(q)) = stmts.first() else {
+        return out;
+    };
+    let SetExpr::Select(sel) = q.body.as_ref() else {
+        return out;
+    };
+    let base = |e: &Expr| match e {
+        Expr::Identifier(id) => Some(id.value.clone()),
+        Expr::CompoundIdentifier(p) => p.last().map(|i| i.value.clone()),
+        _ => None,
+    };
+    for item in &sel.projection {
+        match item {
+            SelectItem::UnnamedExpr(e) => {
+                if let Some(b) = base(e) {
+                    out.insert(b.clone(), Some(b));
+                }
+            }
+            SelectItem::ExprWithAlias { expr, alias } => {
+                out.insert(alias.value.clone(), base(expr));
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -1583,7 +1803,11 @@ mod tests {
         let s = one("UPDATE jobs j SET state = 'done' WHERE j.id IN (SELECT job_id FROM q WHERE q.owner = j.owner)");
         assert_eq!(s.kind, StatementKind::Update);
         assert_eq!(s.accesses[0].predicates[0].op, "IN");
-        assert_eq!(s.accesses[1].join_keys, ["owner"]);
+        assert_eq!(
+            s.accesses[1].join_keys,
+            ["owner", "job_id"],
+            "IN is a semi-join on job_id"
+        );
         assert_eq!(s.accesses[0].join_keys, ["owner"]);
     }
 
@@ -1606,6 +1830,12 @@ mod tests {
     #[test]
     fn shape_counts_placeholders() {
         assert_eq!(placeholders("SELECT $2, '$9' FROM t WHERE a = $1"), 2);
+        assert_eq!(placeholders("SELECT 1"), 0);
+        assert_eq!(
+            placeholders("SELECT * FROM t WHERE a = $1 AND b IN ($3, $2) LIMIT $10"),
+            10
+        );
+        assert_eq!(placeholders("SELECT '$' || $1"), 1);
         assert_eq!(placeholders("SELECT 1"), 0);
     }
 
@@ -1723,5 +1953,130 @@ mod unqualified_join_tests {
         assert_eq!(keys("public.orders"), ["o_custkey", "o_orderkey"]);
         assert_eq!(keys("public.lineitem"), ["l_orderkey"]);
         assert!(s.unattributed.is_empty(), "{:?}", s.unattributed);
+    }
+
+    fn tpch() -> Catalog {
+        let mut cat = Catalog::default();
+        cat.tables
+            .push(table("orders", &["o_orderkey", "o_custkey", "o_orderdate"]));
+        cat.tables.push(table(
+            "lineitem",
+            &[
+                "l_orderkey",
+                "l_partkey",
+                "l_suppkey",
+                "l_commitdate",
+                "l_receiptdate",
+                "l_shipmode",
+            ],
+        ));
+        cat.tables.push(table("part", &["p_partkey", "p_brand"]));
+        cat
+    }
+
+    fn resolved(sql: &str, cat: &Catalog) -> Shape {
+        let mut s = extract(sql).unwrap().remove(0);
+        resolve(&mut s, cat, &[]);
+        s
+    }
+
+    fn keys_of(s: &Shape, t: &str) -> Vec<String> {
+        let mut k: Vec<String> = s
+            .accesses
+            .iter()
+            .filter(|a| a.table == t)
+            .flat_map(|a| a.join_keys.clone())
+            .collect();
+        k.sort();
+        k.dedup();
+        k
+    }
+
+    #[test]
+    fn correlated_subquery_keys_belong_to_the_scope_that_has_the_column() {
+        let cat = tpch();
+        // TPC-H Q4: both names unqualified; o_orderkey is the outer query's.
+        let s = resolved(
+            "SELECT count(*) FROM orders WHERE o_orderdate >= $1 AND EXISTS \
+             (SELECT * FROM lineitem WHERE l_orderkey = o_orderkey AND l_commitdate < l_receiptdate)",
+            &cat,
+        );
+        assert_eq!(keys_of(&s, "public.lineitem"), ["l_orderkey"]);
+        assert_eq!(keys_of(&s, "public.orders"), ["o_orderkey"]);
+        assert!(s.unattributed.is_empty(), "{:?}", s.unattributed);
+        // Its twin: both columns are the inner table's, so there is no join to the outer one.
+        let s = resolved(
+            "SELECT count(*) FROM orders WHERE EXISTS \
+             (SELECT 1 FROM lineitem WHERE l_partkey = l_suppkey)",
+            &cat,
+        );
+        assert!(keys_of(&s, "public.orders").is_empty());
+    }
+
+    #[test]
+    fn or_arms_share_their_common_conjuncts() {
+        // TPC-H Q19's shape: the join key is in every arm, so it is a join key of the whole.
+        let s = resolved(
+            "SELECT count(*) FROM lineitem, part WHERE \
+             (p_partkey = l_partkey AND p_brand = 'A' AND l_shipmode IN ('AIR', 'REG AIR')) \
+             OR (p_partkey = l_partkey AND p_brand = 'B' AND l_shipmode = 'AIR')",
+            &cat_with_part(),
+        );
+        assert_eq!(keys_of(&s, "public.lineitem"), ["l_partkey"]);
+        assert_eq!(keys_of(&s, "public.part"), ["p_partkey"]);
+        // Nothing is shared: no key.
+        let s = resolved(
+            "SELECT count(*) FROM lineitem, part WHERE (p_partkey = l_partkey AND p_brand = 'A') \
+             OR (p_partkey = l_suppkey AND p_brand = 'B')",
+            &cat_with_part(),
+        );
+        assert!(keys_of(&s, "public.lineitem").is_empty());
+    }
+
+    fn cat_with_part() -> Catalog {
+        tpch()
+    }
+
+    #[test]
+    fn a_view_passes_renamed_columns_through_and_drops_computed_ones() {
+        let mut cat = tpch();
+        cat.tables.push(Table {
+            schema: "public".into(),
+            name: "revenue".into(),
+            kind: TableKind::View,
+            columns: vec![
+                Column {
+                    name: "supplier_no".into(),
+                    ..Default::default()
+                },
+                Column {
+                    name: "total".into(),
+                    ..Default::default()
+                },
+            ],
+            view_definition: Some(
+                " SELECT lineitem.l_suppkey AS supplier_no, count(*) AS total FROM lineitem \
+                 GROUP BY lineitem.l_suppkey;"
+                    .into(),
+            ),
+            ..Default::default()
+        });
+        let s = resolved(
+            "SELECT * FROM part, revenue WHERE p_partkey = supplier_no AND total > 5",
+            &cat,
+        );
+        assert_eq!(keys_of(&s, "public.lineitem"), ["l_suppkey"]);
+        let l = s
+            .accesses
+            .iter()
+            .find(|a| a.table == "public.lineitem")
+            .unwrap();
+        assert!(
+            l.predicates
+                .iter()
+                .all(|p| p.column.as_deref() != Some("total")),
+            "an aggregate is not a column to index: {:?}",
+            l.predicates
+        );
     }
 }
