@@ -364,3 +364,65 @@ async fn no_hypothetical_or_real_index_is_left_behind() {
         .get(0);
     assert_eq!(hypo, 0);
 }
+
+/// TPC-H Q4's shape from a SQL file: the EXISTS subquery's key is correlated through
+/// unqualified names, and the file's constants (`date '...' + interval`) are planned as
+/// written (their `$n` forms cannot be planned at all).
+#[tokio::test]
+async fn correlated_exists_from_a_sql_file_gets_its_join_key() {
+    let p = common::fresh_db("exists").await;
+    let c = common::setup_conn(&p).await;
+    c.batch_execute(
+        "CREATE TABLE orders (o_orderkey int NOT NULL, o_orderdate date NOT NULL, o_orderpriority text NOT NULL);
+         INSERT INTO orders SELECT g, date '1992-01-01' + g % 2400, 'P' || g % 5 FROM generate_series(1, 150000) g;
+         CREATE TABLE lineitem (l_orderkey int NOT NULL, l_commitdate date NOT NULL, l_receiptdate date NOT NULL, l_comment text);
+         INSERT INTO lineitem SELECT g / 4, date '1992-01-01' + g % 2400, date '1992-01-01' + (g + 7) % 2400, md5(g::text)
+           FROM generate_series(4, 600000) g;
+         ANALYZE;",
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("q4.sql");
+    std::fs::write(
+        &file,
+        "SELECT o_orderpriority, count(*) AS order_count FROM orders
+         WHERE o_orderdate >= date '1993-07-01' AND o_orderdate < date '1993-07-01' + interval '7 days'
+           AND EXISTS (SELECT * FROM lineitem WHERE l_orderkey = o_orderkey AND l_commitdate < l_receiptdate)
+         GROUP BY o_orderpriority ORDER BY o_orderpriority;",
+    )
+    .unwrap();
+    let url = p.url_with_password();
+    let out = common::dbopt()
+        .args([
+            "advise",
+            "--format",
+            "json",
+            "--database-url",
+            &url,
+            "--queries",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        r["skipped"].as_array().unwrap().is_empty(),
+        "planned, not skipped: {}",
+        r["skipped"]
+    );
+    assert!(
+        recs(&r).contains(&(
+            "public.lineitem".to_string(),
+            vec!["l_orderkey".to_string()]
+        )),
+        "{:?}",
+        recs(&r)
+    );
+}
