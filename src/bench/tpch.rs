@@ -356,6 +356,7 @@ pub async fn run(
                     budget_bytes: Some((b * 1e6) as i64),
                     max_width: w,
                     min_improvement: 0.003,
+                    min_table_improvement: SearchOptions::default().min_table_improvement,
                     write_cost_per_row: 0.0,
                     max_indexes: None,
                 };

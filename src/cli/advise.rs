@@ -57,6 +57,11 @@ pub struct AdviseArgs {
     /// least this many percent.
     #[arg(long, default_value_t = 1.0)]
     pub min_improvement: f64,
+    /// ... or lower the cost of the statements on its table by at least this many percent
+    /// (0: the workload rule alone). A table with a small share of the workload still gets
+    /// an index that makes its own statements much cheaper.
+    #[arg(long, default_value_t = 20.0)]
+    pub min_table_improvement: f64,
     /// Tables with fewer rows get no advice (a scan is as cheap as an index).
     #[arg(long, default_value_t = 1000.0)]
     pub min_rows: f64,
@@ -206,6 +211,8 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
         max_indexes: a.max_indexes,
         max_width: usize::from(a.max_width),
         min_improvement: a.min_improvement / 100.0,
+        min_table_improvement: (a.min_table_improvement > 0.0)
+            .then_some(a.min_table_improvement / 100.0),
         write_cost_per_row: catalog.settings.random_page_cost * 0.5,
     };
     let sp = report::progress(0, "choosing indexes");
