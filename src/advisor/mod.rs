@@ -406,6 +406,12 @@ pub fn build_report(
             ),
         });
     }
+    for (c, err) in &out.invalid {
+        skipped.push(Skipped {
+            statement: format!("(index {} on {})", c.columns.join(", "), c.table),
+            reason: format!("the server cannot build this candidate: {err}"),
+        });
+    }
     let helped: BTreeSet<usize> = (0..prep.stmts.len())
         .filter(|q| !out.used[*q].is_empty())
         .collect();
@@ -413,7 +419,13 @@ pub fn build_report(
         if helped.contains(&q) || out.failed.contains_key(&q) || s.accesses.is_empty() {
             continue;
         }
-        skipped.push(Skipped { statement: s.query.clone(), reason: "no candidate index lowered its cost enough to pay for itself (or an existing index already serves it)".into() });
+        skipped.push(Skipped {
+            statement: s.query.clone(),
+            reason: format!(
+                "no candidate index paid for itself ({}), or an existing index already serves it",
+                out.rule
+            ),
+        });
     }
     AdviseReport {
         schema_version: report::SCHEMA_VERSION,

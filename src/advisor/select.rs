@@ -145,6 +145,8 @@ pub struct Outcome {
     pub withheld: Vec<Withheld>,
     /// Candidates the server refused to create, with its error.
     pub invalid: Vec<(Candidate, String)>,
+    /// The minimum benefit the search applied, in plain words.
+    pub rule: String,
     /// Index maintenance cost of the chosen set (same units as the workload cost).
     pub write_cost: f64,
     pub steps: usize,
@@ -756,6 +758,7 @@ pub async fn search<O: Oracle>(
         failed: st.failed,
         withheld: withheld.into_values().collect(),
         invalid,
+        rule: opts.rule(),
         write_cost,
         steps,
     }
