@@ -405,12 +405,7 @@ async fn correlated_exists_from_a_sql_file_gets_its_join_key() {
         .arg(&file)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
         r["skipped"].as_array().unwrap().is_empty(),

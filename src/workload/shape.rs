@@ -994,12 +994,17 @@ impl Walker {
             } => {
                 // `(A AND B) OR (A AND C)` is `A AND (B OR C)`: the planner factors out what
                 // every arm shares (prepqual.c), TPC-H Q19's join key among it.
-                let arms = or_arms(e);
+                let arms = chain(e, &BinaryOperator::Or);
                 let texts: Vec<Vec<String>> = arms
                     .iter()
-                    .map(|a| and_terms(a).iter().map(ToString::to_string).collect())
+                    .map(|a| {
+                        chain(a, &BinaryOperator::And)
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect()
+                    })
                     .collect();
-                for t in and_terms(arms[0]) {
+                for t in chain(arms[0], &BinaryOperator::And) {
                     let text = t.to_string();
                     if texts[1..].iter().all(|arm| arm.contains(&text)) {
                         self.conjunct(t);
@@ -1178,34 +1183,14 @@ impl Walker {
     }
 }
 
-/// The first conjunct-level terms of an OR arm (`a AND (b AND c)` gives a, b, c).
-fn and_terms(e: &Expr) -> Vec<&Expr> {
+/// The operands of a chain of one operator, through parentheses: the AND terms of an OR arm
+/// (`a AND (b AND c)` gives a, b, c), or the arms of an OR.
+fn chain<'e>(e: &'e Expr, op: &BinaryOperator) -> Vec<&'e Expr> {
     match e {
-        Expr::Nested(inner) => and_terms(inner),
-        Expr::BinaryOp {
-            left,
-            op: BinaryOperator::And,
-            right,
-        } => {
-            let mut v = and_terms(left);
-            v.extend(and_terms(right));
-            v
-        }
-        _ => vec![e],
-    }
-}
-
-/// The arms of an OR chain.
-fn or_arms(e: &Expr) -> Vec<&Expr> {
-    match e {
-        Expr::Nested(inner) => or_arms(inner),
-        Expr::BinaryOp {
-            left,
-            op: BinaryOperator::Or,
-            right,
-        } => {
-            let mut v = or_arms(left);
-            v.extend(or_arms(right));
+        Expr::Nested(inner) => chain(inner, op),
+        Expr::BinaryOp { left, op: o, right } if o == op => {
+            let mut v = chain(left, op);
+            v.extend(chain(right, op));
             v
         }
         _ => vec![e],

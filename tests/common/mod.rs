@@ -75,6 +75,16 @@ pub fn dbopt() -> assert_cmd::Command {
     c
 }
 
+/// The command exited 0; else the test fails with what it printed on stderr.
+pub fn assert_success(out: &std::process::Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Every failure the CLI reports must be one `error: ...` line, exit 2, and no panic.
 pub fn assert_clean_error(out: &std::process::Output, needles: &[&str]) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
