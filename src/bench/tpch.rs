@@ -52,6 +52,40 @@ FROM supplier, revenue0
 WHERE s_suppkey = supplier_no AND total_revenue = (SELECT max(total_revenue) FROM revenue0)
 ORDER BY s_suppkey";
 
+/// The index sets Extend picked at SF1 with HypoPG-size budgets of 200, 500 and 1000 MB,
+/// as published for this protocol; each adds to the one before.
+const EXTEND_200: &[(&str, &[&str])] = &[
+    ("customer", &["c_custkey"]),
+    ("lineitem", &["l_orderkey"]),
+    ("orders", &["o_custkey"]),
+];
+const EXTEND_500: &[(&str, &[&str])] = &[
+    ("customer", &["c_custkey"]),
+    ("lineitem", &["l_orderkey"]),
+    ("orders", &["o_custkey"]),
+    ("lineitem", &["l_partkey"]),
+    ("orders", &["o_orderdate"]),
+    ("orders", &["o_orderkey"]),
+    ("partsupp", &["ps_suppkey"]),
+];
+const EXTEND_1000: &[(&str, &[&str])] = &[
+    ("customer", &["c_custkey"]),
+    ("lineitem", &["l_orderkey"]),
+    ("orders", &["o_custkey"]),
+    ("lineitem", &["l_partkey"]),
+    ("orders", &["o_orderdate"]),
+    ("orders", &["o_orderkey"]),
+    ("partsupp", &["ps_suppkey"]),
+    ("lineitem", &["l_shipdate"]),
+    ("lineitem", &["l_suppkey"]),
+    ("lineitem", &["l_partkey", "l_suppkey"]),
+];
+const EXTEND_SETS: &[(f64, &[(&str, &[&str])])] = &[
+    (200.0, EXTEND_200),
+    (500.0, EXTEND_500),
+    (1000.0, EXTEND_1000),
+];
+
 /// The 22 queries as (number, SQL), from the corpus file (split on its `-- Qn` markers).
 pub fn queries() -> Vec<(u32, String)> {
     let mut out = Vec::new();
@@ -199,6 +233,9 @@ pub struct TpchReport {
     pub real_cost_pct: Option<f64>,
     /// Per query: no-index cost and the all-width-2 floor.
     pub per_query: Vec<(String, f64, f64)>,
+    /// (budget MB, cost %) of the Extend reference implementation's published width-2 sets
+    /// (Kossmann et al.'s platform at SF1 on this machine type), costed in this run.
+    pub reference: Vec<(f64, f64)>,
 }
 
 pub struct TpchOptions {
@@ -274,6 +311,7 @@ pub async fn run(
         let mut no_index = 0.0;
         let mut all_w2 = 0.0;
         let mut per_query: Vec<(String, f64, f64)> = Vec::new();
+        let mut reference: Vec<(f64, f64)> = Vec::new();
         for &w in &o.widths {
             let f = Filters {
                 min_calls: 0,
@@ -338,6 +376,36 @@ pub async fn run(
                         }
                     }
                 }
+                // The reference: Extend's published sets, costed on this very snapshot (the
+                // statistics move absolute figures by 1-2 %, so compare within one run).
+                for (b, set) in EXTEND_SETS {
+                    let ddls: Vec<String> = set
+                        .iter()
+                        .map(|(t, cols)| {
+                            crate::advisor::candidates::Candidate::btree(
+                                &format!("public.{t}"),
+                                cols.iter().map(|c| (*c).to_string()).collect(),
+                            )
+                            .hypo_ddl()
+                        })
+                        .collect();
+                    let reqs: Vec<WhatIfRequest> = prep
+                        .stmts
+                        .iter()
+                        .map(|s| WhatIfRequest {
+                            sql: s.plan_text().to_string(),
+                            params: 0,
+                            indexes: ddls.clone(),
+                        })
+                        .collect();
+                    let cost: f64 = pool
+                        .explain_all(&reqs)
+                        .await
+                        .into_iter()
+                        .map(|r| r.map(|x| x.cost).unwrap_or(0.0))
+                        .sum();
+                    reference.push((*b, 100.0 * cost / no_index.max(1e-9)));
+                }
                 pool.reset().await?;
             }
             for &b in &o.budgets_mb {
@@ -396,9 +464,9 @@ pub async fn run(
                 let _ = &out;
             }
         }
-        (runs, no_index, all_w2, per_query)
+        (runs, no_index, all_w2, per_query, reference)
     };
-    let (runs, no_index, all_w2, per_query) = report_runs;
+    let (runs, no_index, all_w2, per_query, reference) = report_runs;
     // Build the width-2 / 500 MB set for real: its size, and the cost with real indexes.
     let mut built_mb = None;
     let mut real_cost_pct = None;
@@ -462,6 +530,7 @@ pub async fn run(
         built_mb,
         real_cost_pct,
         per_query,
+        reference,
     })
 }
 
