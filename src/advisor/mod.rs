@@ -181,6 +181,7 @@ pub fn prepare(
         let mut accesses = Vec::new();
         let mut writes = Vec::new();
         let mut notes = Vec::new();
+        let named = identifiers(&s.query);
         for ta in &sh.accesses {
             let Some(t) = catalog.table(&ta.table) else {
                 continue;
@@ -253,7 +254,6 @@ pub fn prepare(
                 })
                 .collect();
             // Columns named elsewhere in the statement (GROUP BY, correlated subqueries).
-            let named = identifiers(&s.query);
             let used: BTreeSet<String> = a.columns().into_iter().map(str::to_string).collect();
             for col in &t.columns {
                 if named.contains(&col.name.to_ascii_lowercase()) && !used.contains(&col.name) {

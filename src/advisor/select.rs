@@ -189,15 +189,18 @@ impl<O: Oracle> Search<'_, O> {
     fn relevant(&self, q: usize, config: &[Candidate]) -> Vec<Candidate> {
         let mut r: Vec<Candidate> = config
             .iter()
-            .filter(|c| {
-                self.cols[q]
-                    .get(&c.table)
-                    .is_some_and(|cols| c.key(0).is_some_and(|k| cols.contains(k)))
-            })
+            .filter(|c| self.usable(q, c))
             .cloned()
             .collect();
         r.sort();
         r
+    }
+
+    /// Statement q reads c's table and names its leading column.
+    fn usable(&self, q: usize, c: &Candidate) -> bool {
+        self.cols[q]
+            .get(&c.table)
+            .is_some_and(|cols| c.key(0).is_some_and(|k| cols.contains(k)))
     }
 
     /// `relevant(q, config)` where config is the one `now` came from with `replaced` (if
@@ -214,10 +217,7 @@ impl<O: Oracle> Search<'_, O> {
             .filter(|x| Some(*x) != replaced)
             .cloned()
             .collect();
-        let usable = self.cols[q]
-            .get(&c.table)
-            .is_some_and(|cols| c.key(0).is_some_and(|k| cols.contains(k)));
-        if usable && !r.contains(c) {
+        if self.usable(q, c) && !r.contains(c) {
             r.push(c.clone());
             r.sort();
         }
@@ -284,14 +284,7 @@ impl<O: Oracle> Search<'_, O> {
     }
 
     fn cost(&self, q: usize, config: &[Candidate]) -> f64 {
-        if self.failed.contains_key(&q) {
-            return 0.0;
-        }
-        let key = (q, self.relevant(q, config));
-        self.cache
-            .get(&key)
-            .or_else(|| self.derived.get(key.0).and_then(|d| d.get(&key.1)))
-            .map_or(0.0, |e| e.cost)
+        self.cost_of(q, &self.relevant(q, config))
     }
 
     /// Cost of keeping index `c` up to date: every written row, plus updates it makes non-HOT.
@@ -384,17 +377,30 @@ pub async fn search<O: Oracle>(
     // Screening, one call per statement with every candidate it could use (as DB2Advis
     // does): the candidates its plan then passes over are marked unused for it, so the search
     // derives rather than asks for most (statement, candidate) pairs of a large workload.
-    let screens: Vec<(usize, Vec<Candidate>)> = (0..n)
-        .map(|q| (q, st.relevant(q, candidates)))
+    let all_rel: Vec<Vec<Candidate>> = (0..n).map(|q| st.relevant(q, candidates)).collect();
+    let screens: Vec<(usize, Vec<Candidate>)> = all_rel
+        .iter()
+        .enumerate()
         .filter(|(_, r)| r.len() > 1)
+        .map(|(q, r)| (q, r.clone()))
         .collect();
     st.eval_many(screens.clone()).await;
     // A candidate led by the same column as one the plan chose may serve alone just as well
-    // (the narrower index of a pair): it stays in play.
+    // (the narrower index of a pair): it stays in play. Those leading columns are also what
+    // candidate selection (AutoAdmin's) keeps for a large workload: a candidate no plan
+    // picked even with every candidate available, leading with no column a picked one leads
+    // with, is not worth a move of its own. A statement's only candidate was not screened and
+    // stays.
+    let mut picked: BTreeSet<(String, String)> = BTreeSet::new();
     for key in &screens {
         let Some(used) = st.cache.get(key).map(|e| e.used.clone()) else {
             continue;
         };
+        for u in &used {
+            if let Some(k) = u.key(0) {
+                picked.insert((u.table.clone(), k.to_string()));
+            }
+        }
         for c in &key.1 {
             if used
                 .iter()
@@ -404,37 +410,17 @@ pub async fn search<O: Oracle>(
             }
         }
     }
-    // Candidate selection (AutoAdmin's): a candidate no statement's plan picked, even with
-    // every candidate available, and that leads with no column a picked one leads with, is
-    // not worth a move of its own. Statements with a single candidate were not screened: it
-    // stays.
-    let mut picked: BTreeSet<(String, String)> = BTreeSet::new();
-    for key in &screens {
-        for u in st
-            .cache
-            .get(key)
-            .map(|e| e.used.clone())
-            .unwrap_or_default()
-        {
-            if let Some(k) = u.key(0) {
-                picked.insert((u.table.clone(), k.to_string()));
-            }
-        }
-    }
-    let single: BTreeSet<&Candidate> = (0..n)
-        .map(|q| st.relevant(q, candidates))
-        .filter(|r| r.len() == 1)
-        .flat_map(|r| r.into_iter().next())
-        .collect::<Vec<_>>()
+    let single: BTreeSet<&Candidate> = all_rel
         .iter()
-        .filter_map(|c| candidates.iter().find(|x| *x == c))
+        .filter_map(|r| match &r[..] {
+            [only] => Some(only),
+            _ => None,
+        })
         .collect();
     // Exhaustive where it is cheap; screened candidates and min-derived costs where the
     // (statement, candidate) pairs run into the tens of thousands.
-    let pairs_total: usize = screens.iter().map(|(_, r)| r.len()).sum();
-    let large = pairs_total > LARGE_WORKLOAD_PAIRS;
-    let derive_min = large;
-    let valid: Vec<Candidate> = candidates
+    let large = screens.iter().map(|(_, r)| r.len()).sum::<usize>() > LARGE_WORKLOAD_PAIRS;
+    let selected: Vec<Candidate> = candidates
         .iter()
         .filter(|c| {
             !large
@@ -444,7 +430,7 @@ pub async fn search<O: Oracle>(
         })
         .cloned()
         .collect();
-    let candidates = &valid[..];
+    let candidates = &selected[..];
     let base: Vec<f64> = (0..n).map(|q| st.cost(q, &[])).collect();
     // Columns available for widening, per table, as written in candidates (with direction).
     let mut widen_cols: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -548,13 +534,13 @@ pub async fn search<O: Oracle>(
                     // Large workloads: a new index costs at best what it costs alone or what
                     // the statement costs now (the derivation of budget-aware tuning, Wu et
                     // al. SIGMOD 2022).
-                    let alone = (derive_min && !now.1.is_empty())
+                    let alone = (large && !now.1.is_empty())
                         .then(|| st.cache.get(&(q, vec![c.clone()])))
                         .flatten()
                         .cloned();
                     // ... and widening an index the statement's plan does not use leaves it
                     // where it is.
-                    let unused_widened = derive_min
+                    let unused_widened = large
                         && replaced
                             .as_ref()
                             .is_some_and(|r| known.as_ref().is_some_and(|e| !e.used.contains(r)));

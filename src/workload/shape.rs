@@ -1687,20 +1687,15 @@ fn view_columns(def: &str) -> HashMap<String, Option<String>> {
     let SetExpr::Select(sel) = q.body.as_ref() else {
         return out;
     };
-    let base = |e: &Expr| match e {
-        Expr::Identifier(id) => Some(id.value.clone()),
-        Expr::CompoundIdentifier(p) => p.last().map(|i| i.value.clone()),
-        _ => None,
-    };
     for item in &sel.projection {
         match item {
             SelectItem::UnnamedExpr(e) => {
-                if let Some(b) = base(e) {
+                if let Some(b) = bare(e) {
                     out.insert(b.clone(), Some(b));
                 }
             }
             SelectItem::ExprWithAlias { expr, alias } => {
-                out.insert(alias.value.clone(), base(expr));
+                out.insert(alias.value.clone(), bare(expr));
             }
             _ => {}
         }
@@ -2005,7 +2000,7 @@ mod unqualified_join_tests {
             "SELECT count(*) FROM lineitem, part WHERE \
              (p_partkey = l_partkey AND p_brand = 'A' AND l_shipmode IN ('AIR', 'REG AIR')) \
              OR (p_partkey = l_partkey AND p_brand = 'B' AND l_shipmode = 'AIR')",
-            &cat_with_part(),
+            &tpch(),
         );
         assert_eq!(keys_of(&s, "public.lineitem"), ["l_partkey"]);
         assert_eq!(keys_of(&s, "public.part"), ["p_partkey"]);
@@ -2013,13 +2008,9 @@ mod unqualified_join_tests {
         let s = resolved(
             "SELECT count(*) FROM lineitem, part WHERE (p_partkey = l_partkey AND p_brand = 'A') \
              OR (p_partkey = l_suppkey AND p_brand = 'B')",
-            &cat_with_part(),
+            &tpch(),
         );
         assert!(keys_of(&s, "public.lineitem").is_empty());
-    }
-
-    fn cat_with_part() -> Catalog {
-        tpch()
     }
 
     #[test]
