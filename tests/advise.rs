@@ -351,17 +351,9 @@ async fn no_hypothetical_or_real_index_is_left_behind() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    let n: i64 = c
-        .query_one("SELECT count(*) FROM pg_indexes WHERE tablename = 't'", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let n: i64 = common::scalar(&c, "SELECT count(*) FROM pg_indexes WHERE tablename = 't'").await;
     assert_eq!(n, 1, "only the primary key");
-    let hypo: i64 = c
-        .query_one("SELECT count(*) FROM hypopg_list_indexes", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let hypo: i64 = common::scalar(&c, "SELECT count(*) FROM hypopg_list_indexes").await;
     assert_eq!(hypo, 0);
 }
 

@@ -103,14 +103,11 @@ async fn move_copy_delete_keep_every_row_exactly_once() {
         assert_eq!(st["verify"]["ok"], true, "{strategy}: {out}");
         let src = rows(&c, &t).await;
         let arc = rows(&c, &format!("{t}_archive")).await;
-        let remaining: i64 = c
-            .query_one(
-                &format!("SELECT count(*) FROM {t} WHERE created_at < now() - interval '365 days'"),
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
+        let remaining: i64 = common::scalar(
+            &c,
+            &format!("SELECT count(*) FROM {t} WHERE created_at < now() - interval '365 days'"),
+        )
+        .await;
         match *strategy {
             "move" => {
                 assert_eq!(union(&src, &arc), original);
@@ -191,11 +188,7 @@ async fn table_without_primary_key_is_refused() {
     );
     assert_eq!(code, 2);
     one_error_line(&err, &["logs has no primary key", "hint:", "ctid"]);
-    let n: i64 = c
-        .query_one("SELECT count(*) FROM logs", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let n: i64 = common::scalar(&c, "SELECT count(*) FROM logs").await;
     assert_eq!(n, 1);
 }
 
@@ -236,11 +229,7 @@ async fn foreign_key_to_the_source_stops_before_anything_runs() {
         );
     }
     assert_eq!(rows(&c, "events").await, before);
-    let n: i64 = c
-        .query_one("SELECT count(*) FROM notes", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let n: i64 = common::scalar(&c, "SELECT count(*) FROM notes").await;
     assert_eq!(n, 300);
     // copying does not delete, so it is allowed
     let (code, _, err) = run(
@@ -405,11 +394,7 @@ async fn where_injection_is_rejected_or_bound() {
             one_error_line(&err, &[needle, "hint:"]);
         }
     }
-    let n: i64 = c
-        .query_one("SELECT count(*) FROM canary", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let n: i64 = common::scalar(&c, "SELECT count(*) FROM canary").await;
     assert_eq!(n, 1, "the canary table was written to");
     assert_eq!(rows(&c, "events").await, before);
     // A string literal full of SQL is just a value: nothing matches, nothing breaks.
@@ -431,11 +416,7 @@ async fn where_injection_is_rejected_or_bound() {
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["stats"]["rows_selected"], 0);
-    let n: i64 = c
-        .query_one("SELECT count(*) FROM canary", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let n: i64 = common::scalar(&c, "SELECT count(*) FROM canary").await;
     assert_eq!(n, 1);
     // An archive name is a name, never SQL.
     let (code, _, err) = run(
@@ -454,20 +435,13 @@ async fn where_injection_is_rejected_or_bound() {
         ],
     );
     assert_eq!(code, 0, "{err}");
-    let n: i64 = c
-        .query_one("SELECT count(*) FROM canary", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let n: i64 = common::scalar(&c, "SELECT count(*) FROM canary").await;
     assert_eq!(n, 1);
-    let made: bool = c
-        .query_one(
-            "SELECT to_regclass('public.\"a.b; DROP TABLE canary; --\"') IS NOT NULL",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let made: bool = common::scalar(
+        &c,
+        "SELECT to_regclass('public.\"a.b; DROP TABLE canary; --\"') IS NOT NULL",
+    )
+    .await;
     assert!(made);
     // A real filter is honoured.
     let (code, _, err) = run(
@@ -484,20 +458,13 @@ async fn where_injection_is_rejected_or_bound() {
         ],
     );
     assert_eq!(code, 0, "{err}");
-    let left: i64 = c
-        .query_one("SELECT count(*) FROM events WHERE kind = 'viewed' AND created_at < now() - interval '365 days'", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let left: i64 = common::scalar(&c, "SELECT count(*) FROM events WHERE kind = 'viewed' AND created_at < now() - interval '365 days'").await;
     assert_eq!(left, 0);
-    let clicked: i64 = c
-        .query_one(
-            "SELECT count(*) FROM events_archive WHERE kind <> 'viewed'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let clicked: i64 = common::scalar(
+        &c,
+        "SELECT count(*) FROM events_archive WHERE kind <> 'viewed'",
+    )
+    .await;
     assert_eq!(clicked, 0);
 }
 
@@ -577,14 +544,11 @@ async fn partitioned_table_with_composite_key_and_detach() {
         out.contains("DETACH PARTITION public.metrics_old CONCURRENTLY"),
         "{out}"
     );
-    let old_recent: i64 = c
-        .query_one(
-            "SELECT count(*) FROM metrics_new WHERE created_at < now() - interval '200 days'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let old_recent: i64 = common::scalar(
+        &c,
+        "SELECT count(*) FROM metrics_new WHERE created_at < now() - interval '200 days'",
+    )
+    .await;
     let (code, out, err) = run(
         &p,
         &[
@@ -607,17 +571,9 @@ async fn partitioned_table_with_composite_key_and_detach() {
     assert_eq!(v["stats"]["detached_partitions"][0], "public.metrics_old");
     assert_eq!(v["stats"]["rows_deleted"], old_recent);
     // the detached partition is kept as a table, untouched
-    let kept: i64 = c
-        .query_one("SELECT count(*) FROM metrics_old", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let kept: i64 = common::scalar(&c, "SELECT count(*) FROM metrics_old").await;
     assert_eq!(kept, 300);
-    let total: i64 = c
-        .query_one("SELECT count(*) FROM metrics", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let total: i64 = common::scalar(&c, "SELECT count(*) FROM metrics").await;
     assert_eq!(total, 600 - old_recent);
 }
 
@@ -677,14 +633,7 @@ async fn archive_partitioned_by_month() {
     let c = setup_conn(&p).await;
     make_table(&c, "events", 1500).await;
     let original = rows(&c, "events").await;
-    let months: i64 = c
-        .query_one(
-            "SELECT count(DISTINCT date_trunc('month', created_at)) FROM events WHERE created_at < now() - interval '365 days'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let months: i64 = common::scalar(&c, "SELECT count(DISTINCT date_trunc('month', created_at)) FROM events WHERE created_at < now() - interval '365 days'").await;
     let (code, _, err) = run(
         &p,
         &[
@@ -699,23 +648,17 @@ async fn archive_partitioned_by_month() {
         ],
     );
     assert_eq!(code, 0, "{err}");
-    let kind: String = c
-        .query_one(
-            "SELECT relkind::text FROM pg_class WHERE oid = 'events_archive'::regclass",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let kind: String = common::scalar(
+        &c,
+        "SELECT relkind::text FROM pg_class WHERE oid = 'events_archive'::regclass",
+    )
+    .await;
     assert_eq!(kind, "p");
-    let parts: i64 = c
-        .query_one(
-            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'events_archive'::regclass",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let parts: i64 = common::scalar(
+        &c,
+        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'events_archive'::regclass",
+    )
+    .await;
     assert!(
         parts >= months && parts <= months + 1,
         "{parts} partitions for {months} months"
@@ -739,21 +682,15 @@ async fn archive_partitioned_by_month() {
         );
         assert_eq!(code, 0, "{err}");
     }
-    let copied: i64 = c
-        .query_one(
-            "SELECT count(*) FROM events_archive WHERE created_at >= now() - interval '365 days'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    let expected: i64 = c
-        .query_one(
-            "SELECT count(*) FROM events WHERE created_at < now() - interval '200 days'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let copied: i64 = common::scalar(
+        &c,
+        "SELECT count(*) FROM events_archive WHERE created_at >= now() - interval '365 days'",
+    )
+    .await;
+    let expected: i64 = common::scalar(
+        &c,
+        "SELECT count(*) FROM events WHERE created_at < now() - interval '200 days'",
+    )
+    .await;
     assert_eq!(copied, expected);
 }

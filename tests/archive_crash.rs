@@ -267,14 +267,11 @@ async fn server_restart_mid_run_then_resume() {
     );
     let (code, _, err) = run(&p, &args);
     assert_eq!(code, 0, "resume after restart: {err}");
-    let left: i64 = c
-        .query_one(
-            "SELECT count(*) FROM events WHERE created_at < now() - interval '365 days'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let left: i64 = common::scalar(
+        &c,
+        "SELECT count(*) FROM events WHERE created_at < now() - interval '365 days'",
+    )
+    .await;
     assert_eq!(left, 0);
     assert_eq!(
         union(&rows(&c, "events").await, &rows(&c, "events_archive").await),
@@ -400,14 +397,7 @@ async fn concurrent_writer_inserting_and_updating() {
     for (id, val) in &last_update {
         assert_eq!(&seen[id].0, val, "row {id} lost its last committed update");
     }
-    let left: i64 = c
-        .query_one(
-            &format!("SELECT count(*) FROM events WHERE created_at < now() - interval '365 days' AND id <= {ROWS}"),
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let left: i64 = common::scalar(&c, &format!("SELECT count(*) FROM events WHERE created_at < now() - interval '365 days' AND id <= {ROWS}")).await;
     assert_eq!(
         left, 0,
         "old rows that existed at the start were left behind"

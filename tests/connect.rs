@@ -158,17 +158,9 @@ async fn sessions_are_read_only_named_and_time_limited() {
     )
     .await
     .unwrap();
-    let app: String = c
-        .query_one("SHOW application_name", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let app: String = common::scalar(&c, "SHOW application_name").await;
     assert_eq!(app, "dbopt");
-    let st: String = c
-        .query_one("SHOW statement_timeout", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let st: String = common::scalar(&c, "SHOW statement_timeout").await;
     assert_eq!(st, "1500ms");
     let err = c
         .execute("INSERT INTO t VALUES (1)", &[])
@@ -192,16 +184,8 @@ async fn pool_sessions_get_the_same_settings() {
             let pool = pool.clone();
             tokio::spawn(async move {
                 let c = pool.get().await.unwrap();
-                let ro: String = c
-                    .query_one("SHOW default_transaction_read_only", &[])
-                    .await
-                    .unwrap()
-                    .get(0);
-                let app: String = c
-                    .query_one("SHOW application_name", &[])
-                    .await
-                    .unwrap()
-                    .get(0);
+                let ro: String = common::scalar(&c, "SHOW default_transaction_read_only").await;
+                let app: String = common::scalar(&c, "SHOW application_name").await;
                 (ro, app)
             })
         })
@@ -285,14 +269,11 @@ async fn tls_with_sslmode_require_and_verify_ca() {
     let c = pg::connect(&p, &SessionOptions::default())
         .await
         .expect("sslmode=require connects");
-    let ssl: bool = c
-        .query_one(
-            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let ssl: bool = common::scalar(
+        &c,
+        "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+    )
+    .await;
     assert!(ssl, "the session must be encrypted");
     p.set("sslmode", "verify-ca");
     p.set("sslrootcert", d.join("ca.crt").display().to_string());

@@ -7,13 +7,11 @@ use dbopt::bench::demo_workload::{self, WorkloadOptions};
 use dbopt::pg::{self, SessionOptions};
 
 async fn checksum(c: &pg::Conn) -> String {
-    c.query_one(
+    common::scalar(
+        &c,
         "SELECT md5(string_agg(zip_code || status, ',' ORDER BY id)) FROM leads",
-        &[],
     )
     .await
-    .unwrap()
-    .get(0)
 }
 
 #[tokio::test]
@@ -27,11 +25,7 @@ async fn demo_loads_the_schema_data_and_a_workload_into_pg_stat_statements() {
     let stats = demo::load(&p, &opts, &|_, _| {}).await.expect("load");
     let c = pg::connect(&p, &SessionOptions::default()).await.unwrap();
     for (table, rows) in demo::sizes(0.01) {
-        let n: i64 = c
-            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
-            .await
-            .unwrap()
-            .get(0);
+        let n: i64 = common::scalar(&c, &format!("SELECT count(*) FROM {table}")).await;
         assert_eq!(n as u64, rows, "{table}");
     }
     assert_eq!(
@@ -47,23 +41,14 @@ async fn demo_loads_the_schema_data_and_a_workload_into_pg_stat_statements() {
         .map(|r| r.get(0))
         .collect();
     assert!(idx.is_empty(), "secondary indexes: {idx:?}");
-    let fks: i64 = c
-        .query_one(
-            "SELECT count(*) FROM pg_constraint WHERE contype = 'f'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let fks: i64 =
+        common::scalar(&c, "SELECT count(*) FROM pg_constraint WHERE contype = 'f'").await;
     assert_eq!(fks, 3);
-    let analyzed: i64 = c
-        .query_one(
-            "SELECT count(*) FROM pg_stats WHERE schemaname = 'public' AND tablename = 'leads'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let analyzed: i64 = common::scalar(
+        &c,
+        "SELECT count(*) FROM pg_stats WHERE schemaname = 'public' AND tablename = 'leads'",
+    )
+    .await;
     assert!(analyzed > 5, "tables must be analyzed");
     // Same seed, same data.
     let first = checksum(&c).await;

@@ -194,11 +194,7 @@ async fn params_generic_plans_inputs_and_formats() {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(names, ["mine"]);
-    let mode: String = c
-        .query_one("SHOW plan_cache_mode", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let mode: String = common::scalar(&c, "SHOW plan_cache_mode").await;
     assert_eq!(mode, "auto", "SET LOCAL ended with the transaction");
 }
 
@@ -209,14 +205,7 @@ async fn fingerprint_from_pg_stat_statements() {
     c.query("SELECT name FROM items WHERE shop = $1", &[&7i32])
         .await
         .unwrap();
-    let id: i64 = c
-        .query_one(
-            "SELECT queryid FROM pg_stat_statements WHERE query = 'SELECT name FROM items WHERE shop = $1' AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let id: i64 = common::scalar(&c, "SELECT queryid FROM pg_stat_statements WHERE query = 'SELECT name FROM items WHERE shop = $1' AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())").await;
     let o = explain(&url, &["--fingerprint", &id.to_string()]);
     assert_eq!(
         o.status.code(),

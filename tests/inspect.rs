@@ -47,15 +47,8 @@ async fn known_db(tag: &str) -> (ConnParams, String) {
     let c = common::setup_conn(&p).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let ready: bool = c
-            .query_one(
-                "SELECT (SELECT count(*) FROM pg_stat_user_indexes WHERE indexrelname IN ('orders_status_idx', 'orders_status_created_idx') AND idx_scan > 0) = 2 \
-                 AND (SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'events') >= 20000",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
+        let ready: bool = common::scalar(&c, "SELECT (SELECT count(*) FROM pg_stat_user_indexes WHERE indexrelname IN ('orders_status_idx', 'orders_status_created_idx') AND idx_scan > 0) = 2 \
+                 AND (SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'events') >= 20000").await;
         if ready {
             break;
         }
@@ -249,21 +242,13 @@ async fn redacted_snapshot_has_no_constants_or_sample_values() {
 async fn idle_in_transaction_and_connections() {
     let (p, url) = known_db("idle").await;
     let idle = common::setup_conn(&p).await;
-    let pid: i32 = idle
-        .query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let pid: i32 = common::scalar(&idle, "SELECT pg_backend_pid()").await;
     idle.batch_execute("BEGIN; SELECT count(*) FROM orders;")
         .await
         .unwrap();
     // A DDL statement queues behind the open transaction's lock.
     let blocked = common::setup_conn(&p).await;
-    let blocked_pid: i32 = blocked
-        .query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let blocked_pid: i32 = common::scalar(&blocked, "SELECT pg_backend_pid()").await;
     let ddl = tokio::spawn(async move {
         blocked
             .batch_execute("ALTER TABLE orders ADD COLUMN note text")
@@ -445,15 +430,8 @@ async fn reset_only_when_asked() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("pg_stat_statements reset"));
     let c = common::setup_conn(&p).await;
-    let left: i64 = c
-        .query_one(
-            "SELECT count(*) FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-             AND query LIKE '%pg_sleep%'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let left: i64 = common::scalar(&c, "SELECT count(*) FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+             AND query LIKE '%pg_sleep%'").await;
     assert_eq!(left, 0, "the statements before the reset are gone");
     let out = common::dbopt()
         .args([

@@ -157,13 +157,7 @@ async fn catalog(p: &ConnParams) -> Vec<(String, bool)> {
 /// Partition indexes attached to the partitioned index.
 async fn attached(p: &ConnParams) -> i64 {
     let c = setup_conn(p).await;
-    c.query_one(
-        "SELECT count(*) FROM pg_inherits WHERE inhparent = to_regclass('public.events_entity_id_created_at_idx')",
-        &[],
-    )
-    .await
-    .unwrap()
-    .get(0)
+    common::scalar(&c, "SELECT count(*) FROM pg_inherits WHERE inhparent = to_regclass('public.events_entity_id_created_at_idx')").await
 }
 
 fn all_valid() -> Vec<(String, bool)> {
@@ -477,14 +471,11 @@ async fn quoted_names_work_end_to_end() {
     };
     c.batch_execute(&up[0]).await.unwrap();
     assert!(index_exists().await);
-    let def: String = c
-        .query_one(
-            "SELECT pg_get_indexdef('\"App\".lead_notes_authorid_order_idx'::regclass)",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let def: String = common::scalar(
+        &c,
+        "SELECT pg_get_indexdef('\"App\".lead_notes_authorid_order_idx'::regclass)",
+    )
+    .await;
     assert!(
         def.ends_with(
             "ON \"App\".\"Lead Notes\" USING btree (\"AuthorId\", \"order\" DESC NULLS LAST) INCLUDE (body)"

@@ -383,15 +383,12 @@ async fn apply_builds_checks_and_reruns() {
             }
         }
     }
-    let n: i64 = c
-        .query_one(
-            "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+    let n: i64 = common::scalar(
+        &c,
+        "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
              WHERE i.indisvalid AND c.relname LIKE ANY (ARRAY['leads\\_%\\_idx', 'events%\\_idx'])",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    )
+    .await;
     assert_eq!(
         n, 6,
         "3 leads indexes, the partitioned index and its 2 partition indexes"
@@ -464,14 +461,11 @@ async fn apply_names_the_invalid_index_a_failed_build_leaves() {
         assert!(!err.contains(pw));
     }
     blocker.batch_execute("ROLLBACK").await.unwrap();
-    let valid: bool = c
-        .query_one(
-            "SELECT indisvalid FROM pg_index WHERE indexrelid = 'leads_payload_idx'::regclass",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let valid: bool = common::scalar(
+        &c,
+        "SELECT indisvalid FROM pg_index WHERE indexrelid = 'leads_payload_idx'::regclass",
+    )
+    .await;
     assert!(
         !valid,
         "the failed build left an INVALID index, as the error says"

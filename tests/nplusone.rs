@@ -283,11 +283,7 @@ async fn activity_sampling_sees_the_loop_and_not_its_twin() {
     // Start the application once dbopt is sampling (its sampling query is in pg_stat_activity).
     let mut sampling = false;
     for _ in 0..400 {
-        let n: i64 = c
-            .query_one("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dbopt' AND datname = current_database() AND query LIKE '%FROM pg_stat_activity a%'", &[])
-            .await
-            .unwrap()
-            .get(0);
+        let n: i64 = common::scalar(&c, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dbopt' AND datname = current_database() AND query LIKE '%FROM pg_stat_activity a%'").await;
         if n > 0 {
             sampling = true;
             break;

@@ -36,11 +36,7 @@ async fn starts_serves_and_removes_everything_on_stop() {
     let c = pg::connect(&s.params("postgres"), &pg::SessionOptions::default())
         .await
         .expect("connect");
-    let preload: String = c
-        .query_one("SHOW shared_preload_libraries", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let preload: String = common::scalar(&c, "SHOW shared_preload_libraries").await;
     assert!(preload.contains("pg_stat_statements"));
     let exts: Vec<String> = c
         .query("SELECT extname::text FROM pg_extension ORDER BY 1", &[])
@@ -51,23 +47,11 @@ async fn starts_serves_and_removes_everything_on_stop() {
         .collect();
     assert!(exts.contains(&"pg_stat_statements".to_string()), "{exts:?}");
     assert_eq!(exts.contains(&"hypopg".to_string()), s.has_hypopg());
-    let track: String = c
-        .query_one("SHOW pg_stat_statements.track", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let track: String = common::scalar(&c, "SHOW pg_stat_statements.track").await;
     assert_eq!(track, "all");
-    let io: String = c
-        .query_one("SHOW track_io_timing", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let io: String = common::scalar(&c, "SHOW track_io_timing").await;
     assert_eq!(io, "on");
-    let listen: String = c
-        .query_one("SHOW listen_addresses", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let listen: String = common::scalar(&c, "SHOW listen_addresses").await;
     assert_eq!(listen, "127.0.0.1");
     drop(c);
     s.stop();

@@ -75,6 +75,17 @@ pub fn dbopt() -> assert_cmd::Command {
     c
 }
 
+/// The first column of the one row `sql` returns (a count, a flag, a setting).
+pub async fn scalar<T>(c: &tokio_postgres::Client, sql: &str) -> T
+where
+    T: for<'a> tokio_postgres::types::FromSql<'a>,
+{
+    c.query_one(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get(0)
+}
+
 /// The command exited 0; else the test fails with what it printed on stderr.
 pub fn assert_success(out: &std::process::Output) {
     assert_eq!(
