@@ -32,17 +32,30 @@ fn options(steps: Vec<usize>, pool_size: usize) -> RampOptions {
         session: SessionOptions::default(),
         cores: Some(2),
         spindles: 0,
+        threads: 1,
     }
 }
 
 #[tokio::test]
 async fn waits_appear_above_the_pool_size_and_not_below() {
-    let p = fresh_db("pool_ramp").await;
+    waits_only_above_the_pool_size("pool_ramp", 1, 2, vec![1, 2, 4, 8]).await;
+}
+
+/// With two client threads the pool is split 2 + 1 and the clients alike (larger shares
+/// first): still nobody waits at or below 3 clients, and everyone queues above.
+#[tokio::test]
+async fn a_pool_split_over_client_threads_waits_only_above_its_size() {
+    waits_only_above_the_pool_size("pool_ramp_split", 2, 3, vec![1, 2, 3, 4, 12]).await;
+}
+
+async fn waits_only_above_the_pool_size(db: &str, threads: usize, size: usize, steps: Vec<usize>) {
+    let p = fresh_db(db).await;
     let w = Workload::parse("sleepy.toml", SLEEPY).unwrap();
-    let rep = pool::ramp(&p, w, &options(vec![1, 2, 4, 8], 2), &|_, _| {})
-        .await
-        .unwrap();
-    assert_eq!(rep.steps.len(), 4);
+    let n = steps.len();
+    let mut o = options(steps, size);
+    o.threads = threads;
+    let rep = pool::ramp(&p, w, &o, &|_, _| {}).await.unwrap();
+    assert_eq!(rep.steps.len(), n);
     for s in &rep.steps {
         assert_eq!(s.errors, 0, "{s:?}");
         assert_eq!(s.wait_timeouts, 0, "{s:?}");
@@ -50,23 +63,24 @@ async fn waits_appear_above_the_pool_size_and_not_below() {
         assert!(s.query.p50_ms >= 5.0, "pg_sleep(5ms) inside: {s:?}");
     }
     // At or below the pool size nobody ever waits for a connection (deadpool's own count).
-    for s in rep.steps.iter().filter(|s| s.concurrency <= 2) {
+    for s in rep.steps.iter().filter(|s| s.concurrency <= size) {
+        assert_eq!(s.pool_size, size, "{s:?}");
         assert_eq!(s.occupancy.pool_waiting_max, 0, "{s:?}");
         assert!(s.occupancy.pool_samples > 10, "{s:?}");
     }
     // Above it, requests queue: waiting is seen, the wait time is real, the pool is full.
-    for s in rep.steps.iter().filter(|s| s.concurrency > 2) {
+    for s in rep.steps.iter().filter(|s| s.concurrency > size) {
         assert!(s.occupancy.pool_waiting_max > 0, "{s:?}");
         assert!(s.pool_wait.p95_ms > 1.0, "{s:?}");
         assert!(s.occupancy.pool_utilization > 0.9, "{s:?}");
-        // Two connections each busy >= 5 ms per request cannot serve more than 400/s.
-        assert!(s.throughput < 420.0, "{s:?}");
+        // Connections each busy >= 5 ms per request serve at most 200/s each.
+        assert!(s.throughput < 210.0 * size as f64, "{s:?}");
         assert!(s.occupancy.server_active_max >= 1, "{s:?}");
     }
-    let eight = &rep.steps[3];
+    let last = &rep.steps[n - 1];
     assert!(
-        eight.pool_wait.p50_ms > eight.query.p50_ms,
-        "with 8 clients on 2 connections, waiting dominates: {eight:?}"
+        last.pool_wait.p50_ms > last.query.p50_ms,
+        "with 4x as many clients as connections, waiting dominates: {last:?}"
     );
     assert_eq!(rep.rule_of_thumb, Some(4));
 }

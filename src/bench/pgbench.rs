@@ -126,7 +126,8 @@ struct Sample {
     p95_ms: f64,
 }
 
-/// For each client count, `rounds` times: a dbopt step (pool size = clients) and a pgbench run
+/// For each client count, `rounds` times: a dbopt step (pool size = clients, `threads` client
+/// threads) and a pgbench run with as many threads (`-j`)
 /// of the same length, in alternating order so drift on a shared machine hits both alike. Each
 /// row holds the medians over the rounds; the ratio is of the medians.
 pub async fn compare(
@@ -144,7 +145,8 @@ pub async fn compare(
         duration: Duration::from_secs(seconds),
         ..o.clone()
     };
-    let threads = std::thread::available_parallelism().map_or(2, usize::from);
+    let workers = pool::Workers::start(o.threads).map_err(pool::client_threads)?;
+    let threads = o.threads;
     let observer = pg::connect(p, &pg::SessionOptions::default()).await?;
     let mut samples: Vec<(Vec<Sample>, Vec<Sample>)> =
         clients.iter().map(|_| Default::default()).collect();
@@ -154,7 +156,7 @@ pub async fn compare(
                 let dbopt_side = (side + round) % 2 == 0;
                 let (before, t0) = (server_calls(&observer).await, std::time::Instant::now());
                 let (tps, p95_ms) = if dbopt_side {
-                    let pool = pg::pool(p, &o.session, c)?;
+                    let pool = pool::pool(p, &o.session, c, &workers)?;
                     pool::fill(p, &pool, c).await?;
                     let rep = pool::step(&pool, &workload, c, &opts, None).await;
                     if rep.ok == 0 {

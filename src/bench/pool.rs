@@ -15,6 +15,7 @@ use serde::Serialize;
 use super::error::{BenchError, Result};
 use super::histogram::Percentiles;
 use super::runner::{self, LoadSpec, Occupancy, Stop};
+pub use super::runner::{Shards, Workers};
 use super::workload::Workload;
 use crate::pg::{self, ConnParams, PgError, SessionOptions};
 
@@ -48,6 +49,8 @@ pub struct RampOptions {
     /// CPU cores of the server, for the `(cores * 2) + spindles` rule of thumb.
     pub cores: Option<usize>,
     pub spindles: usize,
+    /// Client threads (like `pgbench -j`); the pool is split into one shard per thread.
+    pub threads: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -137,38 +140,57 @@ pub fn pool_error(p: &ConnParams, e: deadpool_postgres::PoolError) -> PgError {
     }
 }
 
+/// A pool of `size` connections, split over the client threads.
+pub fn pool(
+    p: &ConnParams,
+    session: &SessionOptions,
+    size: usize,
+    workers: &Workers,
+) -> Result<Shards> {
+    Ok(workers.shards(size, |n| pg::pool(p, session, n))?)
+}
+
 /// Open a pool for one step, check every statement prepares, and fail with the server's reason
 /// when it does not (a typo must not become a table of 100 % errors).
 async fn checked_pool(
     p: &ConnParams,
     session: &SessionOptions,
     size: usize,
-    workload: &Workload,
-) -> Result<deadpool_postgres::Pool> {
-    let pool = pg::pool(p, session, size.max(1))?;
-    let client = pool.get().await.map_err(|e| pool_error(p, e))?;
-    for s in &workload.statements {
-        client
-            .prepare_cached(&s.sql)
-            .await
-            .map_err(|e| PgError::query(format!("preparing statement \"{}\"", s.name), e))?;
-    }
-    Ok(pool)
+    workload: &Arc<Workload>,
+    workers: &Workers,
+) -> Result<Shards> {
+    let shards = pool(p, session, size, workers)?;
+    // On one shard: its connections must live on its own thread.
+    let checks = shards
+        .each(1, |pool, first| {
+            let (p, workload) = (p.clone(), Arc::clone(workload));
+            async move {
+                if first == 0 {
+                    return Ok(());
+                }
+                let client = pool.get().await.map_err(|e| pool_error(&p, e))?;
+                for s in &workload.statements {
+                    client.prepare_cached(&s.sql).await.map_err(|e| {
+                        PgError::query(format!("preparing statement \"{}\"", s.name), e)
+                    })?;
+                }
+                Ok::<_, PgError>(())
+            }
+        })
+        .await;
+    checks.into_iter().collect::<std::result::Result<(), _>>()?;
+    Ok(shards)
 }
 
 /// Open `n` connections at once before a step, so connection set-up never lands in the
 /// measurement and the pool holds as many connections as the step can use.
-pub async fn fill(p: &ConnParams, pool: &deadpool_postgres::Pool, n: usize) -> Result<()> {
-    let held = futures_util::future::try_join_all((0..n).map(|_| pool.get()))
-        .await
-        .map_err(|e| pool_error(p, e))?;
-    drop(held);
-    Ok(())
+pub async fn fill(p: &ConnParams, pool: &Shards, n: usize) -> Result<()> {
+    Ok(pool.fill(n).await.map_err(|e| pool_error(p, e))?)
 }
 
 /// Run one measured step; public so the pgbench comparison and tests run the same code.
 pub async fn step(
-    pool: &deadpool_postgres::Pool,
+    pool: &Shards,
     workload: &Arc<Workload>,
     concurrency: usize,
     o: &RampOptions,
@@ -185,7 +207,7 @@ pub async fn step(
     let r = runner::run(pool, workload, &spec, server).await;
     StepReport {
         concurrency,
-        pool_size: pool.status().max_size,
+        pool_size: pool.max_size(),
         ok: r.ok,
         errors: r.errors,
         wait_timeouts: r.wait_timeouts,
@@ -213,6 +235,7 @@ pub async fn ramp(
     }
     let workload = Arc::new(workload);
     let observer = pg::connect(p, &SessionOptions::default()).await?;
+    let workers = Workers::start(o.threads).map_err(client_threads)?;
     let mut steps = Vec::new();
     let mut shared = None;
     for (i, &x) in o.steps.iter().enumerate() {
@@ -222,7 +245,7 @@ pub async fn ramp(
         };
         let pool = match (o.vary, &shared) {
             (Vary::Concurrency, Some(pool)) => Clone::clone(pool),
-            _ => checked_pool(p, &o.session, size, &workload).await?,
+            _ => checked_pool(p, &o.session, size, &workload, &workers).await?,
         };
         if o.vary == Vary::Concurrency {
             shared = Some(pool.clone());
@@ -238,6 +261,11 @@ pub async fn ramp(
         steps.push(rep);
     }
     Ok(summarize(&workload.name, &p.target(), o, steps))
+}
+
+/// Client threads that cannot start (out of threads or memory) as an error.
+pub fn client_threads(e: std::io::Error) -> BenchError {
+    BenchError::Options(format!("cannot start the client threads: {e}"))
 }
 
 /// Knee, recommendation and advice from measured steps.

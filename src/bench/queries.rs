@@ -345,7 +345,7 @@ pub async fn run(
                 pool_timeout: o.pool_timeout,
                 only: Some(i),
             };
-            let r = runner::run(&pool, &workload, &spec, None).await;
+            let r = runner::run(&runner::Shards::here(pool.clone()), &workload, &spec, None).await;
             ok += r.ok;
             errors += r.errors + r.wait_timeouts;
             first_error = first_error.or(r.first_error.clone());

@@ -8,6 +8,16 @@
 //! the query, and the two together. Pool occupancy (`Pool::status`, a point-in-time snapshot)
 //! and the server's count of active sessions are sampled alongside.
 //!
+//! Why client threads with a pool each: a tokio-postgres client and the task that drives its
+//! connection hand every request to each other. On a multi-threaded runtime that hand-off
+//! crosses threads, and on a 2-core machine the client's extra CPU comes straight out of the
+//! server's share (measured: 0.74 of `pgbench -S`'s throughput at 8 clients). So the clients
+//! run like `pgbench -j`: [`Workers`] are threads with a single-threaded runtime each, and the
+//! pool is split into one shard per thread ([`Shards`]), whose connections live on that thread.
+//! Clients are split the same way (larger shares first), so a shard waits for a connection
+//! exactly when the whole step has more clients than the pool has connections. `--threads 1`
+//! gives one undivided pool.
+//!
 //! Closed loop (the default) finds the throughput ceiling; `rate` switches to an open loop with
 //! a fixed schedule per task, and latency is measured from the *intended* start, so requests
 //! delayed by a stall are charged for the delay (coordinated-omission correction, as in wrk2
@@ -24,6 +34,8 @@ use rand::distributions::Distribution;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use serde::Serialize;
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
 use tokio_postgres::types::ToSql;
 
 use super::histogram::Latency;
@@ -112,10 +124,124 @@ const POOL_SAMPLE_EVERY: Duration = Duration::from_millis(5);
 const SERVER_SAMPLE_EVERY: Duration = Duration::from_millis(100);
 const ACTIVE_SQL: &str = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()";
 
+/// `n` split into `parts` shares that differ by at most one, larger shares first.
+fn share(n: usize, parts: usize, i: usize) -> usize {
+    n / parts + usize::from(i < n % parts)
+}
+
+/// Client threads, like `pgbench -j`: each runs a single-threaded tokio runtime until dropped.
+pub struct Workers {
+    handles: Vec<Handle>,
+    stops: Vec<oneshot::Sender<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Workers {
+    pub fn start(n: usize) -> std::io::Result<Self> {
+        let mut w = Workers {
+            handles: Vec::new(),
+            stops: Vec::new(),
+            threads: Vec::new(),
+        };
+        for i in 0..n.max(1) {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (stop, stopped) = oneshot::channel::<()>();
+            w.handles.push(rt.handle().clone());
+            w.stops.push(stop);
+            w.threads.push(
+                std::thread::Builder::new()
+                    .name(format!("dbopt-client-{i}"))
+                    .spawn(move || {
+                        let _ = rt.block_on(stopped);
+                    })?,
+            );
+        }
+        Ok(w)
+    }
+
+    /// A pool of `size` connections split over the threads (at most one shard per connection);
+    /// `make` builds one shard's pool of the given size.
+    pub fn shards<E>(
+        &self,
+        size: usize,
+        make: impl Fn(usize) -> std::result::Result<Pool, E>,
+    ) -> std::result::Result<Shards, E> {
+        let n = self.handles.len().min(size.max(1));
+        let shards = (0..n)
+            .map(|i| Ok((self.handles[i].clone(), make(share(size.max(1), n, i))?)))
+            .collect::<std::result::Result<_, E>>()?;
+        Ok(Shards(shards))
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for s in self.stops.drain(..) {
+            let _ = s.send(());
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One logical pool as shards, each used only on its own runtime (where deadpool spawns the
+/// drivers of the connections it opens).
+#[derive(Clone)]
+pub struct Shards(Vec<(Handle, Pool)>);
+
+impl Shards {
+    /// The whole pool on the current runtime, undivided.
+    pub fn here(pool: Pool) -> Self {
+        Shards(vec![(Handle::current(), pool)])
+    }
+
+    pub fn max_size(&self) -> usize {
+        self.0.iter().map(|(_, p)| p.status().max_size).sum()
+    }
+
+    /// Run `f(shard's pool, share of n)` on every shard's runtime and wait for all.
+    pub async fn each<T, F, Fut>(&self, n: usize, f: F) -> Vec<T>
+    where
+        F: Fn(Pool, usize) -> Fut,
+        Fut: std::future::Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let jobs: Vec<_> = self
+            .0
+            .iter()
+            .enumerate()
+            .map(|(i, (h, pool))| h.spawn(f(pool.clone(), share(n, self.0.len(), i))))
+            .collect();
+        let mut out = Vec::with_capacity(jobs.len());
+        for j in jobs {
+            out.push(j.await.expect("a client thread panicked"));
+        }
+        out
+    }
+
+    /// Open `n` connections (split like the clients) so set-up never lands in a measurement.
+    pub async fn fill(&self, n: usize) -> std::result::Result<(), PoolError> {
+        for r in self
+            .each(n, |pool, k| async move {
+                futures_util::future::try_join_all((0..k).map(|_| pool.get()))
+                    .await
+                    .map(drop)
+            })
+            .await
+        {
+            r?;
+        }
+        Ok(())
+    }
+}
+
 /// Run the workload through `pool` as `spec` says. `server`, when given, is a session outside
 /// the pool used to sample `pg_stat_activity`.
 pub async fn run(
-    pool: &Pool,
+    pool: &Shards,
     workload: &Arc<Workload>,
     spec: &LoadSpec,
     server: Option<&Conn>,
@@ -140,14 +266,21 @@ pub async fn run(
         create: None,
         recycle: None,
     };
-    let tasks: Vec<_> = (0..c)
-        .map(|k| {
+    // Each shard runs its share of the clients.
+    let homes = pool
+        .0
+        .iter()
+        .enumerate()
+        .flat_map(|(i, home)| std::iter::repeat_n(home, share(c, pool.0.len(), i)));
+    let tasks: Vec<_> = homes
+        .enumerate()
+        .map(|(k, (handle, pool))| {
             let pool = pool.clone();
             let workload = Arc::clone(workload);
             let remaining = Arc::clone(&remaining);
             let only = spec.only;
             let first = interval.map(|iv| start + iv.mul_f64(k as f64 / c as f64));
-            tokio::spawn(async move {
+            handle.spawn(async move {
                 task(TaskCtx {
                     pool,
                     workload,
@@ -282,16 +415,20 @@ async fn task(mut t: TaskCtx) -> LoadResult {
     out
 }
 
-async fn sample_pool(pool: &Pool, from: Instant, stop: &AtomicBool, out: &Mutex<Occupancy>) {
+async fn sample_pool(pool: &Shards, from: Instant, stop: &AtomicBool, out: &Mutex<Occupancy>) {
     let (mut n, mut used, mut waiting, mut max_wait) = (0u64, 0.0f64, 0.0f64, 0usize);
     let mut tick = tokio::time::interval_at(from.into(), POOL_SAMPLE_EVERY);
+    let max_size = pool.max_size().max(1) as f64;
     while !stop.load(Ordering::Relaxed) {
         tick.tick().await;
-        let s = pool.status();
+        let (busy, queued) = pool.0.iter().fold((0, 0), |(b, w), (_, p)| {
+            let s = p.status();
+            (b + s.size.saturating_sub(s.available), w + s.waiting)
+        });
         n += 1;
-        used += s.size.saturating_sub(s.available) as f64 / s.max_size.max(1) as f64;
-        waiting += s.waiting as f64;
-        max_wait = max_wait.max(s.waiting);
+        used += busy as f64 / max_size;
+        waiting += queued as f64;
+        max_wait = max_wait.max(queued);
     }
     let mut o = out.lock().expect("occupancy");
     if n > 0 {

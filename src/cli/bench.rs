@@ -114,6 +114,10 @@ pub struct PoolArgs {
     /// Effective spindles of the server (0 when the data set is cached or on SSD).
     #[arg(long, default_value_t = 0)]
     pub spindles: usize,
+    /// Client threads, like pgbench's -j (default: local cores). Each thread owns an equal
+    /// share of the pool and of the clients; 1 keeps the pool undivided.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
     /// Write a chart (SVG) of throughput and p95 latency against the ramp.
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
@@ -254,6 +258,7 @@ pub fn ramp_options(
         session,
         cores,
         spindles: a.spindles,
+        threads: a.threads.map_or_else(local_cores, usize::from),
     })
 }
 
@@ -455,6 +460,8 @@ struct CompareReport<'a> {
     target: String,
     seconds_per_point: f64,
     rounds: u32,
+    /// Client threads of both sides (dbopt's `--threads`, pgbench's `-j`).
+    threads: usize,
     rows: &'a [CompareRow],
     min_ratio: f64,
 }
@@ -468,8 +475,9 @@ async fn compare(
 ) -> anyhow::Result<ExitStatus> {
     let clients = [1usize, 8, 32];
     note!(
-        "comparing with pgbench -S -M prepared at 1, 8 and 32 clients, {} each, {rounds} round(s) (about {} s)",
+        "comparing with pgbench -S -M prepared at 1, 8 and 32 clients, {} each, {rounds} round(s), {} client thread(s) on both sides (about {} s)",
         crate::bench::demo::human(o.duration),
+        o.threads,
         ((o.duration * 2 + o.warmup) * 3 * rounds).as_secs()
     );
     let pb = report::progress(clients.len() as u64, "dbopt vs pgbench");
@@ -488,6 +496,7 @@ async fn compare(
             target: t.params.target(),
             seconds_per_point: o.duration.as_secs_f64(),
             rounds,
+            threads: o.threads,
             rows: &rows,
             min_ratio,
         })?;
@@ -543,6 +552,7 @@ mod tests {
             session: pg::SessionOptions::default(),
             cores: Some(2),
             spindles: 1,
+            threads: 2,
         };
         let steps = [
             (1, 10_000.0, 0.1),
