@@ -64,11 +64,10 @@ impl Oracle for HypoOracle {
         let results = self.pool.explain_all(&wreqs).await;
         results
             .into_iter()
-            .zip(reqs)
-            .map(|(r, (_, cfg))| match r {
+            .map(|r| match r {
                 Ok(p) => Ok(Eval {
                     cost: p.cost,
-                    used: p.used.iter().map(|i| cfg[*i].clone()).collect(),
+                    used: p.used,
                 }),
                 Err(e) => Err(e.to_string()),
             })
@@ -134,8 +133,9 @@ impl CostModel {
         }
     }
 
-    /// Planner-style cost of one access with the best usable index of `cfg`, or a seq scan.
-    fn access_cost(&self, a: &Access, cfg: &[Candidate]) -> (f64, Option<Candidate>) {
+    /// Planner-style cost of one access with the best usable index of `cfg` (its position),
+    /// or a seq scan.
+    fn access_cost(&self, a: &Access, cfg: &[Candidate]) -> (f64, Option<usize>) {
         let s = &self.catalog.settings;
         let Some(t) = self.catalog.table(&a.table) else {
             return (0.0, None);
@@ -168,7 +168,7 @@ impl CostModel {
             + rows * (s.cpu_tuple_cost + quals * s.cpu_operator_cost)
             + sort(out_rows);
         let mut best = (seq, None);
-        for c in cfg.iter().filter(|c| c.table == a.table) {
+        for (pos, c) in cfg.iter().enumerate().filter(|(_, c)| c.table == a.table) {
             // Matched prefix: equality columns, then one range column or the ORDER BY.
             let mut sel = 1.0;
             let mut matched = 0;
@@ -218,7 +218,7 @@ impl CostModel {
                 + fetched * (s.cpu_index_tuple_cost + s.cpu_tuple_cost)
                 + if ordered { 0.0 } else { sort(fetched) };
             if cost < best.0 {
-                best = (cost, Some(c.clone()));
+                best = (cost, Some(pos));
             }
         }
         best
@@ -296,6 +296,6 @@ mod tests {
         let r = m.evaluate(&[(0, vec![]), (0, vec![ix.clone()])]).await;
         let (seq, idx) = (r[0].as_ref().unwrap(), r[1].as_ref().unwrap());
         assert!(idx.cost * 100.0 < seq.cost, "{} vs {}", idx.cost, seq.cost);
-        assert_eq!(idx.used, vec![ix]);
+        assert_eq!(idx.used, vec![0]);
     }
 }
