@@ -4,6 +4,7 @@
 //! This module, with `pg` and `archive`, is allowed to talk to a server: it exists to put load
 //! on one.
 
+pub mod advise_scale;
 pub mod demo;
 pub mod demo_workload;
 pub mod error;

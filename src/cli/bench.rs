@@ -43,6 +43,8 @@ pub enum BenchCmd {
     Queries(queries::QueriesArgs),
     /// The index advisor's quality and speed on TPC-H (the index-selection protocol).
     Advise(super::bench_advise::BenchAdviseArgs),
+    /// How `dbopt advise`'s time and memory grow with the workload (100 to 10,000 statements).
+    AdviseScale(super::bench_advise::ScaleArgs),
     /// Archival throughput per strategy and batch size, and its effect on concurrent p99.
     Archive(super::archive::ArchiveBenchArgs),
 }
@@ -197,6 +199,7 @@ pub async fn run(g: &Globals, cmd: &BenchCmd) -> anyhow::Result<ExitStatus> {
         BenchCmd::Pool(a) => run_pool(g, a).await,
         BenchCmd::Queries(a) => queries::run(g, a).await,
         BenchCmd::Advise(a) => super::bench_advise::run(g, a).await,
+        BenchCmd::AdviseScale(a) => super::bench_advise::scale(g, a).await,
         BenchCmd::Archive(a) => super::archive::run_bench(g, a).await,
     }
 }

@@ -1,8 +1,11 @@
-//! `dbopt bench advise`: the advisor's quality and speed on TPC-H (see `crate::bench::tpch`).
+//! `dbopt bench advise`: the advisor's quality and speed on TPC-H (see `crate::bench::tpch`);
+//! `dbopt bench advise-scale`: its time and memory as the workload grows
+//! (see `crate::bench::advise_scale`).
 
 use clap::Args;
 
 use super::{ExitStatus, Globals};
+use crate::bench::advise_scale::{self, ScaleOptions};
 use crate::bench::tpch::{self, TpchOptions};
 use crate::report::{self, Format};
 
@@ -98,5 +101,86 @@ pub async fn run(g: &Globals, a: &BenchAdviseArgs) -> anyhow::Result<ExitStatus>
             run.indexes.join(", ")
         );
     }
+    Ok(ExitStatus::Ok)
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// Tables of the synthetic schema (`dbopt_scale`; kept for the next run when unchanged).
+    #[arg(long, default_value_t = 500)]
+    pub tables: usize,
+    /// Rows per table.
+    #[arg(long, default_value_t = 20_000)]
+    pub rows: u64,
+    /// Workload sizes in distinct statements (at most 20 per table).
+    #[arg(long, value_delimiter = ',', default_value = "100,1000,10000")]
+    pub statements: Vec<usize>,
+    /// Where advise's what-if costs come from.
+    #[arg(long, value_enum, default_value_t = super::advise::Costing::Auto)]
+    pub costing: super::advise::Costing,
+    /// Parallel what-if sessions.
+    #[arg(long, default_value_t = 2)]
+    pub jobs: usize,
+}
+
+pub async fn scale(g: &Globals, a: &ScaleArgs) -> anyhow::Result<ExitStatus> {
+    let pb = report::progress(0, "advise at scale");
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    pb.set_message("starting the server");
+    let o = ScaleOptions {
+        tables: a.tables,
+        rows: a.rows,
+        statements: a.statements.clone(),
+        costing: clap::ValueEnum::to_possible_value(&a.costing)
+            .map_or_else(|| "auto".to_string(), |v| v.get_name().to_string()),
+        jobs: a.jobs,
+    };
+    let target = super::bench::target(g).await?;
+    let r = advise_scale::run(&target.params, &o, &|m| pb.set_message(m.to_string())).await;
+    target.finish().await;
+    let r = r.map_err(super::bench::err)?;
+    pb.finish_and_clear();
+    if g.format == Format::Json {
+        report::print_json(&r)?;
+        return Ok(ExitStatus::Ok);
+    }
+    let loaded = match r.load_seconds {
+        Some(s) => format!("loaded in {s:.1} s"),
+        None => "already loaded, statistics kept".to_string(),
+    };
+    println!(
+        "{} tables of {} rows ({loaded}); each size is one `dbopt advise --queries FILE` process.",
+        r.tables, r.rows_per_table
+    );
+    let mut t = report::table(
+        g.format,
+        &[
+            "statements",
+            "tables",
+            "seconds",
+            "ms / statement",
+            "peak MB",
+            "costing",
+            "what-if calls",
+            "indexes",
+            "cost after %",
+        ],
+    );
+    for run in &r.runs {
+        #[allow(clippy::cast_precision_loss)]
+        let per = 1000.0 * run.seconds / run.statements as f64;
+        t.add_row(vec![
+            run.statements.to_string(),
+            run.tables_touched.to_string(),
+            format!("{:.1}", run.seconds),
+            format!("{per:.2}"),
+            format!("{:.0}", run.peak_mb),
+            run.costing.clone(),
+            run.whatif_calls.to_string(),
+            run.indexes.to_string(),
+            format!("{:.1}", run.cost_pct),
+        ]);
+    }
+    println!("{t}");
     Ok(ExitStatus::Ok)
 }
