@@ -66,7 +66,7 @@ pub struct ScaleReport {
 /// of the first `SHAPES` statements on one table, so the first `tables * SHAPES` are distinct.
 pub fn statement(k: usize, tables: usize) -> String {
     let t = k % tables;
-    let shape = (k / tables + k) % SHAPES;
+    let shape = (k / tables + t) % SHAPES;
     let v = k * 37 % 90 + 1;
     let w = k * 11 % 9 + 1;
     if shape < COLUMNS.len() {
