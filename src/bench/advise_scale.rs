@@ -321,6 +321,6 @@ mod tests {
             statement(0, 3),
             "SELECT * FROM dbopt_scale.s0 WHERE c1 = 1;"
         );
-        assert!(statement(5, 3).starts_with("SELECT id, c5 FROM dbopt_scale.s2 WHERE "));
+        assert!(statement(11, 3).starts_with("SELECT id, c5 FROM dbopt_scale.s2 WHERE c1 = "));
     }
 }
