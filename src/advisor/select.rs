@@ -283,8 +283,12 @@ struct Search<'a, O: Oracle> {
     /// Per statement: costs derived without a what-if call (see `useless`), for moves from
     /// its current configuration (cleared when that changes); never reported as final.
     derived: Vec<HashMap<Box<[Id]>, Costed>>,
-    /// (statement, index) pairs where a plan had the index and did not use it.
-    useless: HashSet<(usize, Id)>,
+    /// Per statement: indexes a plan had and did not use, since the statement's current
+    /// configuration was set (a new index can make another one useful: a merge join wants
+    /// both sides sorted, so these are forgotten when that configuration changes) ...
+    useless: Vec<HashSet<Id>>,
+    /// ... and those its plan passed over with every candidate available (the screening).
+    screened_useless: Vec<HashSet<Id>>,
     failed: BTreeMap<usize, String>,
     sizes: HashMap<Id, i64>,
     maintenance: HashMap<Id, f64>,
@@ -377,9 +381,9 @@ impl<O: Oracle> Search<'_, O> {
                 Ok(e) => {
                     for (pos, &c) in rel.iter().enumerate() {
                         if e.used.contains(&pos) {
-                            self.useless.remove(&(q, c));
+                            self.useless[q].remove(&c);
                         } else {
-                            self.useless.insert((q, c));
+                            self.useless[q].insert(c);
                         }
                     }
                     let used = e.used.iter().filter_map(|&p| rel.get(p).copied()).collect();
@@ -493,7 +497,8 @@ pub async fn search<O: Oracle>(
         ids,
         cache: vec![HashMap::new(); n],
         derived: vec![HashMap::new(); n],
-        useless: HashSet::new(),
+        useless: vec![HashSet::new(); n],
+        screened_useless: Vec::new(),
         failed: BTreeMap::new(),
         sizes: HashMap::new(),
         maintenance: HashMap::new(),
@@ -545,10 +550,11 @@ pub async fn search<O: Oracle>(
         picked.extend(leads.iter().copied());
         for &c in cfg {
             if st.ids.lead[c as usize].is_some_and(|l| leads.contains(&l)) {
-                st.useless.remove(&(*q, c));
+                st.useless[*q].remove(&c);
             }
         }
     }
+    st.screened_useless = std::mem::replace(&mut st.useless, vec![HashSet::new(); n]);
     let single: BTreeSet<Id> = all_rel
         .iter()
         .filter_map(|r| match &r[..] {
@@ -666,7 +672,9 @@ pub async fn search<O: Oracle>(
                         (Some(e), _)
                             if foreign_column
                                 || unused_widened
-                                || replaced.is_none() && st.useless.contains(&(q, c)) =>
+                                || replaced.is_none()
+                                    && (st.useless[q].contains(&c)
+                                        || st.screened_useless[q].contains(&c)) =>
                         {
                             if !asked {
                                 st.derived[q].insert(rel.into_boxed_slice(), e);
@@ -774,7 +782,11 @@ pub async fn search<O: Oracle>(
         chosen_set.insert(m.c);
         withheld.remove(&m.c);
         for &q in &affected[t] {
-            now_rel[q] = st.relevant_with(q, &now_rel[q], m.c, m.replaced);
+            let rel = st.relevant_with(q, &now_rel[q], m.c, m.replaced);
+            if rel != now_rel[q] {
+                st.useless[q].clear();
+                now_rel[q] = rel;
+            }
             cost_now[q] = st.cost_of(q, &now_rel[q]);
             st.derived[q].clear();
         }

@@ -120,28 +120,74 @@ impl HypoSession {
         Ok(row.get(0))
     }
 
-    /// Cost one statement under the request's hypothetical indexes.
+    /// Cost one statement under the request's hypothetical indexes, in one round trip: drop
+    /// the hypothetical indexes it does not want, create the missing ones, plan. (A large
+    /// search makes 100,000 such calls; with a round trip per drop, create and EXPLAIN,
+    /// 10,000 statements took 50 s instead of 29 s.)
     pub async fn explain(&mut self, r: &WhatIfRequest) -> Result<WhatIfPlan> {
-        self.set_indexes(&r.indexes).await?;
-        self.calls += 1;
-        let text = if r.params == 0 {
-            format!("EXPLAIN (FORMAT JSON) {}", r.sql)
+        use std::fmt::Write;
+        let stale: Vec<String> = self
+            .current
+            .keys()
+            .filter(|k| !r.indexes.contains(k))
+            .cloned()
+            .collect();
+        let mut fresh: Vec<&String> = Vec::new();
+        for d in &r.indexes {
+            if !self.current.contains_key(d) && !fresh.contains(&d) {
+                fresh.push(d);
+            }
+        }
+        let mut text = String::new();
+        for ddl in &stale {
+            let _ = write!(text, "SELECT hypopg_drop_index({});", self.current[ddl]);
+        }
+        for ddl in &fresh {
+            let _ = write!(
+                text,
+                "SELECT indexrelid FROM hypopg_create_index({});",
+                super::quote_literal(ddl)
+            );
+        }
+        if r.params == 0 {
+            let _ = write!(text, "EXPLAIN (FORMAT JSON) {}", r.sql);
         } else {
             let nulls = vec!["NULL"; r.params].join(", ");
-            format!("DEALLOCATE ALL; PREPARE dbopt_whatif AS {}; EXPLAIN (FORMAT JSON) EXECUTE dbopt_whatif({nulls})", r.sql)
+            let _ = write!(text, "DEALLOCATE ALL; PREPARE dbopt_whatif AS {}; EXPLAIN (FORMAT JSON) EXECUTE dbopt_whatif({nulls})", r.sql);
+        }
+        self.calls += 1;
+        let rows: Option<Vec<String>> = match self.conn.simple_query(&text).await {
+            Ok(msgs) => msgs
+                .iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(row) => {
+                        Some(row.get(0).map(str::to_string))
+                    }
+                    _ => None,
+                })
+                .collect(),
+            Err(e) => {
+                // Part of the batch may have run: start again from no hypothetical index.
+                self.forget_indexes().await?;
+                return Err(PgError::query("planning a statement", e));
+            }
         };
-        let msgs = self
-            .conn
-            .simple_query(&text)
-            .await
-            .map_err(|e| PgError::query("planning a statement", e))?;
-        let json = msgs
-            .iter()
-            .find_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
-                _ => None,
-            })
-            .ok_or_else(|| PgError::Io("EXPLAIN returned no plan".into()))?;
+        // One row per drop, one per create (the new oid), then the plan.
+        let rows = rows.filter(|v| v.len() == stale.len() + fresh.len() + 1);
+        let Some(rows) = rows else {
+            self.forget_indexes().await?;
+            return Err(PgError::Io("EXPLAIN returned no plan".into()));
+        };
+        for ddl in &stale {
+            self.current.remove(ddl);
+        }
+        for (ddl, oid) in fresh.iter().zip(&rows[stale.len()..]) {
+            let oid: u32 = oid
+                .parse()
+                .map_err(|_| PgError::Io(format!("hypopg_create_index returned {oid:?}")))?;
+            self.current.insert((*ddl).clone(), oid);
+        }
+        let json = &rows[rows.len() - 1];
         let plan: serde_json::Value =
             serde_json::from_str(&json).map_err(|e| PgError::Io(format!("EXPLAIN JSON: {e}")))?;
         let root = &plan[0]["Plan"];
@@ -172,6 +218,16 @@ impl HypoSession {
             used,
             real_indexes,
         })
+    }
+
+    /// After a failed batch: no hypothetical index, whatever part of it ran.
+    async fn forget_indexes(&mut self) -> Result<()> {
+        self.conn
+            .batch_execute("SELECT hypopg_reset()")
+            .await
+            .map_err(|e| PgError::query("resetting hypopg", e))?;
+        self.current.clear();
+        Ok(())
     }
 
     /// Remove every hypothetical index of this session.
