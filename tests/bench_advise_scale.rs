@@ -5,23 +5,32 @@
 mod common;
 
 use common::{assert_success, dbopt, fresh_db};
+use dbopt::pg::ConnParams;
+
+/// `dbopt bench advise-scale` on database `p` with HypoPG costing and JSON output.
+fn advise_scale(p: &ConnParams, extra: &[&str]) -> std::process::Output {
+    dbopt()
+        .args([
+            "bench",
+            "advise-scale",
+            "--database-url",
+            &p.url_with_password(),
+        ])
+        .args(["--costing", "hypopg", "--format", "json"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
 
 #[test]
 fn grows_the_workload_and_reuses_the_schema() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let p = rt.block_on(fresh_db("advise_scale"));
     let run = || {
-        let out = dbopt()
-            .args([
-                "bench",
-                "advise-scale",
-                "--database-url",
-                &p.url_with_password(),
-            ])
-            .args(["--tables", "3", "--rows", "5000", "--statements", "60,6"])
-            .args(["--costing", "hypopg", "--format", "json"])
-            .output()
-            .unwrap();
+        let out = advise_scale(
+            &p,
+            &["--tables", "3", "--rows", "5000", "--statements", "60,6"],
+        );
         assert_success(&out);
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };
@@ -51,15 +60,6 @@ fn grows_the_workload_and_reuses_the_schema() {
 fn more_statements_than_distinct_shapes_is_a_clean_error() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let p = rt.block_on(fresh_db("advise_scale_err"));
-    let out = dbopt()
-        .args([
-            "bench",
-            "advise-scale",
-            "--database-url",
-            &p.url_with_password(),
-        ])
-        .args(["--tables", "2", "--statements", "41"])
-        .output()
-        .unwrap();
+    let out = advise_scale(&p, &["--tables", "2", "--statements", "41"]);
     common::assert_clean_error(&out, &["41 statements", "distinct", "--tables"]);
 }
