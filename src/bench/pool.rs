@@ -106,6 +106,8 @@ pub struct RampReport {
     pub rule_of_thumb: Option<usize>,
     pub cores: Option<usize>,
     pub spindles: usize,
+    /// Client threads the load ran on (the pool split into as many shards).
+    pub threads: usize,
     pub advice: String,
 }
 
@@ -338,6 +340,7 @@ pub fn summarize(
         rule_of_thumb,
         cores: o.cores,
         spindles: o.spindles,
+        threads: o.threads,
         advice,
     }
 }
