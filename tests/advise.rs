@@ -24,16 +24,18 @@ async fn advise(tag: &str, setup: &str, workload: &[(&str, usize)], extra: &[&st
                 .unwrap_or_else(|e| panic!("{template}: {e}"));
         }
     }
-    let mut args = vec!["advise", "--format", "json", "--database-url"];
-    let url = p.url_with_password();
-    args.push(&url);
-    args.extend_from_slice(extra);
-    let out = common::dbopt().args(&args).output().unwrap();
-    assert!(
-        out.status.code() == Some(0),
-        "advise failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    report(&p, extra)
+}
+
+/// `dbopt advise --format json` on database `p` with `extra` flags: it must succeed; its report.
+fn report(p: &dbopt::pg::ConnParams, extra: &[&str]) -> Value {
+    let out = common::dbopt()
+        .args(["advise", "--format", "json", "--database-url"])
+        .arg(p.url_with_password())
+        .args(extra)
+        .output()
+        .unwrap();
+    common::assert_success(&out);
     serde_json::from_slice(&out.stdout).expect("JSON report")
 }
 
@@ -340,17 +342,7 @@ async fn no_hypothetical_or_real_index_is_left_behind() {
     c.batch_execute("SELECT * FROM t WHERE a = 5")
         .await
         .unwrap();
-    let out = common::dbopt()
-        .args([
-            "advise",
-            "--format",
-            "json",
-            "--database-url",
-            &p.url_with_password(),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    report(&p, &[]);
     let n: i64 = common::scalar(&c, "SELECT count(*) FROM pg_indexes WHERE tablename = 't'").await;
     assert_eq!(n, 1, "only the primary key");
     let hypo: i64 = common::scalar(&c, "SELECT count(*) FROM hypopg_list_indexes").await;
@@ -384,21 +376,7 @@ async fn correlated_exists_from_a_sql_file_gets_its_join_key() {
          GROUP BY o_orderpriority ORDER BY o_orderpriority;",
     )
     .unwrap();
-    let url = p.url_with_password();
-    let out = common::dbopt()
-        .args([
-            "advise",
-            "--format",
-            "json",
-            "--database-url",
-            &url,
-            "--queries",
-        ])
-        .arg(&file)
-        .output()
-        .unwrap();
-    common::assert_success(&out);
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = report(&p, &["--queries", file.to_str().unwrap()]);
     assert!(
         r["skipped"].as_array().unwrap().is_empty(),
         "planned, not skipped: {}",
