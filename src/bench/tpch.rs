@@ -94,8 +94,11 @@ pub fn queries() -> Vec<(u32, String)> {
     out
 }
 
-/// Generate one table (`part` of `parts`) as COPY text lines (TBL without the trailing `|`).
-fn rows(table: &str, sf: f64, part: i32, parts: i32) -> Box<dyn Iterator<Item = String> + Send> {
+/// Generate one whole table, in generation (key) order, as COPY text lines (TBL without the
+/// trailing `|`).
+fn rows(table: &str, sf: f64) -> Box<dyn Iterator<Item = String> + Send> {
+    // The generators can also make one part of a table; loading uses each table whole.
+    let (part, parts) = (1, 1);
     use tpchgen::generators::*;
     fn tbl<T: std::fmt::Display>(x: T) -> String {
         let mut s = x.to_string();
@@ -139,10 +142,9 @@ pub async fn load(p: &ConnParams, sf: f64) -> pg::Result<f64> {
     // Each table is one COPY stream in generation (key) order, as loading dbgen's files does:
     // interleaved streams would lower the key columns' physical correlation, and with it every
     // index-scan cost the benchmark measures (l_orderkey fell from 1.0 to -0.45 that way).
-    let mut units: Vec<&str> = vec![
+    let queue = std::sync::Mutex::new(vec![
         "region", "nation", "supplier", "part", "customer", "partsupp", "orders", "lineitem",
-    ];
-    let queue = std::sync::Mutex::new(std::mem::take(&mut units));
+    ]);
     let worker = || async {
         let c = pg::connect(p, &write).await?;
         loop {
@@ -150,7 +152,6 @@ pub async fn load(p: &ConnParams, sf: f64) -> pg::Result<f64> {
             let Some(table) = unit else {
                 break;
             };
-            let (part, parts) = (1, 1);
             let sink = c
                 .copy_in(&format!(
                     "COPY {table} FROM STDIN WITH (FORMAT text, DELIMITER '|')"
@@ -159,7 +160,7 @@ pub async fn load(p: &ConnParams, sf: f64) -> pg::Result<f64> {
                 .map_err(|e| PgError::query(format!("COPY {table}"), e))?;
             futures_util::pin_mut!(sink);
             let mut buf = String::with_capacity(1 << 20);
-            for line in rows(table, sf, part, parts) {
+            for line in rows(table, sf) {
                 buf.push_str(&line);
                 buf.push('\n');
                 if buf.len() > (1 << 20) {
