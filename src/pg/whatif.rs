@@ -72,68 +72,26 @@ impl HypoSession {
         })
     }
 
-    /// Make exactly `wanted` the hypothetical indexes of this session.
-    async fn set_indexes(&mut self, wanted: &[String]) -> Result<()> {
-        let stale: Vec<(String, u32)> = self
-            .current
-            .iter()
-            .filter(|(k, _)| !wanted.contains(k))
-            .map(|(k, v)| (k.clone(), *v))
-            .collect();
-        for (ddl, oid) in stale {
-            self.conn
-                .execute(
-                    "SELECT hypopg_drop_index($1)",
-                    &[&tokio_postgres::types::Oid::from(oid)],
-                )
-                .await
-                .map_err(|e| PgError::query("dropping a hypothetical index", e))?;
-            self.current.remove(&ddl);
-        }
-        for ddl in wanted {
-            if self.current.contains_key(ddl) {
-                continue;
-            }
-            let row = self
-                .conn
-                .query_one("SELECT indexrelid FROM hypopg_create_index($1)", &[ddl])
-                .await
-                .map_err(|e| PgError::query(format!("creating hypothetical index ({ddl})"), e))?;
-            let oid: u32 = row.get(0);
-            self.current.insert(ddl.clone(), oid);
-        }
-        Ok(())
-    }
-
-    /// HypoPG's size estimate of an index (bytes); it ignores B-tree deduplication.
-    pub async fn hypo_size(&mut self, ddl: &str) -> Result<i64> {
-        self.set_indexes(&[ddl.to_string()]).await?;
-        let oid = self.current[ddl];
-        let row = self
-            .conn
-            .query_one(
-                "SELECT hypopg_relation_size($1)",
-                &[&tokio_postgres::types::Oid::from(oid)],
-            )
-            .await
-            .map_err(|e| PgError::query("sizing a hypothetical index", e))?;
-        Ok(row.get(0))
-    }
-
-    /// Cost one statement under the request's hypothetical indexes, in one round trip: drop
-    /// the hypothetical indexes it does not want, create the missing ones, plan. (A large
-    /// search makes 100,000 such calls; with a round trip per drop, create and EXPLAIN,
-    /// 10,000 statements took 50 s instead of 29 s.)
-    pub async fn explain(&mut self, r: &WhatIfRequest) -> Result<WhatIfPlan> {
+    /// Make exactly `wanted` the hypothetical indexes of this session and run `then` (SQL,
+    /// possibly empty), all in one round trip: the first column of each row `then` returns.
+    /// (A large search makes 100,000 what-if calls; with a round trip per drop, create and
+    /// EXPLAIN, 10,000 statements took 50 s instead of 29 s.) On an error the session is
+    /// reset, since part of the batch may have run.
+    async fn with_indexes(
+        &mut self,
+        wanted: &[String],
+        then: &str,
+        context: &str,
+    ) -> Result<Vec<Option<String>>> {
         use std::fmt::Write;
         let stale: Vec<String> = self
             .current
             .keys()
-            .filter(|k| !r.indexes.contains(k))
+            .filter(|k| !wanted.contains(k))
             .cloned()
             .collect();
         let mut fresh: Vec<&String> = Vec::new();
-        for d in &r.indexes {
+        for d in wanted {
             if !self.current.contains_key(d) && !fresh.contains(&d) {
                 fresh.push(d);
             }
@@ -149,14 +107,8 @@ impl HypoSession {
                 super::quote_literal(ddl)
             );
         }
-        if r.params == 0 {
-            let _ = write!(text, "EXPLAIN (FORMAT JSON) {}", r.sql);
-        } else {
-            let nulls = vec!["NULL"; r.params].join(", ");
-            let _ = write!(text, "DEALLOCATE ALL; PREPARE dbopt_whatif AS {}; EXPLAIN (FORMAT JSON) EXECUTE dbopt_whatif({nulls})", r.sql);
-        }
-        self.calls += 1;
-        let rows: Option<Vec<String>> = match self.conn.simple_query(&text).await {
+        text.push_str(then);
+        let mut rows: Vec<Option<String>> = match self.conn.simple_query(&text).await {
             Ok(msgs) => msgs
                 .iter()
                 .filter_map(|m| match m {
@@ -167,29 +119,67 @@ impl HypoSession {
                 })
                 .collect(),
             Err(e) => {
-                // Part of the batch may have run: start again from no hypothetical index.
-                self.forget_indexes().await?;
-                return Err(PgError::query("planning a statement", e));
+                self.reset().await?;
+                return Err(PgError::query(context, e));
             }
         };
-        // One row per drop, one per create (the new oid), then the plan.
-        let rows = rows.filter(|v| v.len() == stale.len() + fresh.len() + 1);
-        let Some(rows) = rows else {
-            self.forget_indexes().await?;
-            return Err(PgError::Io("EXPLAIN returned no plan".into()));
+        // One row per drop, one per create (the new oid), then what `then` returned.
+        let ours = stale.len() + fresh.len();
+        let oids: Option<Vec<u32>> = rows
+            .get(stale.len()..ours)
+            .and_then(|r| r.iter().map(|o| o.as_deref()?.parse().ok()).collect());
+        let Some(oids) = oids else {
+            self.reset().await?;
+            return Err(PgError::Io(format!(
+                "{context}: HypoPG returned no index oid"
+            )));
         };
         for ddl in &stale {
             self.current.remove(ddl);
         }
-        for (ddl, oid) in fresh.iter().zip(&rows[stale.len()..]) {
-            let oid: u32 = oid
-                .parse()
-                .map_err(|_| PgError::Io(format!("hypopg_create_index returned {oid:?}")))?;
-            self.current.insert((*ddl).clone(), oid);
+        for (ddl, oid) in fresh.into_iter().zip(oids) {
+            self.current.insert(ddl.clone(), oid);
         }
-        let json = &rows[rows.len() - 1];
+        Ok(rows.split_off(ours))
+    }
+
+    /// HypoPG's size estimate of an index (bytes); it ignores B-tree deduplication.
+    pub async fn hypo_size(&mut self, ddl: &str) -> Result<i64> {
+        self.with_indexes(
+            &[ddl.to_string()],
+            "",
+            &format!("creating hypothetical index ({ddl})"),
+        )
+        .await?;
+        let oid = self.current[ddl];
+        let row = self
+            .conn
+            .query_one(
+                "SELECT hypopg_relation_size($1)",
+                &[&tokio_postgres::types::Oid::from(oid)],
+            )
+            .await
+            .map_err(|e| PgError::query("sizing a hypothetical index", e))?;
+        Ok(row.get(0))
+    }
+
+    /// Cost one statement under the request's hypothetical indexes (one round trip).
+    pub async fn explain(&mut self, r: &WhatIfRequest) -> Result<WhatIfPlan> {
+        let plan = if r.params == 0 {
+            format!("EXPLAIN (FORMAT JSON) {}", r.sql)
+        } else {
+            let nulls = vec!["NULL"; r.params].join(", ");
+            format!("DEALLOCATE ALL; PREPARE dbopt_whatif AS {}; EXPLAIN (FORMAT JSON) EXECUTE dbopt_whatif({nulls})", r.sql)
+        };
+        self.calls += 1;
+        let rows = self
+            .with_indexes(&r.indexes, &plan, "planning a statement")
+            .await?;
+        let Some(Some(json)) = rows.last() else {
+            return Err(PgError::Io("EXPLAIN returned no plan".into()));
+        };
         let plan: serde_json::Value =
-            serde_json::from_str(&json).map_err(|e| PgError::Io(format!("EXPLAIN JSON: {e}")))?;
+            serde_json::from_str(json).map_err(|e| PgError::Io(format!("EXPLAIN JSON: {e}")))?;
         let root = &plan[0]["Plan"];
         let cost = root["Total Cost"].as_f64().unwrap_or(0.0);
         let mut names = Vec::new();
@@ -218,16 +208,6 @@ impl HypoSession {
             used,
             real_indexes,
         })
-    }
-
-    /// After a failed batch: no hypothetical index, whatever part of it ran.
-    async fn forget_indexes(&mut self) -> Result<()> {
-        self.conn
-            .batch_execute("SELECT hypopg_reset()")
-            .await
-            .map_err(|e| PgError::query("resetting hypopg", e))?;
-        self.current.clear();
-        Ok(())
     }
 
     /// Remove every hypothetical index of this session.
