@@ -137,7 +137,7 @@ pub async fn compare(
     rounds: u32,
     o: &RampOptions,
     on_row: &(dyn Fn(&CompareRow) + Sync),
-) -> Result<Vec<CompareRow>> {
+) -> Result<(Vec<CompareRow>, bool)> {
     let bin = find_pgbench()?;
     let workload = Arc::new(workload);
     let seconds = o.duration.as_secs_f64().ceil().max(1.0) as u64;
@@ -145,7 +145,7 @@ pub async fn compare(
         duration: Duration::from_secs(seconds),
         ..o.clone()
     };
-    let workers = pool::Workers::start(o.threads).map_err(pool::client_threads)?;
+    let workers = pool::Workers::start(o.threads, o.pin).map_err(pool::client_threads)?;
     let threads = o.threads;
     let observer = pg::connect(p, &pg::SessionOptions::default()).await?;
     let mut samples: Vec<(Vec<Sample>, Vec<Sample>)> =
@@ -192,11 +192,12 @@ pub async fn compare(
             }
         }
     }
-    Ok(clients
+    let rows = clients
         .iter()
         .zip(&samples)
         .map(|(&c, s)| row(c, s))
-        .collect())
+        .collect();
+    Ok((rows, workers.pinned()))
 }
 
 fn row(clients: usize, (dbopt, pgbench): &(Vec<Sample>, Vec<Sample>)) -> CompareRow {

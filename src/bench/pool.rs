@@ -51,6 +51,8 @@ pub struct RampOptions {
     pub spindles: usize,
     /// Client threads (like `pgbench -j`); the pool is split into one shard per thread.
     pub threads: usize,
+    /// Bind client thread i to the i-th CPU this process may use.
+    pub pin: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -108,6 +110,8 @@ pub struct RampReport {
     pub spindles: usize,
     /// Client threads the load ran on (the pool split into as many shards).
     pub threads: usize,
+    /// Whether each client thread ran bound to a CPU of its own.
+    pub pinned: bool,
     pub advice: String,
 }
 
@@ -237,7 +241,7 @@ pub async fn ramp(
     }
     let workload = Arc::new(workload);
     let observer = pg::connect(p, &SessionOptions::default()).await?;
-    let workers = Workers::start(o.threads).map_err(client_threads)?;
+    let workers = Workers::start(o.threads, o.pin).map_err(client_threads)?;
     let mut steps = Vec::new();
     let mut shared = None;
     for (i, &x) in o.steps.iter().enumerate() {
@@ -262,7 +266,13 @@ pub async fn ramp(
         on_step(i, &rep);
         steps.push(rep);
     }
-    Ok(summarize(&workload.name, &p.target(), o, steps))
+    Ok(summarize(
+        &workload.name,
+        &p.target(),
+        o,
+        steps,
+        workers.pinned(),
+    ))
 }
 
 /// Client threads that cannot start (out of threads or memory) as an error.
@@ -276,6 +286,7 @@ pub fn summarize(
     target: &str,
     o: &RampOptions,
     steps: Vec<StepReport>,
+    pinned: bool,
 ) -> RampReport {
     // At a fixed concurrency total latency barely moves with the pool size (Little's law);
     // an oversized pool shows as time in the server instead.
@@ -341,6 +352,7 @@ pub fn summarize(
         cores: o.cores,
         spindles: o.spindles,
         threads: o.threads,
+        pinned,
         advice,
     }
 }

@@ -120,6 +120,11 @@ pub struct PoolArgs {
     /// share of the pool and of the clients; 1 keeps the pool undivided.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: Option<u16>,
+    /// Leave the client threads to the OS scheduler. By default thread i is bound to the i-th
+    /// CPU dbopt may use (when there are enough), so a client and the server processes it
+    /// wakes stay on one core.
+    #[arg(long)]
+    pub no_pin: bool,
     /// Write a chart (SVG) of throughput and p95 latency against the ramp.
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
@@ -262,6 +267,7 @@ pub fn ramp_options(
         cores,
         spindles: a.spindles,
         threads: a.threads.map_or_else(local_cores, usize::from),
+        pin: !a.no_pin,
     })
 }
 
@@ -465,6 +471,8 @@ struct CompareReport<'a> {
     rounds: u32,
     /// Client threads of both sides (dbopt's `--threads`, pgbench's `-j`).
     threads: usize,
+    /// Whether dbopt's client threads ran bound to a CPU each (pgbench's are not).
+    pinned: bool,
     rows: &'a [CompareRow],
     min_ratio: f64,
 }
@@ -488,7 +496,7 @@ async fn compare(
         pb.inc(1);
         pb.set_message(format!("{} clients: {:.2}", r.clients, r.ratio));
     };
-    let rows = pgbench::compare(&t.params, workload, &clients, rounds, o, &on_row)
+    let (rows, pinned) = pgbench::compare(&t.params, workload, &clients, rounds, o, &on_row)
         .await
         .map_err(err)?;
     pb.finish_and_clear();
@@ -500,6 +508,7 @@ async fn compare(
             seconds_per_point: o.duration.as_secs_f64(),
             rounds,
             threads: o.threads,
+            pinned,
             rows: &rows,
             min_ratio,
         })?;
@@ -531,6 +540,15 @@ async fn compare(
         }
         println!("{tb}");
         println!("lowest ratio: {min_ratio:.2} (goal: 0.90 or more at every point); server/s: executions pg_stat_statements counted per second of each run's wall time");
+        println!(
+            "client threads: {} on each side{}",
+            o.threads,
+            if pinned {
+                ", dbopt's bound to a CPU each (--no-pin to leave them unbound like pgbench's)"
+            } else {
+                ""
+            }
+        );
     }
     Ok(ExitStatus::Ok)
 }
@@ -556,6 +574,7 @@ mod tests {
             cores: Some(2),
             spindles: 1,
             threads: 2,
+            pin: true,
         };
         let steps = [
             (1, 10_000.0, 0.1),
@@ -598,7 +617,13 @@ mod tests {
             first_error: None,
         })
         .collect();
-        pool::summarize("select-only", "postgres@127.0.0.1:5432/bench", &o, steps)
+        pool::summarize(
+            "select-only",
+            "postgres@127.0.0.1:5432/bench",
+            &o,
+            steps,
+            true,
+        )
     }
 
     #[test]
