@@ -30,16 +30,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Pool, PoolError, TimeoutType, Timeouts};
+use futures_util::TryStreamExt;
 use rand::distributions::Distribution;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use serde::Serialize;
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
-use tokio_postgres::types::ToSql;
 
 use super::histogram::Latency;
-use super::workload::Workload;
+use super::workload::{Value, Workload};
 use crate::pg::Conn;
 
 /// When a measured run ends.
@@ -423,6 +423,7 @@ impl Tally {
 async fn task(mut t: TaskCtx) {
     let mut rng = SmallRng::seed_from_u64(0x5eed ^ t.seed.wrapping_mul(0x9e37_79b9));
     let picker = t.workload.picker();
+    let mut values = Vec::new();
     loop {
         let intended = match (t.next, t.interval) {
             (Some(at), Some(iv)) => {
@@ -447,7 +448,8 @@ async fn task(mut t: TaskCtx) {
             }
         }
         let stmt = &t.workload.statements[t.only.unwrap_or_else(|| picker.sample(&mut rng))];
-        let values = stmt.values(&mut rng);
+        values.clear();
+        values.extend(stmt.params.iter().map(|g| g.sample(&mut rng)));
         let t0 = if t.interval.is_some() {
             Instant::now()
         } else {
@@ -473,12 +475,7 @@ async fn task(mut t: TaskCtx) {
                 continue;
             }
         };
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-        let res = match client.prepare_cached(&stmt.sql).await {
-            Ok(s) => client.query(&s, &refs).await.map(drop),
-            Err(e) => Err(e),
-        };
+        let res = execute(&client, &stmt.sql, &values).await;
         let t2 = Instant::now();
         drop(client);
         match res {
@@ -501,6 +498,17 @@ async fn task(mut t: TaskCtx) {
             }),
         }
     }
+}
+
+/// Run a statement to the end, rows read and dropped (no row vector per request).
+async fn execute(
+    client: &deadpool_postgres::Client,
+    sql: &str,
+    values: &[Value],
+) -> Result<(), tokio_postgres::Error> {
+    let stmt = client.prepare_cached(sql).await?;
+    let rows = client.query_raw(&stmt, values.iter()).await?;
+    rows.try_for_each(|_| std::future::ready(Ok(()))).await
 }
 
 async fn sample_pool(
