@@ -267,6 +267,46 @@ fn compare_with_pgbench_on_the_same_server() {
             .get(0)
     });
     assert_eq!(n, 100_000);
+    // ... and settled as `pgbench -i` leaves them: every page all-visible, nothing to vacuum.
+    let (pages, visible): (i32, i32) = rt.block_on(async {
+        let r = setup_conn(&p)
+            .await
+            .query_one(
+                "SELECT relpages, relallvisible FROM pg_class WHERE relname = 'pgbench_accounts'",
+                &[],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    });
+    assert!(pages > 1000 && visible == pages, "{visible} of {pages}");
+}
+
+/// A throwaway database is settled before measuring: its tables vacuumed, analysed and
+/// all-visible, so autovacuum does not wake up in the middle of a step.
+#[tokio::test]
+async fn settling_a_throwaway_leaves_autovacuum_nothing_to_do() {
+    let p = fresh_db("pool_settle").await;
+    let c = setup_conn(&p).await;
+    c.batch_execute(
+        "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) g",
+    )
+    .await
+    .unwrap();
+    dbopt::bench::target::settle_throwaway(&p).await.unwrap();
+    let r = setup_conn(&p)
+        .await
+        .query_one(
+            "SELECT c.relpages, c.relallvisible, s.vacuum_count, s.n_mod_since_analyze
+             FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.relname = 't'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (pages, visible, vacuums, unanalysed): (i32, i32, i64, i64) =
+        (r.get(0), r.get(1), r.get(2), r.get(3));
+    assert!(pages > 10 && visible == pages, "{visible} of {pages}");
+    assert_eq!((vacuums, unanalysed), (1, 0));
 }
 
 #[tokio::test]

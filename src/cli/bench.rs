@@ -326,6 +326,9 @@ async fn run_pool_on(g: &Globals, a: &PoolArgs, t: &Target) -> anyhow::Result<Ex
     } else {
         pool_workload(a, t).await?
     };
+    if t.is_throwaway() {
+        target::settle_throwaway(&t.params).await.map_err(err)?;
+    }
     let writable = t.is_throwaway() || a.allow_writes;
     let cores = a.server_cores.or(t.is_throwaway().then(local_cores));
     let session = g.connect.session(!writable);
