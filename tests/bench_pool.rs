@@ -233,6 +233,8 @@ fn compare_with_pgbench_on_the_same_server() {
         .args(["bench", "pool", "--database-url", &p.url_with_password()])
         .args([
             "--compare-pgbench",
+            "--rounds",
+            "1",
             "--allow-writes",
             "--duration",
             "1s",

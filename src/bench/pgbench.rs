@@ -23,6 +23,7 @@ pub struct CompareRow {
     pub clients: usize,
     pub dbopt_tps: f64,
     pub pgbench_tps: f64,
+    /// Median over the rounds of dbopt's throughput over pgbench's run next to it.
     pub ratio: f64,
     pub dbopt_p95_ms: f64,
     /// Executions the server counted (pg_stat_statements) per second of each run's wall time,
@@ -127,9 +128,9 @@ struct Sample {
 }
 
 /// For each client count, `rounds` times: a dbopt step (pool size = clients, `threads` client
-/// threads) and a pgbench run with as many threads (`-j`)
-/// of the same length, in alternating order so drift on a shared machine hits both alike. Each
-/// row holds the medians over the rounds; the ratio is of the medians.
+/// threads) and a pgbench run with as many threads (`-j`) of the same length, back to back in
+/// alternating order so drift on a shared machine hits both alike. Each row holds the medians
+/// over the rounds; its ratio is the median of the rounds' ratios.
 pub async fn compare(
     p: &ConnParams,
     workload: Workload,
@@ -208,12 +209,18 @@ fn row(clients: usize, (dbopt, pgbench): &(Vec<Sample>, Vec<Sample>)) -> Compare
             .collect::<Option<Vec<f64>>>()
             .map(|x| median(&x))
     };
-    let (d, b) = (med(dbopt, |s| s.tps), med(pgbench, |s| s.tps));
+    // Each round's two runs are back to back: their ratio cancels the drift of a shared
+    // machine that a ratio of the two medians (taken from different minutes) keeps.
+    let ratios: Vec<f64> = dbopt
+        .iter()
+        .zip(pgbench)
+        .map(|(d, b)| if b.tps > 0.0 { d.tps / b.tps } else { 0.0 })
+        .collect();
     CompareRow {
         clients,
-        dbopt_tps: d,
-        pgbench_tps: b,
-        ratio: if b > 0.0 { d / b } else { 0.0 },
+        dbopt_tps: med(dbopt, |s| s.tps),
+        pgbench_tps: med(pgbench, |s| s.tps),
+        ratio: median(&ratios),
         dbopt_p95_ms: med(dbopt, |s| s.p95_ms),
         server_dbopt_per_s: server(dbopt),
         server_pgbench_per_s: server(pgbench),
@@ -223,6 +230,29 @@ fn row(clients: usize, (dbopt, pgbench): &(Vec<Sample>, Vec<Sample>)) -> Compare
 
 #[cfg(test)]
 mod tests {
+    use super::Sample;
+
+    /// The machine slows down and speeds up between rounds; each round's pair sees the same
+    /// machine, the medians of each side do not.
+    #[test]
+    fn ratio_pairs_the_runs_of_a_round() {
+        let side = |tps: &[f64]| -> Vec<Sample> {
+            tps.iter()
+                .map(|&tps| Sample {
+                    tps,
+                    server_per_s: None,
+                    p95_ms: 0.1,
+                })
+                .collect()
+        };
+        let r = super::row(
+            8,
+            &(side(&[60.0, 100.0, 160.0]), side(&[50.0, 200.0, 150.0])),
+        );
+        assert_eq!((r.dbopt_tps, r.pgbench_tps, r.rounds), (100.0, 150.0, 3));
+        assert!((r.ratio - 160.0 / 150.0).abs() < 1e-9, "{r:?}");
+    }
+
     #[test]
     fn tps_line() {
         let out = "number of transactions actually processed: 52000\nlatency average = 0.038 ms\ninitial connection time = 2.1 ms\ntps = 26123.456789 (without initial connection time)\n";

@@ -132,9 +132,9 @@ pub struct PoolArgs {
     /// `pgbench -S -M prepared` on the same server (5 s a point unless --duration).
     #[arg(long)]
     pub compare_pgbench: bool,
-    /// With --compare-pgbench: measurements per point and side, in alternating order; medians
-    /// are compared.
-    #[arg(long, default_value_t = 1, requires = "compare_pgbench")]
+    /// With --compare-pgbench: measurements per point and side, back to back in alternating
+    /// order; the ratio shown is the median of the rounds' ratios.
+    #[arg(long, default_value_t = 3, requires = "compare_pgbench")]
     pub rounds: u32,
 }
 
