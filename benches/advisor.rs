@@ -22,11 +22,7 @@ fn catalog(tables: usize) -> Catalog {
                 type_name: "integer".into(),
                 not_null: true,
                 stats: Some(ColumnStats {
-                    n_distinct: if k == 0 {
-                        -1.0
-                    } else {
-                        10f64.powi(k as i32 % 5 + 1)
-                    },
+                    n_distinct: if k == 0 { -1.0 } else { 10f64.powi(k % 5 + 1) },
                     avg_width: 4,
                     correlation: Some(0.1 * k as f64),
                     ..Default::default()

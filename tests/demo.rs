@@ -8,7 +8,7 @@ use dbopt::pg::{self, SessionOptions};
 
 async fn checksum(c: &pg::Conn) -> String {
     common::scalar(
-        &c,
+        c,
         "SELECT md5(string_agg(zip_code || status, ',' ORDER BY id)) FROM leads",
     )
     .await

@@ -510,6 +510,32 @@ pub fn human(d: Duration) -> String {
     }
 }
 
+/// Build indexes for real (plain CREATE INDEX: the throwaway server has no other users) and
+/// return each one's name and size. Used by `advise --demo --verify`.
+pub async fn build_indexes(
+    p: &ConnParams,
+    ddls: &[(String, String)],
+) -> pg::Result<Vec<(String, i64)>> {
+    let c = pg::connect(p, &SessionOptions::unrestricted()).await?;
+    let mut out = Vec::new();
+    for (name, sql) in ddls {
+        let plain = sql.replacen("CREATE INDEX CONCURRENTLY", "CREATE INDEX", 1);
+        c.batch_execute(&plain)
+            .await
+            .map_err(|e| PgError::query(format!("building {name}"), e))?;
+        let size: i64 = c
+            .query_one("SELECT coalesce(sum(pg_relation_size(c.oid)), 0)::int8 FROM pg_class c WHERE c.relname = $1 AND c.relkind IN ('i', 'I')", &[name])
+            .await
+            .map_err(|e| PgError::query("sizing a built index", e))?
+            .get(0);
+        out.push((name.clone(), size));
+    }
+    c.batch_execute("ANALYZE")
+        .await
+        .map_err(|e| PgError::query("analyzing after building indexes", e))?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -558,30 +584,4 @@ mod tests {
             .count();
         assert!(ca > 5 * wi, "CA {ca} vs WI {wi}");
     }
-}
-
-/// Build indexes for real (plain CREATE INDEX: the throwaway server has no other users) and
-/// return each one's name and size. Used by `advise --demo --verify`.
-pub async fn build_indexes(
-    p: &ConnParams,
-    ddls: &[(String, String)],
-) -> pg::Result<Vec<(String, i64)>> {
-    let c = pg::connect(p, &SessionOptions::unrestricted()).await?;
-    let mut out = Vec::new();
-    for (name, sql) in ddls {
-        let plain = sql.replacen("CREATE INDEX CONCURRENTLY", "CREATE INDEX", 1);
-        c.batch_execute(&plain)
-            .await
-            .map_err(|e| PgError::query(format!("building {name}"), e))?;
-        let size: i64 = c
-            .query_one("SELECT coalesce(sum(pg_relation_size(c.oid)), 0)::int8 FROM pg_class c WHERE c.relname = $1 AND c.relkind IN ('i', 'I')", &[name])
-            .await
-            .map_err(|e| PgError::query("sizing a built index", e))?
-            .get(0);
-        out.push((name.clone(), size));
-    }
-    c.batch_execute("ANALYZE")
-        .await
-        .map_err(|e| PgError::query("analyzing after building indexes", e))?;
-    Ok(out)
 }

@@ -150,11 +150,12 @@ impl Workers {
             threads: Vec::new(),
             pinned: false,
         };
+        let n = n.max(1);
         let cpus = if pin { allowed_cpus() } else { Vec::new() };
         let pin = cpus.len() >= n;
         let (pinned_tx, pinned_rx) = std::sync::mpsc::channel();
-        for i in 0..n.max(1) {
-            let cpu = pin.then(|| cpus[i]);
+        for i in 0..n {
+            let cpu = if pin { cpus.get(i).copied() } else { None };
             let pinned_tx = pinned_tx.clone();
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -172,7 +173,7 @@ impl Workers {
             );
         }
         drop(pinned_tx);
-        w.pinned = pinned_rx.iter().take(n.max(1)).all(|p| p);
+        w.pinned = pinned_rx.iter().take(n).all(|p| p);
         Ok(w)
     }
 

@@ -121,6 +121,14 @@ pub async fn read(c: &Conn) -> Result<Workload> {
     Ok(w)
 }
 
+/// Reset pg_stat_statements for the current database only; other databases on the server keep
+/// their statistics (tests and demos share one server).
+pub async fn reset_database(c: &Conn) -> Result<()> {
+    c.batch_execute("SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)")
+        .await
+        .map_err(|e| PgError::query("resetting pg_stat_statements", e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,12 +164,4 @@ mod tests {
             "{pg17}"
         );
     }
-}
-
-/// Reset pg_stat_statements for the current database only; other databases on the server keep
-/// their statistics (tests and demos share one server).
-pub async fn reset_database(c: &Conn) -> Result<()> {
-    c.batch_execute("SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)")
-        .await
-        .map_err(|e| PgError::query("resetting pg_stat_statements", e))
 }

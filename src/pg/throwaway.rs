@@ -101,7 +101,7 @@ pub fn find_bindir(explicit: Option<&Path>) -> Result<PathBuf> {
                 ))
             })
             .collect();
-        versioned.sort_by(|a, b| b.0.cmp(&a.0));
+        versioned.sort_by_key(|v| std::cmp::Reverse(v.0));
         candidates.extend(versioned.into_iter().map(|(_, p)| p));
     }
     for c in candidates {

@@ -80,7 +80,7 @@ pub fn table(format: Format, headers: &[&str]) -> Table {
     if !stdout_is_terminal() {
         t.force_no_tty();
     }
-    t.set_header(headers.iter().map(|h| Cell::new(h)));
+    t.set_header(headers.iter().map(Cell::new));
     t
 }
 
