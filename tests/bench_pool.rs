@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::{assert_clean_error, dbopt, fresh_db, setup_conn};
 use dbopt::bench::pool::{self, RampOptions, Vary};
+use dbopt::bench::runner::allowed_cpus;
 use dbopt::bench::workload::Workload;
 use dbopt::pg::SessionOptions;
 
@@ -49,13 +50,6 @@ async fn a_pool_split_over_client_threads_waits_only_above_its_size() {
     waits_only_above_the_pool_size("pool_ramp_split", 2, 3, vec![1, 2, 3, 4, 12]).await;
 }
 
-fn allowed_cpus() -> usize {
-    let set = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).unwrap();
-    (0..nix::sched::CpuSet::count())
-        .filter(|&c| set.is_set(c).unwrap())
-        .count()
-}
-
 async fn waits_only_above_the_pool_size(db: &str, threads: usize, size: usize, steps: Vec<usize>) {
     let p = fresh_db(db).await;
     let w = Workload::parse("sleepy.toml", SLEEPY).unwrap();
@@ -65,7 +59,7 @@ async fn waits_only_above_the_pool_size(db: &str, threads: usize, size: usize, s
     let rep = pool::ramp(&p, w, &o, &|_, _| {}).await.unwrap();
     assert_eq!(rep.steps.len(), n);
     // Each client thread gets a CPU of its own when the process may use that many.
-    assert_eq!(rep.pinned, allowed_cpus() >= threads, "{rep:?}");
+    assert_eq!(rep.pinned, allowed_cpus().len() >= threads, "{rep:?}");
     for s in &rep.steps {
         assert_eq!(s.errors, 0, "{s:?}");
         assert_eq!(s.wait_timeouts, 0, "{s:?}");

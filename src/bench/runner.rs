@@ -141,8 +141,9 @@ impl Workers {
     /// `n` threads; with `pin`, thread i is bound to the i-th CPU this process may use (when
     /// there are at least `n` of them), as `wrk` or `taskset` would. Pinned, a client thread
     /// and the server processes it wakes share a core's caches and run queue; unpinned, the
-    /// scheduler moves them apart and every wake-up becomes a cross-core interrupt (measured
-    /// on 2 cores at 32 clients: 0.86 → 0.94 of `pgbench -S`'s throughput).
+    /// scheduler moves them apart and more wake-ups cross cores (measured on 2 cores at 32
+    /// clients, alternating runs: 0.78–0.87 of `pgbench -S`'s throughput unbound, 0.89–0.94
+    /// bound).
     pub fn start(n: usize, pin: bool) -> std::io::Result<Self> {
         let mut w = Workers {
             handles: Vec::new(),
@@ -199,7 +200,7 @@ impl Workers {
 
 /// The CPUs this process may run on (its affinity mask), in order.
 #[cfg(target_os = "linux")]
-fn allowed_cpus() -> Vec<usize> {
+pub fn allowed_cpus() -> Vec<usize> {
     use nix::sched::{sched_getaffinity, CpuSet};
     let Ok(set) = sched_getaffinity(nix::unistd::Pid::from_raw(0)) else {
         return Vec::new();
@@ -210,7 +211,7 @@ fn allowed_cpus() -> Vec<usize> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn allowed_cpus() -> Vec<usize> {
+pub fn allowed_cpus() -> Vec<usize> {
     Vec::new()
 }
 
@@ -361,9 +362,8 @@ pub async fn run(
         .collect();
     let stop = Arc::new(AtomicBool::new(false));
     let occupancy = Arc::new(Mutex::new(Occupancy::default()));
-    // The pool sampler runs on a client thread: a third thread waking every few milliseconds
-    // on a small machine pushes the clients and the server around (measured: 4 % of the
-    // throughput at 32 clients on 2 cores).
+    // The pool sampler runs on a client thread (a timer check there) rather than waking a
+    // third thread every few milliseconds on a machine the clients and the server share.
     let pool_sampler = pool.0[0].0.spawn(sample_pool(
         pool.clone(),
         measure_from,
@@ -449,8 +449,7 @@ async fn task(mut t: TaskCtx) {
             }
         }
         let stmt = &t.workload.statements[t.only.unwrap_or_else(|| picker.sample(&mut rng))];
-        values.clear();
-        values.extend(stmt.params.iter().map(|g| g.sample(&mut rng)));
+        stmt.fill_values(&mut rng, &mut values);
         let t0 = if t.interval.is_some() {
             Instant::now()
         } else {

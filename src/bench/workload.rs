@@ -85,7 +85,15 @@ impl Statement {
 
     /// Fresh parameter values for one execution.
     pub fn values(&self, rng: &mut impl Rng) -> Vec<Value> {
-        self.params.iter().map(|g| g.sample(rng)).collect()
+        let mut out = Vec::with_capacity(self.params.len());
+        self.fill_values(rng, &mut out);
+        out
+    }
+
+    /// Fresh parameter values into `out` (cleared first), reusing its allocation.
+    pub fn fill_values(&self, rng: &mut impl Rng, out: &mut Vec<Value>) {
+        out.clear();
+        out.extend(self.params.iter().map(|g| g.sample(rng)));
     }
 }
 
