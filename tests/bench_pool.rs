@@ -251,7 +251,11 @@ fn compare_with_pgbench_on_the_same_server() {
     for r in rows {
         assert!(r["dbopt_tps"].as_f64().unwrap() > 0.0, "{r}");
         assert!(r["pgbench_tps"].as_f64().unwrap() > 0.0, "{r}");
-        assert!(r["ratio"].as_f64().unwrap() > 0.0, "{r}");
+        let ratio = r["ratio"].as_f64().unwrap();
+        assert!(ratio > 0.0, "{r}");
+        // One round: its ratio is the whole range.
+        assert_eq!(r["ratio_min"].as_f64(), Some(ratio), "{r}");
+        assert_eq!(r["ratio_max"].as_f64(), Some(ratio), "{r}");
     }
     // The tables are pgbench's own layout, filled at scale 1.
     let n: i64 = rt.block_on(async {

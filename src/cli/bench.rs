@@ -133,8 +133,9 @@ pub struct PoolArgs {
     #[arg(long)]
     pub compare_pgbench: bool,
     /// With --compare-pgbench: measurements per point and side, back to back in alternating
-    /// order; the ratio shown is the median of the rounds' ratios.
-    #[arg(long, default_value_t = 3, requires = "compare_pgbench")]
+    /// order; the ratio shown is the median of the rounds' ratios, next to their range. On a
+    /// shared machine one round's ratio can be 15 % off either way; more rounds steady the median.
+    #[arg(long, default_value_t = 5, requires = "compare_pgbench")]
     pub rounds: u32,
 }
 
@@ -522,7 +523,7 @@ async fn compare(
                 "clients",
                 "dbopt req/s",
                 "pgbench tps",
-                "ratio",
+                "ratio (range over rounds)",
                 "dbopt p95",
                 "server/s dbopt",
                 "server/s pgbench",
@@ -533,7 +534,11 @@ async fn compare(
                 r.clients.to_string(),
                 format!("{:.0}", r.dbopt_tps),
                 format!("{:.0}", r.pgbench_tps),
-                format!("{:.2}", r.ratio),
+                if r.rounds > 1 {
+                    format!("{:.2} ({:.2}–{:.2})", r.ratio, r.ratio_min, r.ratio_max)
+                } else {
+                    format!("{:.2}", r.ratio)
+                },
                 ms(r.dbopt_p95_ms),
                 r.server_dbopt_per_s
                     .map_or("-".into(), |v| format!("{v:.0}")),
