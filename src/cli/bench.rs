@@ -535,7 +535,10 @@ async fn compare(
                 format!("{:.0}", r.dbopt_tps),
                 format!("{:.0}", r.pgbench_tps),
                 if r.rounds > 1 {
-                    format!("{:.2} ({:.2}–{:.2})", r.ratio, r.ratio_min, r.ratio_max)
+                    format!(
+                        "{:.2} ({:.2}–{:.2})",
+                        r.ratio, r.ratio_range.0, r.ratio_range.1
+                    )
                 } else {
                     format!("{:.2}", r.ratio)
                 },
