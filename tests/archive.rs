@@ -379,11 +379,14 @@ async fn where_injection_is_rejected_or_bound() {
         ("kind = 'viewed') OR (1=1", "invalid --where"),
         (
             "id IN (WITH d AS (DELETE FROM canary RETURNING x) SELECT x FROM d)",
-            "writes",
+            "subqueries are not allowed",
         ),
-        ("pg_terminate_backend(pg_backend_pid())", "side effects"),
-        ("nextval('events_id_seq') > 0", "side effects"),
-        ("sneaky()", "read-only"),
+        (
+            "pg_terminate_backend(pg_backend_pid())",
+            "pg_terminate_backend() is not allowed",
+        ),
+        ("nextval('events_id_seq') > 0", "nextval() is not allowed"),
+        ("sneaky()", "sneaky() is not allowed"),
         ("no_such_column = 1", "no_such_column"),
     ] {
         for mode in [&["--dry-run"][..], &["--execute", "--create"][..]] {
@@ -693,4 +696,343 @@ async fn archive_partitioned_by_month() {
     )
     .await;
     assert_eq!(copied, expected);
+}
+
+/// Runs `dbopt archive` on `events` with `--where filter` in a dry run and with `--execute
+/// --create`, and expects both refused before anything ran: exit 2, one line, `needle`.
+fn refused_both_ways(p: &dbopt::pg::ConnParams, filter: &str, needle: &str) {
+    for mode in [&["--dry-run"][..], &["--execute", "--create", "--verify"][..]] {
+        let mut args = vec!["--table", "events", "--older-than", "365d", "--where", filter];
+        args.extend_from_slice(mode);
+        let t = std::time::Instant::now();
+        let (code, _, err) = run(p, &args);
+        let shown: String = filter.chars().take(60).collect();
+        assert_eq!(code, 2, "{shown}: {err}");
+        one_error_line(
+            &err,
+            &[
+                needle,
+                "hint: --where accepts columns of public.events, literals, operators and now()",
+            ],
+        );
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(4),
+            "{shown}: took {:?}",
+            t.elapsed()
+        );
+    }
+}
+
+#[tokio::test]
+async fn where_allows_only_an_age_filter_and_nothing_runs_before_the_check() {
+    let p = fresh_db("arch_where_allow").await;
+    let c = setup_conn(&p).await;
+    make_table(&c, "events", 600).await;
+    let before = rows(&c, "events").await;
+    // a live backend that must survive, and statistics that must survive
+    let victim = setup_conn(&p).await;
+    let pid: i32 = common::scalar(&victim, "SELECT pg_backend_pid()").await;
+    c.batch_execute("SELECT 'h3 marker statement'").await.unwrap();
+    let marker = "SELECT count(*) FROM pg_stat_statements WHERE query LIKE '%h3 marker statement%'";
+    let stats_before: i64 = common::scalar(&c, marker).await;
+    assert!(stats_before > 0, "pg_stat_statements must track the marker");
+    let objects = "SELECT count(*) FROM pg_largeobject_metadata";
+    let lo_before: i64 = common::scalar(&c, objects).await;
+    let chain = vec!["id = 1"; 2000].join(" OR ");
+    let terminate = format!("EXISTS (SELECT 1 FROM pg_terminate_backend({pid}))");
+    for (filter, needle) in [
+        (terminate.as_str(), "subqueries are not allowed"),
+        (
+            "EXISTS (SELECT 1 FROM pg_sleep(5))",
+            "subqueries are not allowed",
+        ),
+        ("pg_sleep(5) IS NULL", "pg_sleep() is not allowed"),
+        (
+            "EXISTS (SELECT 1 FROM lo_import('/etc/hostname'))",
+            "subqueries are not allowed",
+        ),
+        ("lo_import('/etc/hostname') > 0", "lo_import() is not allowed"),
+        (
+            "set_config('dbopt.h3', 'x', false) = 'x'",
+            "set_config() is not allowed",
+        ),
+        (
+            "pg_advisory_lock(4242) IS NULL",
+            "pg_advisory_lock() is not allowed",
+        ),
+        (
+            "EXISTS (SELECT 1 FROM pg_advisory_lock(4242))",
+            "subqueries are not allowed",
+        ),
+        (
+            "pg_read_file('/etc/hostname') <> ''",
+            "pg_read_file() is not allowed",
+        ),
+        (
+            "pg_stat_statements_reset() IS NULL",
+            "pg_stat_statements_reset() is not allowed",
+        ),
+        (
+            "'events'::regclass IS NOT NULL",
+            "a cast to REGCLASS is not allowed",
+        ),
+        ("id OPERATOR(pg_catalog.=) 1", "operator"),
+        ("id = $1", "the parameter $1 is not allowed"),
+        ("no_such_column = 1", "column no_such_column does not exist in public.events"),
+        (chain.as_str(), "filter too complex"),
+    ] {
+        refused_both_ways(&p, filter, needle);
+        let alive: i32 = common::scalar(&victim, "SELECT 1").await;
+        assert_eq!(alive, 1, "the other backend was terminated");
+    }
+    let stats_after: i64 = common::scalar(&c, marker).await;
+    assert!(stats_after > 0, "pg_stat_statements was reset");
+    let lo_after: i64 = common::scalar(&c, objects).await;
+    assert_eq!(lo_after, lo_before, "a large object was left behind");
+    assert_eq!(rows(&c, "events").await, before);
+    let made: bool = common::scalar(&c, "SELECT to_regclass('events_archive') IS NOT NULL").await;
+    assert!(!made, "the archive was created although --where was refused");
+    // An operator a user created beside the built-in one could run instead of it.
+    c.batch_execute(
+        "CREATE TABLE canary (x int);
+         CREATE FUNCTION evil_eq(bigint, text) RETURNS boolean LANGUAGE sql
+           AS 'INSERT INTO canary VALUES (1); SELECT true';
+         CREATE OPERATOR public.= (LEFTARG = bigint, RIGHTARG = text, FUNCTION = evil_eq);",
+    )
+    .await
+    .unwrap();
+    refused_both_ways(&p, "id = '5'", "the operator public.= is defined outside pg_catalog");
+    let n: i64 = common::scalar(&c, "SELECT count(*) FROM canary").await;
+    assert_eq!(n, 0, "the user-defined operator ran");
+}
+
+#[tokio::test]
+async fn where_keeps_ordinary_age_filters_working() {
+    let p = fresh_db("arch_where_ok").await;
+    let c = setup_conn(&p).await;
+    make_table(&c, "events", 800).await;
+    c.batch_execute(
+        r#"ALTER TABLE events ADD COLUMN "sourceKind" text;
+           UPDATE events SET "sourceKind" = CASE WHEN id % 4 = 0 THEN 'web' ELSE 'app' END,
+                             payload = CASE WHEN id % 5 = 0 THEN NULL ELSE payload END;"#,
+    )
+    .await
+    .unwrap();
+    for filter in [
+        "created_at < now() - interval '400 days'",
+        "date_trunc('month', created_at) < date_trunc('month', now() - interval '1 year')",
+        r#""sourceKind" = 'web'"#,
+        "id BETWEEN 10 AND 200",
+        "kind IN ('viewed', 'other')",
+        "payload IS NULL",
+        "payload IS NOT NULL AND lower(kind) LIKE 'click%' AND created_at::date < current_date - 500",
+    ] {
+        let (code, out, err) = run(
+            &p,
+            &[
+                "--table", "events", "--older-than", "365d", "--where", filter, "--format", "json",
+            ],
+        );
+        assert_eq!(code, 0, "{filter}: {err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let want: i64 = common::scalar(
+            &c,
+            &format!(
+                "SELECT count(*) FROM events WHERE created_at < now() - interval '365 days' AND ({filter})"
+            ),
+        )
+        .await;
+        assert!(want > 0, "{filter} matches nothing: a useless case");
+        assert_eq!(v["rows_in_scope"], want, "{filter}: {out}");
+    }
+    let filter = r#""sourceKind" = 'web' AND id BETWEEN 10 AND 600"#;
+    let want: i64 = common::scalar(
+        &c,
+        &format!("SELECT count(*) FROM events WHERE created_at < now() - interval '365 days' AND {filter}"),
+    )
+    .await;
+    let (code, out, err) = run(
+        &p,
+        &[
+            "--table", "events", "--older-than", "365d", "--where", filter, "--execute", "--create",
+            "--verify", "--format", "json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["stats"]["rows_archived"], want, "{out}");
+    assert_eq!(v["stats"]["verify"]["ok"], true, "{out}");
+    let archived_wrong: i64 = common::scalar(
+        &c,
+        r#"SELECT count(*) FROM events_archive WHERE "sourceKind" <> 'web' OR id NOT BETWEEN 10 AND 600"#,
+    )
+    .await;
+    assert_eq!(archived_wrong, 0);
+}
+
+#[tokio::test]
+async fn quoted_column_is_parsed_like_a_quoted_table() {
+    let p = fresh_db("arch_quoted_col").await;
+    let c = setup_conn(&p).await;
+    c.batch_execute(
+        r#"CREATE TABLE "Events 2024" (id int PRIMARY KEY, "Created At" timestamptz NOT NULL, "When" timestamptz NOT NULL);
+           INSERT INTO "Events 2024" SELECT g, now() - g * interval '1 day', now() FROM generate_series(1, 50) g;
+           CREATE TABLE events (id int PRIMARY KEY, created_at timestamptz NOT NULL, seen_at timestamptz);"#,
+    )
+    .await
+    .unwrap();
+    let age_column = |table: &str, column: &str| {
+        let (code, out, err) = run(
+            &p,
+            &[
+                "--table", table, "--older-than", "10d", "--column", column, "--format", "json",
+            ],
+        );
+        assert_eq!(code, 0, "{table} {column}: {err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["plan"]["age_column"]["name"].as_str().unwrap().to_string()
+    };
+    // quoted like the quoted table: the case is kept
+    assert_eq!(age_column(r#""Events 2024""#, r#""Created At""#), "Created At");
+    assert_eq!(age_column(r#""Events 2024""#, r#""When""#), "When");
+    // the exact name, unquoted, as for --table
+    assert_eq!(age_column("Events 2024", "Created At"), "Created At");
+    // unquoted SQL spelling folds to lower case, as for --table
+    assert_eq!(age_column("EVENTS", "CREATED_AT"), "created_at");
+    // a quoted name keeps its case, so it does not match a lower-case column
+    for (table, column, needle) in [
+        ("events", r#""Created_At""#, r#"--column "Created_At": no such column in public.events"#),
+        ("Events 2024", "WHEN", r#"--column WHEN: no such column in public."Events 2024""#),
+    ] {
+        let (code, _, err) = run(
+            &p,
+            &["--table", table, "--older-than", "10d", "--column", column],
+        );
+        assert_eq!(code, 2, "{column}: {err}");
+        one_error_line(&err, &[needle, "hint: --column is spelled like --table"]);
+    }
+}
+
+#[tokio::test]
+async fn verify_after_resuming_a_cross_database_move_is_ok() {
+    let p = fresh_db("arch_verify_resume").await;
+    let dp = fresh_db("arch_verify_resume_dst").await;
+    let c = setup_conn(&p).await;
+    let d = setup_conn(&dp).await;
+    make_table(&c, "events", 600).await;
+    let original = rows(&c, "events").await;
+    // What a run killed between its two commits leaves: the archive (as --create makes it in
+    // another database) holds the first batch, which is still in the source too.
+    d.batch_execute(
+        "CREATE TABLE events_archive (id bigint NOT NULL, kind text NOT NULL, payload text,
+                                      created_at timestamptz NOT NULL, PRIMARY KEY (id))",
+    )
+    .await
+    .unwrap();
+    let batch = c
+        .query(
+            "SELECT id, kind, payload, created_at FROM events
+              WHERE created_at < now() - interval '365 days' ORDER BY id LIMIT 20",
+            &[],
+        )
+        .await
+        .unwrap();
+    for r in &batch {
+        let (id, kind, payload, at): (i64, String, Option<String>, std::time::SystemTime) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
+        d.execute(
+            "INSERT INTO events_archive VALUES ($1, $2, $3, $4)",
+            &[&id, &kind, &payload, &at],
+        )
+        .await
+        .unwrap();
+    }
+    let url = dp.url_with_password();
+    let (code, out, err) = run(
+        &p,
+        &[
+            "--table", "events", "--older-than", "365d", "--to-database", &url, "--execute",
+            "--verify", "--batch-size", "50", "--format", "json",
+        ],
+    );
+    assert_eq!(code, 0, "resume with --verify: {err}\n{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let verify = &v["stats"]["verify"];
+    assert_eq!(verify["ok"], true, "{out}");
+    assert_eq!(verify["in_both_before"]["keys"], 20, "{out}");
+    assert_eq!(verify["in_both_after"]["keys"], 0, "{out}");
+    // exact at the end: every row once, in exactly one place
+    let src = rows(&c, "events").await;
+    let arc = rows(&d, "events_archive").await;
+    assert_eq!(src.len() + arc.len(), original.len());
+    assert_eq!(union(&src, &arc), original);
+    let left: i64 = common::scalar(
+        &c,
+        "SELECT count(*) FROM events WHERE created_at < now() - interval '365 days'",
+    )
+    .await;
+    assert_eq!(left, 0);
+}
+
+#[tokio::test]
+async fn verify_still_reports_a_real_mismatch() {
+    // A duplicated row: the archive (no unique index; a same-database move does not need one)
+    // already holds a row whose key is still in the source, so the move doubles it.
+    let p = fresh_db("arch_verify_dup").await;
+    let c = setup_conn(&p).await;
+    make_table(&c, "events", 400).await;
+    c.batch_execute(
+        "CREATE TABLE events_archive (LIKE events);
+         INSERT INTO events_archive
+           SELECT * FROM events WHERE created_at < now() - interval '365 days' ORDER BY id LIMIT 1;",
+    )
+    .await
+    .unwrap();
+    let (code, out, err) = run(
+        &p,
+        &["--table", "events", "--older-than", "365d", "--execute", "--verify"],
+    );
+    assert_eq!(code, 1, "a doubled row must fail --verify: {err}\n{out}");
+    assert!(out.contains("MISMATCH") && out.contains("1 duplicate rows"), "{out}");
+
+    // A lost row: an archived row deleted from the archive while the run goes on.
+    let p = fresh_db("arch_verify_lost").await;
+    let c = setup_conn(&p).await;
+    make_table(&c, "events", 1200).await;
+    let child = archive_support::archive_cmd(
+        &p,
+        &[
+            "--table", "events", "--older-than", "365d", "--execute", "--create", "--verify",
+            "--batch-size", "20", "--fixed-batch-size", "--sleep", "40", "--format", "json",
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let t0 = std::time::Instant::now();
+    loop {
+        let made: bool =
+            common::scalar(&c, "SELECT to_regclass('events_archive') IS NOT NULL").await;
+        if made && common::scalar::<i64>(&c, "SELECT count(*) FROM events_archive").await >= 40 {
+            break;
+        }
+        assert!(t0.elapsed() < std::time::Duration::from_secs(30), "the run never archived");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let gone = c
+        .execute(
+            "DELETE FROM events_archive WHERE id = (SELECT min(id) FROM events_archive)",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(gone, 1);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "a lost row must fail --verify: {stdout}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["stats"]["verify"]["ok"], false);
+    let detail = v["stats"]["verify"]["detail"].as_str().unwrap();
+    assert!(detail.contains("lost"), "{detail}");
 }

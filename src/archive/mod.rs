@@ -47,13 +47,24 @@ pub enum ArchiveError {
     ReferencedBy { table: String, list: String },
 
     #[error("invalid --where \"{text}\": {why}")]
-    BadWhere { text: String, why: String },
+    BadWhere {
+        text: String,
+        why: String,
+        /// The source table, for the hint.
+        table: String,
+    },
 
     #[error("--where \"{text}\" was refused by the server in a read-only check: {why}")]
     WhereNotReadOnly { text: String, why: String },
 
-    #[error("column \"{column}\" does not exist in {table}")]
-    NoColumn { column: String, table: String },
+    #[error("--column {column}: no such column in {table}")]
+    NoColumn {
+        /// As the user spelled it.
+        column: String,
+        table: String,
+        /// The table's date and timestamp columns, for the hint.
+        candidates: String,
+    },
 
     #[error("column \"{column}\" of {table} is {type_name}, not a date or timestamp")]
     NotATime {
@@ -91,9 +102,14 @@ impl ArchiveError {
             ArchiveError::NotATable(_) => "archive the underlying table instead".into(),
             ArchiveError::NoPrimaryKey(_) => "add a primary key (ALTER TABLE ... ADD PRIMARY KEY (...)); dbopt never walks a table by ctid".into(),
             ArchiveError::ReferencedBy { .. } => "archive the referencing rows first, or use --strategy copy; dbopt never cascades deletes".into(),
-            ArchiveError::BadWhere { .. } => "give one boolean expression on the table's columns, e.g. --where \"type = 'viewed'\"".into(),
+            ArchiveError::BadWhere { table, .. } => format!(
+                "--where accepts columns of {table}, literals, operators and {}",
+                filter::allowed_functions()
+            ),
             ArchiveError::WhereNotReadOnly { .. } => "use only read-only functions and operators in --where".into(),
-            ArchiveError::NoColumn { .. } => "name the age column with --column".into(),
+            ArchiveError::NoColumn { candidates, .. } => format!(
+                "--column is spelled like --table: the exact name, or an SQL identifier (unquoted folds to lower case, \"Quoted\" keeps its case); date and timestamp columns: {candidates}"
+            ),
             ArchiveError::NotATime { .. } => "--older-than needs a timestamptz, timestamp or date column; choose one with --column".into(),
             ArchiveError::NoAgeColumn { .. } => "name the age column with --column".into(),
             ArchiveError::NoArchive(_) => "add --create to create it (LIKE the source, INCLUDING ALL), or name an existing one with --to".into(),

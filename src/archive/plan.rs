@@ -223,15 +223,36 @@ fn is_time(t: &str) -> bool {
     TIME_TYPES.iter().any(|x| t.starts_with(x))
 }
 
+/// A column named the way `--table` names a table: the exact name first (so `Created At` works
+/// unquoted), then as one SQL identifier (`created_AT` folds to `created_at`, `"Created At"`
+/// keeps its case).
+fn find_column<'a>(cols: &'a [Column], spelled: &str) -> Option<&'a Column> {
+    cols.iter().find(|c| c.name == spelled).or_else(|| {
+        match sql_name(spelled)?.as_slice() {
+            [one] => cols.iter().find(|c| &c.name == one),
+            _ => None,
+        }
+    })
+}
+
 fn age_column(table: &str, cols: &[Column], wanted: Option<&str>) -> Result<Column> {
     if let Some(w) = wanted {
-        let c = cols
-            .iter()
-            .find(|c| c.name == w)
-            .ok_or_else(|| ArchiveError::NoColumn {
-                column: w.to_string(),
-                table: table.to_string(),
-            })?;
+        let c = find_column(cols, w).ok_or_else(|| ArchiveError::NoColumn {
+            column: w.to_string(),
+            table: table.to_string(),
+            candidates: {
+                let times: Vec<&str> = cols
+                    .iter()
+                    .filter(|c| is_time(&c.type_name))
+                    .map(|c| c.name.as_str())
+                    .collect();
+                if times.is_empty() {
+                    "none".into()
+                } else {
+                    times.join(", ")
+                }
+            },
+        })?;
         if !is_time(&c.type_name) {
             return Err(ArchiveError::NotATime {
                 column: c.name.clone(),
@@ -358,7 +379,6 @@ async fn old_partitions(
 
 /// Build the plan. `src` may be read-only; `dst` is the archive's database when it differs.
 pub async fn build(src: &Conn, dst: Option<&Conn>, o: &PlanOptions) -> Result<Plan> {
-    let filter = o.filter.as_deref().map(filter::check_where).transpose()?;
     let (oid, source, kind) = resolve(src, &o.table)
         .await?
         .ok_or_else(|| ArchiveError::NoTable(o.table.clone()))?;
@@ -366,6 +386,12 @@ pub async fn build(src: &Conn, dst: Option<&Conn>, o: &PlanOptions) -> Result<Pl
         return Err(ArchiveError::NotATable(source));
     }
     let cols = columns(src, oid).await?;
+    // Checked against the allow-list before any of it reaches the server.
+    let filter = o
+        .filter
+        .as_deref()
+        .map(|f| filter::check_where(f, &source, &cols))
+        .transpose()?;
     let key_names = primary_key(src, oid).await?;
     if key_names.is_empty() {
         return Err(ArchiveError::NoPrimaryKey(source));
@@ -410,7 +436,7 @@ pub async fn build(src: &Conn, dst: Option<&Conn>, o: &PlanOptions) -> Result<Pl
         age_column: age.clone(),
         cutoff: cutoff.clone(),
         max_key,
-        filter,
+        filter: filter.as_ref().map(|f| f.sql.clone()),
         archive: None,
         cross_database: o.cross_database,
         archive_exists: false,
@@ -421,9 +447,10 @@ pub async fn build(src: &Conn, dst: Option<&Conn>, o: &PlanOptions) -> Result<Pl
     if plan.partitioned {
         plan.old_partitions = old_partitions(src, &source, oid, &age, &cutoff).await?;
     }
-    if let Some(f) = &plan.filter {
-        // The parser allowed it; now the server must agree it only reads.
-        sql::probe_filter(src, &plan, o.filter.as_deref().unwrap_or(f)).await?;
+    if let (Some(f), Some(text)) = (&filter, o.filter.as_deref()) {
+        // The allow-list passed it; now the server must agree that its operators are the
+        // built-in ones and that it only reads.
+        sql::probe_filter(src, &plan, f, text).await?;
     }
     if o.strategy.writes_archive() {
         let name = o.to.clone().unwrap_or_else(|| {
@@ -564,7 +591,29 @@ async fn check_compatible(c: &Conn, plan: &Plan, aoid: u32, aname: &str) -> Resu
 
 #[cfg(test)]
 mod tests {
-    use super::sql_name;
+    use super::{find_column, sql_name, Column};
+
+    #[test]
+    fn columns_are_spelled_like_tables() {
+        let cols: Vec<Column> = ["created_at", "Created At", "When"]
+            .iter()
+            .map(|n| Column {
+                name: (*n).into(),
+                type_name: "date".into(),
+                not_null: true,
+                generated: false,
+            })
+            .collect();
+        let found = |s: &str| find_column(&cols, s).map(|c| c.name.as_str());
+        assert_eq!(found("Created At"), Some("Created At"));
+        assert_eq!(found("\"Created At\""), Some("Created At"));
+        assert_eq!(found("CREATED_AT"), Some("created_at"));
+        assert_eq!(found("When"), Some("When"));
+        assert_eq!(found("\"When\""), Some("When"));
+        assert_eq!(found("WHEN"), None);
+        assert_eq!(found("\"CREATED_AT\""), None);
+        assert_eq!(found("a.created_at"), None);
+    }
 
     #[test]
     fn sql_names() {

@@ -176,14 +176,7 @@ async fn cross_db_batch(
             return Ok(None);
         };
         let last_key: Vec<String> = (0..plan.key.len()).map(|i| final_row.get(1 + i)).collect();
-        let mut json = String::from("[");
-        for (i, r) in rows.iter().enumerate() {
-            if i > 0 {
-                json.push(',');
-            }
-            json.push_str(r.get::<_, &str>(0));
-        }
-        json.push(']');
+        let json = sql::json_rows(&rows);
         let written = dst
             .execute(&sql::remote_insert(plan), &[&json])
             .await

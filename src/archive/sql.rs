@@ -10,6 +10,7 @@
 
 use tokio_postgres::types::ToSql;
 
+use super::filter::{shown, Filter};
 use super::plan::{Column, Plan, Strategy};
 use super::{q, ArchiveError, Result};
 use crate::pg::{quote_ident, Conn};
@@ -184,6 +185,17 @@ pub fn fetch(plan: &Plan, next: bool) -> String {
     } else {
         ""
     };
+    select_batch(plan, next, &copied(plan), lock)
+}
+
+/// `--verify`: the next chunk of source keys in scope as JSON, in key order (same parameters
+/// as [`fetch`]).
+pub fn fetch_keys(plan: &Plan, next: bool) -> String {
+    select_batch(plan, next, &key_refs(plan), "")
+}
+
+/// `(row_to_json, last key...)` of one batch of `cols` of the source rows in scope.
+fn select_batch(plan: &Plan, next: bool, cols: &[&Column], lock: &str) -> String {
     let last: Vec<String> = key_refs(plan)
         .iter()
         .map(|k| format!("t.{}::text", quote_ident(&k.name)))
@@ -191,12 +203,48 @@ pub fn fetch(plan: &Plan, next: bool) -> String {
     format!(
         "SELECT row_to_json(t)::text, {} FROM (\n  SELECT {} FROM {} WHERE {}\n  ORDER BY {} LIMIT ${}{lock}\n) t ORDER BY {}",
         last.join(", "),
-        list(&copied(plan), ""),
+        list(cols, ""),
         plan.source,
         batch_where(plan, next),
         order_by(plan, "", false),
         limit_param(plan),
         order_by(plan, "t.", false)
+    )
+}
+
+/// The rows of a [`fetch`] or [`fetch_keys`] as one JSON array (column 0 of each row).
+pub fn json_rows(rows: &[tokio_postgres::Row]) -> String {
+    let mut json = String::from("[");
+    for (i, r) in rows.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push_str(r.get::<_, &str>(0));
+    }
+    json.push(']');
+    json
+}
+
+/// `--verify`: over the rows of `table` in scope (the [`predicate`]'s parameters), the number
+/// of rows, of distinct keys, and the sum of the first 64 bits of each distinct key's md5.
+/// With `among_json`, only keys listed in the JSON array `$(2+k)` count (the keys that are in
+/// both places).
+pub fn key_sums(plan: &Plan, table: &str, among_json: bool) -> String {
+    let keys = list(&key_refs(plan), "t.");
+    let mut w = predicate(plan);
+    if among_json {
+        w.push_str(&format!(
+            " AND {} IN (SELECT {} FROM json_populate_recordset(NULL::{table}, ${}::text::json) j)",
+            key_tuple(plan, "t."),
+            list(&key_refs(plan), "j."),
+            limit_param(plan)
+        ));
+    }
+    format!(
+        "SELECT coalesce(sum(d.dbopt_rows), 0)::int8, count(*),
+                coalesce(sum(('x' || left(md5(ROW({})::text), 16))::bit(64)::bigint::numeric), 0)::text
+           FROM (SELECT {keys}, count(*) AS dbopt_rows FROM {table} t WHERE {w} GROUP BY {keys}) d",
+        list(&key_refs(plan), "d.")
     )
 }
 
@@ -356,22 +404,48 @@ pub async fn count(c: &Conn, plan: &Plan) -> Result<i64> {
     Ok(row.get(0))
 }
 
-/// Run the filter once inside a READ ONLY transaction, so the server rejects anything that
-/// would write (the parser is the first line of defence, this is the second).
-pub async fn probe_filter(c: &Conn, plan: &Plan, text: &str) -> Result<()> {
-    let f = plan.filter.as_deref().unwrap_or("true");
+/// The server-side check of a `--where` that passed the allow-list, inside a READ ONLY
+/// transaction: no operator the filter resolves through may have a same-named twin that a user
+/// (not an extension) created in a schema on the search path, since PostgreSQL could pick it
+/// instead of the built-in one; then the filter runs once, so the server rejects anything that
+/// would write.
+pub async fn probe_filter(c: &Conn, plan: &Plan, filter: &Filter, text: &str) -> Result<()> {
+    let bad = |why: String| ArchiveError::BadWhere {
+        text: shown(text),
+        why,
+        table: plan.source.clone(),
+    };
     c.batch_execute("BEGIN READ ONLY")
         .await
         .map_err(q("starting the read-only check of --where"))?;
-    let res = c
-        .query_opt(
-            &format!("SELECT 1 FROM {} WHERE {f} LIMIT 1", plan.source),
+    let res = async {
+        let twins: Option<String> = c
+            .query_one(
+                "SELECT string_agg(DISTINCT format('%s.%s', n.nspname, o.oprname), ', ')
+                   FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
+                  WHERE o.oprname::text = ANY($1::text[]) AND n.nspname <> 'pg_catalog'
+                    AND n.nspname = ANY(current_schemas(true))
+                    AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                                     WHERE d.classid = 'pg_operator'::regclass
+                                       AND d.objid = o.oid AND d.deptype = 'e')",
+                &[&filter.operators],
+            )
+            .await?
+            .get(0);
+        c.query_opt(
+            &format!("SELECT 1 FROM {} WHERE {} LIMIT 1", plan.source, filter.sql),
             &[],
         )
-        .await;
+        .await?;
+        Ok::<_, tokio_postgres::Error>(twins)
+    }
+    .await;
     let _ = c.batch_execute("ROLLBACK").await;
     match res {
-        Ok(_) => Ok(()),
+        Ok(None) => Ok(()),
+        Ok(Some(twins)) => Err(bad(format!(
+            "the operator {twins} is defined outside pg_catalog (not by an extension) and could run instead of the built-in one"
+        ))),
         Err(e) => {
             let (code, msg) = e
                 .as_db_error()
@@ -379,14 +453,11 @@ pub async fn probe_filter(c: &Conn, plan: &Plan, text: &str) -> Result<()> {
                 .unwrap_or_else(|| (String::new(), e.to_string()));
             if code == "25006" {
                 Err(ArchiveError::WhereNotReadOnly {
-                    text: text.to_string(),
+                    text: shown(text),
                     why: msg,
                 })
             } else {
-                Err(ArchiveError::BadWhere {
-                    text: text.to_string(),
-                    why: msg,
-                })
+                Err(bad(msg))
             }
         }
     }
