@@ -701,8 +701,18 @@ async fn archive_partitioned_by_month() {
 /// Runs `dbopt archive` on `events` with `--where filter` in a dry run and with `--execute
 /// --create`, and expects both refused before anything ran: exit 2, one line, `needle`.
 fn refused_both_ways(p: &dbopt::pg::ConnParams, filter: &str, needle: &str) {
-    for mode in [&["--dry-run"][..], &["--execute", "--create", "--verify"][..]] {
-        let mut args = vec!["--table", "events", "--older-than", "365d", "--where", filter];
+    for mode in [
+        &["--dry-run"][..],
+        &["--execute", "--create", "--verify"][..],
+    ] {
+        let mut args = vec![
+            "--table",
+            "events",
+            "--older-than",
+            "365d",
+            "--where",
+            filter,
+        ];
         args.extend_from_slice(mode);
         let t = std::time::Instant::now();
         let (code, _, err) = run(p, &args);
@@ -753,7 +763,10 @@ async fn where_allows_only_an_age_filter_and_nothing_runs_before_the_check() {
             "EXISTS (SELECT 1 FROM lo_import('/etc/hostname'))",
             "subqueries are not allowed",
         ),
-        ("lo_import('/etc/hostname') > 0", "lo_import() is not allowed"),
+        (
+            "lo_import('/etc/hostname') > 0",
+            "lo_import() is not allowed",
+        ),
         (
             "set_config('dbopt.h3', 'x', false) = 'x'",
             "set_config() is not allowed",
@@ -780,7 +793,10 @@ async fn where_allows_only_an_age_filter_and_nothing_runs_before_the_check() {
         ),
         ("id OPERATOR(pg_catalog.=) 1", "operator"),
         ("id = $1", "the parameter $1 is not allowed"),
-        ("no_such_column = 1", "column no_such_column does not exist in public.events"),
+        (
+            "no_such_column = 1",
+            "column no_such_column does not exist in public.events",
+        ),
         (chain.as_str(), "filter too complex"),
     ] {
         refused_both_ways(&p, filter, needle);
@@ -793,7 +809,10 @@ async fn where_allows_only_an_age_filter_and_nothing_runs_before_the_check() {
     assert_eq!(lo_after, lo_before, "a large object was left behind");
     assert_eq!(rows(&c, "events").await, before);
     let made: bool = common::scalar(&c, "SELECT to_regclass('events_archive') IS NOT NULL").await;
-    assert!(!made, "the archive was created although --where was refused");
+    assert!(
+        !made,
+        "the archive was created although --where was refused"
+    );
     // An operator a user created beside the built-in one could run instead of it.
     c.batch_execute(
         "CREATE TABLE canary (x int);
@@ -803,7 +822,11 @@ async fn where_allows_only_an_age_filter_and_nothing_runs_before_the_check() {
     )
     .await
     .unwrap();
-    refused_both_ways(&p, "id = '5'", "the operator public.= is defined outside pg_catalog");
+    refused_both_ways(
+        &p,
+        "id = '5'",
+        "the operator public.= is defined outside pg_catalog",
+    );
     let n: i64 = common::scalar(&c, "SELECT count(*) FROM canary").await;
     assert_eq!(n, 0, "the user-defined operator ran");
 }
@@ -856,8 +879,17 @@ async fn where_keeps_ordinary_age_filters_working() {
     let (code, out, err) = run(
         &p,
         &[
-            "--table", "events", "--older-than", "365d", "--where", filter, "--execute", "--create",
-            "--verify", "--format", "json",
+            "--table",
+            "events",
+            "--older-than",
+            "365d",
+            "--where",
+            filter,
+            "--execute",
+            "--create",
+            "--verify",
+            "--format",
+            "json",
         ],
     );
     assert_eq!(code, 0, "{err}");
@@ -887,15 +919,28 @@ async fn quoted_column_is_parsed_like_a_quoted_table() {
         let (code, out, err) = run(
             &p,
             &[
-                "--table", table, "--older-than", "10d", "--column", column, "--format", "json",
+                "--table",
+                table,
+                "--older-than",
+                "10d",
+                "--column",
+                column,
+                "--format",
+                "json",
             ],
         );
         assert_eq!(code, 0, "{table} {column}: {err}");
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        v["plan"]["age_column"]["name"].as_str().unwrap().to_string()
+        v["plan"]["age_column"]["name"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
     // quoted like the quoted table: the case is kept
-    assert_eq!(age_column(r#""Events 2024""#, r#""Created At""#), "Created At");
+    assert_eq!(
+        age_column(r#""Events 2024""#, r#""Created At""#),
+        "Created At"
+    );
     assert_eq!(age_column(r#""Events 2024""#, r#""When""#), "When");
     // the exact name, unquoted, as for --table
     assert_eq!(age_column("Events 2024", "Created At"), "Created At");
@@ -903,8 +948,16 @@ async fn quoted_column_is_parsed_like_a_quoted_table() {
     assert_eq!(age_column("EVENTS", "CREATED_AT"), "created_at");
     // a quoted name keeps its case, so it does not match a lower-case column
     for (table, column, needle) in [
-        ("events", r#""Created_At""#, r#"--column "Created_At": no such column in public.events"#),
-        ("Events 2024", "WHEN", r#"--column WHEN: no such column in public."Events 2024""#),
+        (
+            "events",
+            r#""Created_At""#,
+            r#"--column "Created_At": no such column in public.events"#,
+        ),
+        (
+            "Events 2024",
+            "WHEN",
+            r#"--column WHEN: no such column in public."Events 2024""#,
+        ),
     ] {
         let (code, _, err) = run(
             &p,
@@ -953,8 +1006,18 @@ async fn verify_after_resuming_a_cross_database_move_is_ok() {
     let (code, out, err) = run(
         &p,
         &[
-            "--table", "events", "--older-than", "365d", "--to-database", &url, "--execute",
-            "--verify", "--batch-size", "50", "--format", "json",
+            "--table",
+            "events",
+            "--older-than",
+            "365d",
+            "--to-database",
+            &url,
+            "--execute",
+            "--verify",
+            "--batch-size",
+            "50",
+            "--format",
+            "json",
         ],
     );
     assert_eq!(code, 0, "resume with --verify: {err}\n{out}");
@@ -992,10 +1055,20 @@ async fn verify_still_reports_a_real_mismatch() {
     .unwrap();
     let (code, out, err) = run(
         &p,
-        &["--table", "events", "--older-than", "365d", "--execute", "--verify"],
+        &[
+            "--table",
+            "events",
+            "--older-than",
+            "365d",
+            "--execute",
+            "--verify",
+        ],
     );
     assert_eq!(code, 1, "a doubled row must fail --verify: {err}\n{out}");
-    assert!(out.contains("MISMATCH") && out.contains("1 duplicate rows"), "{out}");
+    assert!(
+        out.contains("MISMATCH") && out.contains("1 duplicate rows"),
+        "{out}"
+    );
 
     // A lost row: an archived row deleted from the archive while the run goes on.
     let p = fresh_db("arch_verify_lost").await;
@@ -1004,8 +1077,20 @@ async fn verify_still_reports_a_real_mismatch() {
     let child = archive_support::archive_cmd(
         &p,
         &[
-            "--table", "events", "--older-than", "365d", "--execute", "--create", "--verify",
-            "--batch-size", "20", "--fixed-batch-size", "--sleep", "40", "--format", "json",
+            "--table",
+            "events",
+            "--older-than",
+            "365d",
+            "--execute",
+            "--create",
+            "--verify",
+            "--batch-size",
+            "20",
+            "--fixed-batch-size",
+            "--sleep",
+            "40",
+            "--format",
+            "json",
         ],
     )
     .stdout(std::process::Stdio::piped())
@@ -1019,7 +1104,10 @@ async fn verify_still_reports_a_real_mismatch() {
         if made && common::scalar::<i64>(&c, "SELECT count(*) FROM events_archive").await >= 40 {
             break;
         }
-        assert!(t0.elapsed() < std::time::Duration::from_secs(30), "the run never archived");
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(30),
+            "the run never archived"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     let gone = c
@@ -1032,7 +1120,11 @@ async fn verify_still_reports_a_real_mismatch() {
     assert_eq!(gone, 1);
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "a lost row must fail --verify: {stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a lost row must fail --verify: {stdout}"
+    );
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(v["stats"]["verify"]["ok"], false);
     let detail = v["stats"]["verify"]["detail"].as_str().unwrap();

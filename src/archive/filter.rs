@@ -210,7 +210,9 @@ impl Writer<'_> {
             Value::Boolean(b) => self.sql.push_str(if *b { "TRUE" } else { "FALSE" }),
             Value::Null => self.sql.push_str("NULL"),
             Value::Placeholder(p) => {
-                return Err(format!("the parameter {p} is not allowed (write the value)"))
+                return Err(format!(
+                    "the parameter {p} is not allowed (write the value)"
+                ))
             }
             other => return Err(format!("the literal {} is not allowed", piece(other))),
         }
@@ -269,7 +271,9 @@ impl Writer<'_> {
 
     fn expr(&mut self, e: &Expr, depth: usize) -> Result<(), String> {
         if depth > MAX_DEPTH {
-            return Err(format!("filter too complex (nested deeper than {MAX_DEPTH})"));
+            return Err(format!(
+                "filter too complex (nested deeper than {MAX_DEPTH})"
+            ));
         }
         let d = depth + 1;
         match e {
@@ -332,8 +336,13 @@ impl Writer<'_> {
                 UnaryOperator::Minus | UnaryOperator::Plus => {
                     // A sign on a number literal is folded into the constant by PostgreSQL's
                     // grammar; on anything else it is the prefix operator.
-                    let sign = if *op == UnaryOperator::Minus { "-" } else { "+" };
-                    let literal = matches!(&**expr, Expr::Value(v) if matches!(v.value, Value::Number(..)));
+                    let sign = if *op == UnaryOperator::Minus {
+                        "-"
+                    } else {
+                        "+"
+                    };
+                    let literal =
+                        matches!(&**expr, Expr::Value(v) if matches!(v.value, Value::Number(..)));
                     if !literal {
                         self.op(sign);
                     }
@@ -376,8 +385,11 @@ impl Writer<'_> {
                 self.op("<=");
                 self.sql.push('(');
                 self.expr(expr, d)?;
-                self.sql
-                    .push_str(if *negated { " NOT BETWEEN " } else { " BETWEEN " });
+                self.sql.push_str(if *negated {
+                    " NOT BETWEEN "
+                } else {
+                    " BETWEEN "
+                });
                 self.expr(low, d)?;
                 self.sql.push_str(" AND ");
                 self.expr(high, d)?;
@@ -394,7 +406,8 @@ impl Writer<'_> {
                 self.op(if *negated { "<>" } else { "=" });
                 self.sql.push('(');
                 self.expr(expr, d)?;
-                self.sql.push_str(if *negated { " NOT IN (" } else { " IN (" });
+                self.sql
+                    .push_str(if *negated { " NOT IN (" } else { " IN (" });
                 self.list(list, d)?;
                 self.sql.push_str("))");
             }
@@ -449,7 +462,12 @@ impl Writer<'_> {
     }
 
     fn function(&mut self, f: &sqlparser::ast::Function, depth: usize) -> Result<(), String> {
-        let refused = || format!("the function {}() is not allowed", shown(&f.name.to_string()));
+        let refused = || {
+            format!(
+                "the function {}() is not allowed",
+                shown(&f.name.to_string())
+            )
+        };
         let parts: Vec<&Ident> = f
             .name
             .0
@@ -678,7 +696,10 @@ mod tests {
             ok("extract(epoch FROM created_at) > 5"),
             r#"(EXTRACT(EPOCH FROM "created_at") > 5)"#
         );
-        assert_eq!(ok("payload->>'k' IS NULL"), r#"(("payload" ->> 'k') IS NULL)"#);
+        assert_eq!(
+            ok("payload->>'k' IS NULL"),
+            r#"(("payload" ->> 'k') IS NULL)"#
+        );
         let f = check_where("id NOT IN (1) OR kind LIKE 'x'", "t", &cols()).unwrap();
         assert_eq!(f.operators, ["<>", "~~"]);
     }
@@ -686,7 +707,10 @@ mod tests {
     #[test]
     fn refuses_everything_else_with_what_was_refused() {
         for (text, needle) in [
-            ("EXISTS (SELECT 1 FROM pg_terminate_backend(1))", "subqueries"),
+            (
+                "EXISTS (SELECT 1 FROM pg_terminate_backend(1))",
+                "subqueries",
+            ),
             ("EXISTS (SELECT 1 FROM pg_sleep(5))", "subqueries"),
             ("id IN (SELECT 1)", "subqueries"),
             ("(SELECT true)", "subqueries"),
@@ -694,7 +718,10 @@ mod tests {
             ("set_config('a.b', 'c', false) = 'c'", "set_config()"),
             ("pg_advisory_lock(1) IS NULL", "pg_advisory_lock()"),
             ("pg_read_file('/etc/passwd') = ''", "pg_read_file()"),
-            ("pg_stat_statements_reset() IS NULL", "pg_stat_statements_reset()"),
+            (
+                "pg_stat_statements_reset() IS NULL",
+                "pg_stat_statements_reset()",
+            ),
             ("public.lower(kind) = 'x'", "public.lower()"),
             ("'events'::regclass IS NOT NULL", "regclass"),
             ("id OPERATOR(pg_catalog.=) 1", "operator"),

@@ -227,12 +227,12 @@ fn is_time(t: &str) -> bool {
 /// unquoted), then as one SQL identifier (`created_AT` folds to `created_at`, `"Created At"`
 /// keeps its case).
 fn find_column<'a>(cols: &'a [Column], spelled: &str) -> Option<&'a Column> {
-    cols.iter().find(|c| c.name == spelled).or_else(|| {
-        match sql_name(spelled)?.as_slice() {
+    cols.iter()
+        .find(|c| c.name == spelled)
+        .or_else(|| match sql_name(spelled)?.as_slice() {
             [one] => cols.iter().find(|c| &c.name == one),
             _ => None,
-        }
-    })
+        })
 }
 
 fn age_column(table: &str, cols: &[Column], wanted: Option<&str>) -> Result<Column> {

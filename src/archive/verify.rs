@@ -241,10 +241,7 @@ pub fn judge(
             if left > 0 {
                 problems.push(format!("{left} rows in scope are still in the source"));
             }
-            format!(
-                "{} rows deleted",
-                before.source.rows - after.source.rows
-            )
+            format!("{} rows deleted", before.source.rows - after.source.rows)
         }
     };
     let ok = problems.is_empty();

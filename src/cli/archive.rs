@@ -24,7 +24,8 @@ pub struct ArchiveArgs {
     /// Rows older than this are archived ("365d", "12h", "90min"); the cutoff is fixed at start.
     #[arg(long, value_parser = parse_duration, value_name = "AGE")]
     pub older_than: Duration,
-    /// The column holding the row's age (default: created_at, timestamp, ... or the only date/time column).
+    /// The column holding the row's age (default: created_at, timestamp, ... or the only date/time
+    /// column); spelled like --table (`Created At` exactly, `"Created At"`, or `created_at`).
     #[arg(long)]
     pub column: Option<String>,
     /// What to do with the rows.
@@ -37,7 +38,8 @@ pub struct ArchiveArgs {
     /// they are deleted here.
     #[arg(long, value_name = "URL")]
     pub to_database: Option<String>,
-    /// An extra filter: one boolean SQL expression on the table's columns.
+    /// An extra filter: one boolean expression of the table's columns, literals, operators and a
+    /// few functions (now(), date_trunc(), lower(), ...); subqueries and other functions are refused.
     #[arg(long = "where", value_name = "EXPR")]
     pub filter: Option<String>,
     /// Rows per batch to start with (adapted to --target-batch-time unless --fixed-batch-size).
@@ -74,7 +76,7 @@ pub struct ArchiveArgs {
     /// month partitions it needs).
     #[arg(long)]
     pub archive_by_month: bool,
-    /// Count and checksum the rows in scope before and after, source and archive.
+    /// Check the keys in scope before and after: each archived key exactly once, in one place.
     #[arg(long)]
     pub verify: bool,
     /// VACUUM (ANALYZE) the source (and ANALYZE the archive) afterwards.
