@@ -280,11 +280,13 @@ async fn replica_lag(src: &Conn) -> Result<(i64, Option<f64>)> {
     Ok((n, if unknown { None } else { row.get(1) }))
 }
 
-/// Sleep up to `d`, waking early when asked to stop.
+/// Sleep up to `d`, waking early when asked to stop. A `d` past what the clock can count
+/// sleeps until stopped.
 async fn nap(d: Duration, stop: &AtomicBool) {
-    let end = Instant::now() + d;
-    while Instant::now() < end && !stop.load(Ordering::Relaxed) {
-        tokio::time::sleep((end - Instant::now()).min(Duration::from_millis(50))).await;
+    let end = Instant::now().checked_add(d);
+    while end.is_none_or(|e| Instant::now() < e) && !stop.load(Ordering::Relaxed) {
+        let left = end.map_or(Duration::MAX, |e| e.saturating_duration_since(Instant::now()));
+        tokio::time::sleep(left.min(Duration::from_millis(50))).await;
     }
 }
 
@@ -409,7 +411,9 @@ pub async fn execute(
             nap(o.sleep, stop).await;
         }
         if let Some(rate) = o.max_rate.filter(|r| *r > 0.0) {
-            let due = Duration::from_secs_f64(st.rows_selected as f64 / rate);
+            // A rate so low that the schedule overflows a Duration waits until stopped.
+            let due = Duration::try_from_secs_f64(st.rows_selected as f64 / rate)
+                .unwrap_or(Duration::MAX);
             let spent = batches_start.elapsed();
             if due > spent {
                 nap(due - spent, stop).await;
