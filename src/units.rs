@@ -50,7 +50,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     }
     match Duration::try_from_secs_f64(secs) {
         Ok(d) if d <= MAX_DURATION => Ok(d),
-        _ => Err(format!("duration too large: \"{s}\" is more than 100 years")),
+        _ => Err(format!(
+            "duration too large: \"{s}\" is more than 100 years"
+        )),
     }
 }
 
@@ -177,7 +179,9 @@ mod tests {
                 "{s}: {e}"
             );
         }
-        assert!(parse_duration("99999999999d").unwrap_err().contains("100 years"));
+        assert!(parse_duration("99999999999d")
+            .unwrap_err()
+            .contains("100 years"));
         assert_eq!(parse_duration("36500d").unwrap(), MAX_DURATION);
         assert!(parse_duration(&"9".repeat(400)).is_err());
     }
@@ -193,7 +197,9 @@ mod tests {
         let e = parse_pg_timeout("2147483648ms").unwrap_err();
         assert!(e.contains("2147483647ms"), "{e}");
         assert!(parse_pg_timeout("25d").is_err());
-        assert!(parse_pg_timeout("0.5ms").unwrap_err().contains("less than 1ms"));
+        assert!(parse_pg_timeout("0.5ms")
+            .unwrap_err()
+            .contains("less than 1ms"));
         assert!(parse_pg_timeout("99999999999999999999s")
             .unwrap_err()
             .contains("too large"));
@@ -206,7 +212,12 @@ mod tests {
         assert_eq!(parse_size("800kB").unwrap(), 800 << 10);
         assert_eq!(parse_size("1048576").unwrap(), 1 << 20);
         assert_eq!(parse_size("8388607TB").unwrap(), 8_388_607 << 40);
-        for s in ["8388608TB", "99999999999999999999", "99999999999999999999TB", "1e30GB"] {
+        for s in [
+            "8388608TB",
+            "99999999999999999999",
+            "99999999999999999999TB",
+            "1e30GB",
+        ] {
             assert!(parse_size(s).is_err(), "{s}");
         }
         assert!(parse_size("9999999999999999.5TB")

@@ -361,7 +361,14 @@ fn a_connection_limit_is_measured_not_fatal() {
         .args(["bench", "pool", "--database-url", &url])
         .args(["--workload-file", file.to_str().unwrap()])
         .args(["--pool-size", "8", "--steps", "1,2,4,8", "--threads", "1"])
-        .args(["--duration", "400ms", "--warmup", "150ms", "--format", "json"])
+        .args([
+            "--duration",
+            "400ms",
+            "--warmup",
+            "150ms",
+            "--format",
+            "json",
+        ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -373,7 +380,10 @@ fn a_connection_limit_is_measured_not_fatal() {
         .map(|s| {
             format!(
                 "{} clients: {:.0} req/s, {} refused, {} errors",
-                s["concurrency"], s["throughput"], s["refused"], s["errors"]
+                s["concurrency"],
+                s["throughput"].as_f64().unwrap_or(0.0),
+                s["refused"],
+                s["errors"]
             )
         })
         .collect();
@@ -388,7 +398,10 @@ fn a_connection_limit_is_measured_not_fatal() {
     }
     for s in &steps[2..] {
         assert!(s["refused"].as_u64().unwrap() > 0, "{s}");
-        assert!(s["errors"].as_u64().unwrap() >= s["refused"].as_u64().unwrap(), "{s}");
+        assert!(
+            s["errors"].as_u64().unwrap() >= s["refused"].as_u64().unwrap(),
+            "{s}"
+        );
         // The two sessions the server did allow keep serving.
         assert!(s["ok"].as_u64().unwrap() > 0, "{s}");
         let first = s["first_error"].as_str().unwrap();

@@ -53,7 +53,15 @@ fn durations_past_100_years_are_refused() {
         &["--pool-timeout", "100 years"],
     );
     refused(
-        &["archive", "--table", "t", "--older-than", "1d", "--max-runtime", HUGE],
+        &[
+            "archive",
+            "--table",
+            "t",
+            "--older-than",
+            "1d",
+            "--max-runtime",
+            HUGE,
+        ],
         &["--max-runtime", "100 years"],
     );
 }
@@ -154,7 +162,11 @@ fn workload_files_with_overflowing_values_are_refused() {
             "[[statement]]\nname = \"a\"\nsql = \"SELECT 1\"\nweight = 4294967295\n\
              [[statement]]\nname = \"b\"\nsql = \"SELECT 2\"\nweight = 4294967295\n"
                 .to_string(),
-            vec!["\"a\" 4294967295", "\"b\" 4294967295", "add up to 8589934590"],
+            vec![
+                "\"a\" 4294967295",
+                "\"b\" 4294967295",
+                "add up to 8589934590",
+            ],
         ),
         (
             "duration.toml",

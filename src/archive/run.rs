@@ -285,7 +285,9 @@ async fn replica_lag(src: &Conn) -> Result<(i64, Option<f64>)> {
 async fn nap(d: Duration, stop: &AtomicBool) {
     let end = Instant::now().checked_add(d);
     while end.is_none_or(|e| Instant::now() < e) && !stop.load(Ordering::Relaxed) {
-        let left = end.map_or(Duration::MAX, |e| e.saturating_duration_since(Instant::now()));
+        let left = end.map_or(Duration::MAX, |e| {
+            e.saturating_duration_since(Instant::now())
+        });
         tokio::time::sleep(left.min(Duration::from_millis(50))).await;
     }
 }

@@ -650,7 +650,12 @@ budgets = ["p95 < 50ms"]
 
     #[test]
     fn float_ranges_must_be_finite_and_not_too_wide() {
-        for spec in ["float:-1e308..1e308", "float:-inf..0", "float:0..NaN", "float:2..1"] {
+        for spec in [
+            "float:-1e308..1e308",
+            "float:-inf..0",
+            "float:0..NaN",
+            "float:2..1",
+        ] {
             let text = one_statement(&format!("params = [\"{spec}\"]"));
             let e = Workload::parse("w.toml", &text).unwrap_err().to_string();
             assert!(e.contains("statement \"pick\"") && e.contains(spec), "{e}");
@@ -689,10 +694,16 @@ budgets = ["p95 < 50ms"]
         let e = Workload::parse("w.toml", &one_statement("params = [\"ago:99999999999d\"]"))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("statement \"pick\"") && e.contains("100 years"), "{e}");
-        let e = Workload::parse("w.toml", &format!("warmup = \"99999999999d\"\n{}", one_statement("")))
-            .unwrap_err()
-            .to_string();
+        assert!(
+            e.contains("statement \"pick\"") && e.contains("100 years"),
+            "{e}"
+        );
+        let e = Workload::parse(
+            "w.toml",
+            &format!("warmup = \"99999999999d\"\n{}", one_statement("")),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("warmup") && e.contains("100 years"), "{e}");
     }
 
@@ -702,9 +713,16 @@ budgets = ["p95 < 50ms"]
             format!("[[statement]]\nname = \"a\"\nsql = \"SELECT 1\"\nweight = {a}\n[[statement]]\nname = \"b\"\nsql = \"SELECT 2\"\nweight = {b}\n")
         };
         let max = u64::from(u32::MAX);
-        let e = Workload::parse("w.toml", &two(max, max)).unwrap_err().to_string();
-        assert!(e.contains("\"a\" 4294967295") && e.contains("add up to 8589934590"), "{e}");
-        let e = Workload::parse("w.toml", &two(0, 0)).unwrap_err().to_string();
+        let e = Workload::parse("w.toml", &two(max, max))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"a\" 4294967295") && e.contains("add up to 8589934590"),
+            "{e}"
+        );
+        let e = Workload::parse("w.toml", &two(0, 0))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("add up to 0"), "{e}");
         // A weight of 0 is never drawn; the sum at the limit still draws.
         let w = Workload::parse("w.toml", &two(max, 0)).unwrap();

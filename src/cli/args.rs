@@ -43,7 +43,6 @@ impl ConnectArgs {
 
 pub use crate::units::{parse_duration, parse_percent, parse_pg_timeout, MAX_COUNT};
 
-
 /// A count of clients, connections or steps: a whole number from 1 to [`MAX_COUNT`].
 pub fn parse_count(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {

@@ -615,40 +615,40 @@ mod tests {
         let steps = points
             .iter()
             .map(|&(c, tp, p95, refused)| StepReport {
-            concurrency: c,
-            pool_size: 8,
-            ok: (tp * 5.0) as u64,
-            errors: refused,
-            refused,
-            wait_timeouts: 0,
-            throughput: tp,
-            error_rate: 0.0,
-            latency: Percentiles {
-                count: 1,
-                mean_ms: p95 / 2.0,
-                p50_ms: p95 / 2.0,
-                p95_ms: p95,
-                p99_ms: p95 * 2.0,
-                max_ms: p95 * 10.0,
-            },
-            pool_wait: Percentiles::default(),
-            query: Percentiles {
-                count: 1,
-                mean_ms: p95 / 2.0,
-                p50_ms: p95 / 2.0,
-                p95_ms: p95,
-                p99_ms: p95 * 2.0,
-                max_ms: p95 * 10.0,
-            },
-            occupancy: Occupancy {
-                pool_utilization: c as f64 / 8.0,
-                server_active_mean: c as f64 / 2.0,
-                server_active_max: c as i64,
-                ..Default::default()
-            },
-            first_error: None,
-        })
-        .collect();
+                concurrency: c,
+                pool_size: 8,
+                ok: (tp * 5.0) as u64,
+                errors: refused,
+                refused,
+                wait_timeouts: 0,
+                throughput: tp,
+                error_rate: 0.0,
+                latency: Percentiles {
+                    count: 1,
+                    mean_ms: p95 / 2.0,
+                    p50_ms: p95 / 2.0,
+                    p95_ms: p95,
+                    p99_ms: p95 * 2.0,
+                    max_ms: p95 * 10.0,
+                },
+                pool_wait: Percentiles::default(),
+                query: Percentiles {
+                    count: 1,
+                    mean_ms: p95 / 2.0,
+                    p50_ms: p95 / 2.0,
+                    p95_ms: p95,
+                    p99_ms: p95 * 2.0,
+                    max_ms: p95 * 10.0,
+                },
+                occupancy: Occupancy {
+                    pool_utilization: c as f64 / 8.0,
+                    server_active_mean: c as f64 / 2.0,
+                    server_active_max: c as i64,
+                    ..Default::default()
+                },
+                first_error: None,
+            })
+            .collect();
         pool::summarize(
             "select-only",
             "postgres@127.0.0.1:5432/bench",

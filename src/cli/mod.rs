@@ -150,7 +150,10 @@ fn hint_of(e: &(dyn std::error::Error + 'static)) -> Option<String> {
 /// similar value) as the hint. Other usage errors are left to clap's own rendering (`None`).
 pub fn clap_value_error(e: &clap::Error) -> Option<String> {
     use clap::error::ErrorKind;
-    if !matches!(e.kind(), ErrorKind::ValueValidation | ErrorKind::InvalidValue) {
+    if !matches!(
+        e.kind(),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue
+    ) {
         return None;
     }
     let text = e.render().to_string();
