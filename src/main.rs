@@ -31,9 +31,15 @@ fn main() -> ExitCode {
     let cli = match dbopt::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            // --help and --version are not errors; usage errors exit 2 (clap prints them).
+            // --help and --version are not errors; usage errors exit 2 (clap prints them,
+            // a refused flag value as one line with a hint).
             let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
+            match dbopt::cli::clap_value_error(&e) {
+                Some(line) => eprintln!("{line}"),
+                None => {
+                    let _ = e.print();
+                }
+            }
             return ExitCode::from(code);
         }
     };

@@ -327,3 +327,123 @@ async fn ramping_the_pool_size_removes_the_waits() {
     // One connection busy >= 5 ms per request serves at most 200/s.
     assert!(small.throughput < 210.0, "{small:?}");
 }
+
+/// A login role on the shared server allowed `limit` sessions at once, and its URL for `p`'s
+/// database. Roles are server-wide: `name` must be unique in this binary.
+async fn limited_role(p: &dbopt::pg::ConnParams, name: &str, limit: u32) -> String {
+    setup_conn(p)
+        .await
+        .batch_execute(&format!(
+            "CREATE ROLE {} LOGIN PASSWORD 'pw' CONNECTION LIMIT {limit}",
+            dbopt::pg::quote_ident(name)
+        ))
+        .await
+        .unwrap();
+    format!(
+        "postgresql://{name}:pw@127.0.0.1:{}/{}?sslmode=disable",
+        common::server().port(),
+        p.dbname()
+    )
+}
+
+/// A role with CONNECTION LIMIT 3 and a ramp to 8 clients through a pool of 8: the ramp
+/// measures every step, counts the refused connections from the step past the limit on,
+/// and puts the knee at or below the limit.
+#[test]
+fn a_connection_limit_is_measured_not_fatal() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let p = rt.block_on(fresh_db("pool_limit"));
+    let url = rt.block_on(limited_role(&p, "dbopt_pool_limit3", 3));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("w.toml");
+    std::fs::write(&file, SLEEPY).unwrap();
+    let out = dbopt()
+        .args(["bench", "pool", "--database-url", &url])
+        .args(["--workload-file", file.to_str().unwrap()])
+        .args(["--pool-size", "8", "--steps", "1,2,4,8", "--threads", "1"])
+        .args([
+            "--duration",
+            "400ms",
+            "--warmup",
+            "150ms",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let steps = v["steps"].as_array().unwrap();
+    let figures: Vec<String> = steps
+        .iter()
+        .map(|s| {
+            format!(
+                "{} clients: {:.0} req/s, {} refused, {} errors",
+                s["concurrency"],
+                s["throughput"].as_f64().unwrap_or(0.0),
+                s["refused"],
+                s["errors"]
+            )
+        })
+        .collect();
+    eprintln!("{}", figures.join("\n"));
+    assert_eq!(steps.len(), 4, "{v}");
+    // The ramp's own observer session (sampling pg_stat_activity) holds one of the three
+    // slots: 1 and 2 clients fit beside it, 4 and 8 do not.
+    for s in &steps[..2] {
+        assert_eq!(s["refused"], 0, "{s}");
+        assert_eq!(s["errors"], 0, "{s}");
+        assert!(s["ok"].as_u64().unwrap() > 0, "{s}");
+    }
+    for s in &steps[2..] {
+        assert!(s["refused"].as_u64().unwrap() > 0, "{s}");
+        assert!(
+            s["errors"].as_u64().unwrap() >= s["refused"].as_u64().unwrap(),
+            "{s}"
+        );
+        // The two sessions the server did allow keep serving.
+        assert!(s["ok"].as_u64().unwrap() > 0, "{s}");
+        let first = s["first_error"].as_str().unwrap();
+        assert!(
+            first.contains("too many connections for role")
+                && first.contains("CONNECTION LIMIT")
+                && !first.contains("server is running"),
+            "{first}"
+        );
+    }
+    assert_eq!(v["refused_from"], 4, "{v}");
+    let knee = v["knee"]["at"].as_u64().expect("a knee");
+    assert!(knee <= 3, "knee at {knee}: {v}");
+    assert!(v["advice"].as_str().unwrap().contains("refused"), "{v}");
+}
+
+/// A server that refuses the very first session says why, with the hint for a connection
+/// limit (not the one for a server that is down).
+#[test]
+fn a_refused_first_connection_names_the_limit() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let p = rt.block_on(fresh_db("pool_limit0"));
+    let url = rt.block_on(limited_role(&p, "dbopt_pool_limit0", 0));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("w.toml");
+    std::fs::write(&file, SLEEPY).unwrap();
+    let out = dbopt()
+        .args(["bench", "pool", "--database-url", &url])
+        .args(["--workload-file", file.to_str().unwrap()])
+        .args(["--steps", "1", "--duration", "100ms"])
+        .output()
+        .unwrap();
+    let err = assert_clean_error(
+        &out,
+        &[
+            "refused the connection",
+            "too many connections for role",
+            "hint: too many clients",
+            "CONNECTION LIMIT",
+            "--pool-size",
+        ],
+    );
+    assert!(!err.contains("server is running"), "{err}");
+    assert!(!err.contains(":pw@"), "no password: {err}");
+}

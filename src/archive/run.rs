@@ -273,11 +273,21 @@ async fn replica_lag(src: &Conn) -> Result<(i64, Option<f64>)> {
     Ok((n, if unknown { None } else { row.get(1) }))
 }
 
-/// Sleep up to `d`, waking early when asked to stop.
+/// When `rows` rows are due at `rate` rows per second (since the first batch). A rate so low
+/// that the schedule overflows a `Duration` gives `Duration::MAX`: wait until stopped.
+fn rate_due(rows: i64, rate: f64) -> Duration {
+    Duration::try_from_secs_f64(rows as f64 / rate).unwrap_or(Duration::MAX)
+}
+
+/// Sleep up to `d`, waking early when asked to stop. A `d` past what the clock can count
+/// sleeps until stopped.
 async fn nap(d: Duration, stop: &AtomicBool) {
-    let end = Instant::now() + d;
-    while Instant::now() < end && !stop.load(Ordering::Relaxed) {
-        tokio::time::sleep((end - Instant::now()).min(Duration::from_millis(50))).await;
+    let end = Instant::now().checked_add(d);
+    while end.is_none_or(|e| Instant::now() < e) && !stop.load(Ordering::Relaxed) {
+        let left = end.map_or(Duration::MAX, |e| {
+            e.saturating_duration_since(Instant::now())
+        });
+        tokio::time::sleep(left.min(Duration::from_millis(50))).await;
     }
 }
 
@@ -402,7 +412,7 @@ pub async fn execute(
             nap(o.sleep, stop).await;
         }
         if let Some(rate) = o.max_rate.filter(|r| *r > 0.0) {
-            let due = Duration::from_secs_f64(st.rows_selected as f64 / rate);
+            let due = rate_due(st.rows_selected, rate);
             let spent = batches_start.elapsed();
             if due > spent {
                 nap(due - spent, stop).await;
@@ -452,5 +462,13 @@ mod tests {
         assert_eq!(adapt(1000, Duration::from_millis(250), t), 800);
         assert_eq!(adapt(20, Duration::from_secs(5), t), MIN_BATCH);
         assert_eq!(adapt(90_000, Duration::ZERO, t), MAX_BATCH);
+    }
+
+    #[tokio::test]
+    async fn a_tiny_max_rate_waits_instead_of_panicking() {
+        assert_eq!(rate_due(1000, 500.0), Duration::from_secs(2));
+        assert_eq!(rate_due(1000, 1e-300), Duration::MAX);
+        // Sleeping "forever" ends when asked to stop.
+        nap(Duration::MAX, &AtomicBool::new(true)).await;
     }
 }

@@ -6,6 +6,11 @@
 //! into waiting for a connection and running the query, pool occupancy and the server's active
 //! sessions. The knee is where throughput stops growing while latency keeps rising: past it,
 //! extra concurrency only queues (Little's law), so that is the pool size to recommend.
+//!
+//! A server that refuses connections past a limit (max_connections, a role's CONNECTION
+//! LIMIT) ends nothing: a ramp is most useful exactly when it finds that limit. Refusals are
+//! counted per step (as errors, and apart as `refused`), the ramp goes on, and a step with
+//! refusals counts as saturated, so the knee is at most the last step the server served whole.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +26,10 @@ use crate::pg::{self, ConnParams, PgError, SessionOptions};
 
 /// Throughput that grows less than this between steps has stopped growing.
 pub const KNEE_GAIN: f64 = 0.05;
+
+/// The slowest open-loop rate (requests per second) a ramp accepts; slower ones would wait
+/// longer than a step lasts for their first request.
+pub const MIN_RATE: f64 = 0.001;
 
 /// What a ramp varies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -60,7 +69,10 @@ pub struct StepReport {
     pub concurrency: usize,
     pub pool_size: usize,
     pub ok: u64,
+    /// Failed requests, refused connections included.
     pub errors: u64,
+    /// Of the errors: new connections the server refused (too many clients, ...).
+    pub refused: u64,
     pub wait_timeouts: u64,
     pub throughput: f64,
     pub error_rate: f64,
@@ -103,6 +115,8 @@ pub struct RampReport {
     pub warmup_seconds: f64,
     pub step_seconds: f64,
     pub steps: Vec<StepReport>,
+    /// Concurrency (or pool size) of the first step in which the server refused connections.
+    pub refused_from: Option<usize>,
     pub knee: Option<Knee>,
     pub recommended_pool_size: Option<usize>,
     pub rule_of_thumb: Option<usize>,
@@ -136,6 +150,17 @@ pub fn find_knee(points: &[(f64, f64)]) -> Option<usize> {
         let later = points[i + 1..].iter().map(|p| p.0).fold(0.0, f64::max);
         later < t * (1.0 + KNEE_GAIN) && points[i + 1].1 > l
     })
+}
+
+/// [`find_knee`] when the server refused connections from step `refused_at` on: a step with
+/// refusals is saturated by definition, so the knee is found among the steps before it, and
+/// is the last of them when throughput was still growing there.
+pub fn knee_before_refusals(points: &[(f64, f64)], refused_at: Option<usize>) -> Option<usize> {
+    match refused_at {
+        None => find_knee(points),
+        Some(0) => None,
+        Some(r) => find_knee(&points[..r]).or(Some(r - 1)),
+    }
 }
 
 /// A failed `pool.get()` as the connection error it is (with its hint).
@@ -216,6 +241,7 @@ pub async fn step(
         pool_size: pool.max_size(),
         ok: r.ok,
         errors: r.errors,
+        refused: r.refused,
         wait_timeouts: r.wait_timeouts,
         throughput: r.throughput(),
         error_rate: r.error_rate(),
@@ -239,6 +265,11 @@ pub async fn ramp(
             "steps must be positive numbers, e.g. --steps 1,2,4,8".into(),
         ));
     }
+    if o.rate.is_some_and(|r| !(r.is_finite() && r >= MIN_RATE)) {
+        return Err(BenchError::Options(format!(
+            "the rate must be at least {MIN_RATE} requests per second"
+        )));
+    }
     let workload = Arc::new(workload);
     let observer = pg::connect(p, &SessionOptions::default()).await?;
     let workers = Workers::start(o.threads, o.pin).map_err(client_threads)?;
@@ -249,14 +280,20 @@ pub async fn ramp(
             Vary::Concurrency => (o.pool_size, x),
             Vary::Pool => (x, o.concurrency),
         };
+        // The statements are checked once, on the first pool: a later pool may find the
+        // server at its connection limit, which the step then measures.
         let pool = match (o.vary, &shared) {
             (Vary::Concurrency, Some(pool)) => Clone::clone(pool),
-            _ => checked_pool(p, &o.session, size, &workload, &workers).await?,
+            _ if i == 0 => checked_pool(p, &o.session, size, &workload, &workers).await?,
+            _ => pool(p, &o.session, size, &workers)?,
         };
         if o.vary == Vary::Concurrency {
             shared = Some(pool.clone());
         }
-        fill(p, &pool, conc.min(size)).await?;
+        match fill(p, &pool, conc.min(size)).await {
+            Err(BenchError::Pg(PgError::Refused { .. })) | Ok(()) => {}
+            Err(e) => return Err(e),
+        }
         let rep = step(&pool, &workload, conc, o, Some(&observer)).await;
         if i == 0 && rep.ok == 0 && rep.errors > 0 {
             return Err(BenchError::AllFailed(
@@ -297,13 +334,17 @@ pub fn summarize(
             Vary::Pool => (s.throughput, s.query.p95_ms),
         })
         .collect();
-    let knee = find_knee(&points).map(|i| Knee {
+    let refused_at = steps.iter().position(|s| s.refused > 0);
+    let knee = knee_before_refusals(&points, refused_at).map(|i| Knee {
         at: steps[i].x(o.vary),
         throughput: steps[i].throughput,
         p95_ms: steps[i].latency.p95_ms,
     });
-    let rule_of_thumb = o.cores.map(|c| c * 2 + o.spindles);
-    let (recommended, advice) = match (&knee, o.vary) {
+    let rule_of_thumb = o
+        .cores
+        .and_then(|c| c.checked_mul(2)?.checked_add(o.spindles));
+    let refused_from = refused_at.map(|i| steps[i].x(o.vary));
+    let (recommended, mut advice) = match (&knee, o.vary) {
         (None, _) => (
             None,
             "no knee: throughput still grows at the last step; ramp further (--steps) or check that the client is not the bottleneck".to_string(),
@@ -338,6 +379,15 @@ pub fn summarize(
             ),
         ),
     };
+    if let Some(at) = refused_from {
+        advice = format!(
+            "the server refused connections from {at} {} on (max_connections or a CONNECTION LIMIT): those steps count as saturated, so the knee is at most the step before; {advice}",
+            match o.vary {
+                Vary::Concurrency => "clients",
+                Vary::Pool => "pooled connections",
+            }
+        );
+    }
     RampReport {
         workload: workload.to_string(),
         target: target.to_string(),
@@ -346,6 +396,7 @@ pub fn summarize(
         warmup_seconds: o.warmup.as_secs_f64(),
         step_seconds: o.duration.as_secs_f64(),
         steps,
+        refused_from,
         knee,
         recommended_pool_size: recommended,
         rule_of_thumb,
@@ -392,5 +443,20 @@ mod tests {
             (55.0, 0.38),
         ];
         assert_eq!(find_knee(&noisy), Some(3));
+    }
+
+    #[test]
+    fn a_step_with_refusals_is_saturated() {
+        // Still growing when the server started refusing at the third step: the knee is
+        // the last step it served whole, not a later one.
+        let pts = [(10.0, 1.0), (20.0, 1.0), (25.0, 1.5), (40.0, 1.1)];
+        assert_eq!(find_knee(&pts), None);
+        assert_eq!(knee_before_refusals(&pts, Some(2)), Some(1));
+        // A plateau before the refusals is still found.
+        let flat = [(10.0, 1.0), (20.0, 1.0), (20.5, 2.0), (20.0, 9.0)];
+        assert_eq!(knee_before_refusals(&flat, Some(3)), Some(1));
+        // Refused from the first step: no step to recommend.
+        assert_eq!(knee_before_refusals(&pts, Some(0)), None);
+        assert_eq!(knee_before_refusals(&pts, None), None);
     }
 }

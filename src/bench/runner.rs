@@ -40,7 +40,7 @@ use tokio::sync::oneshot;
 
 use super::histogram::Latency;
 use super::workload::{Value, Workload};
-use crate::pg::Conn;
+use crate::pg::{Conn, PgError};
 
 /// When a measured run ends.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -79,7 +79,10 @@ pub struct Occupancy {
 pub struct LoadResult {
     pub measured: Duration,
     pub ok: u64,
+    /// Failed requests, refused connections included.
     pub errors: u64,
+    /// Of the errors: new connections the server refused (too many clients, ...).
+    pub refused: u64,
     pub wait_timeouts: u64,
     pub total: Latency,
     pub wait: Latency,
@@ -110,6 +113,7 @@ impl LoadResult {
     fn merge(&mut self, o: LoadResult) {
         self.ok += o.ok;
         self.errors += o.errors;
+        self.refused += o.refused;
         self.wait_timeouts += o.wait_timeouts;
         self.total.add(&o.total);
         self.wait.add(&o.wait);
@@ -276,12 +280,13 @@ impl Shards {
     }
 
     /// Open `n` connections (split like the clients) so set-up never lands in a measurement.
+    /// Every connection is attempted, so when some fail (a server that refuses clients past
+    /// its limit) the pool still holds all that could be opened; the first failure is returned.
     pub async fn fill(&self, n: usize) -> std::result::Result<(), PoolError> {
         for r in self
             .each(n, |pool, k| async move {
-                futures_util::future::try_join_all((0..k).map(|_| pool.get()))
-                    .await
-                    .map(drop)
+                let got = futures_util::future::join_all((0..k).map(|_| pool.get())).await;
+                got.into_iter().find_map(Result::err).map_or(Ok(()), Err)
             })
             .await
         {
@@ -466,9 +471,17 @@ async fn task(mut t: TaskCtx) {
                 continue;
             }
             Err(e) => {
+                let refused = refusal(&e);
                 t.tally.with(|out| {
                     out.errors += u64::from(measuring);
-                    out.first_error.get_or_insert_with(|| e.to_string());
+                    out.refused += u64::from(measuring && refused.is_some());
+                    out.first_error.get_or_insert_with(|| match &refused {
+                        Some(r) => match r.hint() {
+                            Some(h) => format!("{r}; hint: {h}"),
+                            None => r.to_string(),
+                        },
+                        None => e.to_string(),
+                    });
                 });
                 // A refused connection fails at once: do not spin.
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -497,6 +510,15 @@ async fn task(mut t: TaskCtx) {
                 });
             }),
         }
+    }
+}
+
+/// The server's refusal of a new connection, when that is why `pool.get()` failed (deadpool
+/// wraps the tokio-postgres error of the connection it tried to open).
+pub fn refusal(e: &PoolError) -> Option<PgError> {
+    match e {
+        PoolError::Backend(e) => PgError::refused("the server", e),
+        _ => None,
     }
 }
 

@@ -50,6 +50,8 @@ pub struct WorkloadFile {
 pub struct StatementFile {
     pub name: String,
     pub sql: String,
+    /// `bench pool` draws statements in proportion to their weights (0: never); the weights
+    /// of a file must add up to 1 ..= [`MAX_TOTAL_WEIGHT`].
     #[serde(default = "one")]
     pub weight: u32,
     #[serde(default)]
@@ -61,6 +63,9 @@ pub struct StatementFile {
 fn one() -> u32 {
     1
 }
+
+/// The largest sum of a file's statement weights.
+pub const MAX_TOTAL_WEIGHT: u64 = u32::MAX as u64;
 
 /// A statement ready to run.
 #[derive(Debug, Clone)]
@@ -114,9 +119,11 @@ impl Workload {
         }
     }
 
-    /// Draws statements by weight.
-    pub fn picker(&self) -> WeightedIndex<u32> {
-        WeightedIndex::new(self.statements.iter().map(|s| s.weight.max(1)))
+    /// Draws statements by weight, summed in u64 so no sum of u32 weights overflows; a
+    /// workload whose weights are all 0 (which [`Workload::parse`] refuses) draws uniformly.
+    pub fn picker(&self) -> WeightedIndex<u64> {
+        WeightedIndex::new(self.statements.iter().map(|s| u64::from(s.weight)))
+            .or_else(|_| WeightedIndex::new(self.statements.iter().map(|_| 1u64)))
             .expect("a workload has at least one statement")
     }
 
@@ -163,11 +170,35 @@ impl Workload {
                 budgets,
             });
         }
-        for key in [&file.duration, &file.warmup, &file.noise_floor]
-            .into_iter()
-            .flatten()
+        let total: u64 = file.statements.iter().map(|s| u64::from(s.weight)).sum();
+        if total == 0 || total > MAX_TOTAL_WEIGHT {
+            let list = file
+                .statements
+                .iter()
+                .map(|s| format!("\"{}\" {}", s.name, s.weight))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(bad(format!(
+                "the statement weights ({list}) add up to {total}; they must add up to 1 .. {MAX_TOTAL_WEIGHT}"
+            )));
+        }
+        if file
+            .concurrency
+            .is_some_and(|c| !(1..=crate::units::MAX_COUNT).contains(&c))
         {
-            crate::units::parse_duration(key).map_err(&bad)?;
+            return Err(bad(format!(
+                "concurrency must be from 1 to {}",
+                crate::units::MAX_COUNT
+            )));
+        }
+        for (key, v) in [
+            ("duration", &file.duration),
+            ("warmup", &file.warmup),
+            ("noise_floor", &file.noise_floor),
+        ] {
+            if let Some(v) = v {
+                crate::units::parse_duration(v).map_err(|e| bad(format!("{key}: {e}")))?;
+            }
         }
         let name = Path::new(origin)
             .file_stem()
@@ -225,8 +256,15 @@ impl ParamGen {
                 let (a, b) = range(arg)?;
                 let lo = a.parse::<f64>().map_err(|_| format!("parameter \"{spec}\": \"{a}\" is not a number"))?;
                 let hi = b.parse::<f64>().map_err(|_| format!("parameter \"{spec}\": \"{b}\" is not a number"))?;
-                if lo > hi || !lo.is_finite() || !hi.is_finite() {
+                if !lo.is_finite() || !hi.is_finite() {
+                    return Err(format!("parameter \"{spec}\": the bounds must be finite numbers"));
+                }
+                if lo > hi {
                     return Err(format!("parameter \"{spec}\": empty range"));
+                }
+                // The sampler scales by hi - lo: it must be a finite number too.
+                if !(hi - lo).is_finite() {
+                    return Err(format!("parameter \"{spec}\": the range is too wide (hi - lo must stay below about 1.8e308)"));
                 }
                 Ok(ParamGen::Float(lo, hi))
             }
@@ -524,6 +562,7 @@ impl BuiltIn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::distributions::Distribution;
 
     #[test]
     fn budgets_parse() {
@@ -603,5 +642,94 @@ budgets = ["p95 < 50ms"]
         .unwrap_err();
         assert!(e.to_string().contains("budget"), "{e}");
         assert!(Workload::parse("w.toml", "duration = \"1s\"\n").is_err());
+    }
+
+    fn one_statement(extra: &str) -> String {
+        format!("[[statement]]\nname = \"pick\"\nsql = \"SELECT $1\"\n{extra}\n")
+    }
+
+    #[test]
+    fn float_ranges_must_be_finite_and_not_too_wide() {
+        for spec in [
+            "float:-1e308..1e308",
+            "float:-inf..0",
+            "float:0..NaN",
+            "float:2..1",
+        ] {
+            let text = one_statement(&format!("params = [\"{spec}\"]"));
+            let e = Workload::parse("w.toml", &text).unwrap_err().to_string();
+            assert!(e.contains("statement \"pick\"") && e.contains(spec), "{e}");
+        }
+        let g = ParamGen::parse("float:-1e307..1e307").unwrap();
+        let mut rng = rand::thread_rng();
+        for _ in 0..50 {
+            match g.sample(&mut rng) {
+                Value::Float(v) => assert!((-1e307..1e307).contains(&v)),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_widest_int_range_samples() {
+        let g = ParamGen::parse(&format!("int:{}..{}", i64::MIN, i64::MAX)).unwrap();
+        let mut rng = rand::thread_rng();
+        let seen: std::collections::HashSet<i64> = (0..100)
+            .map(|_| match g.sample(&mut rng) {
+                Value::Int(v) => v,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(seen.len() > 90, "{seen:?}");
+        assert_eq!(
+            ParamGen::parse("int:9223372036854775807..9223372036854775807")
+                .unwrap()
+                .sample(&mut rng),
+            Value::Int(i64::MAX)
+        );
+    }
+
+    #[test]
+    fn ago_durations_are_capped() {
+        let e = Workload::parse("w.toml", &one_statement("params = [\"ago:99999999999d\"]"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("statement \"pick\"") && e.contains("100 years"),
+            "{e}"
+        );
+        let e = Workload::parse(
+            "w.toml",
+            &format!("warmup = \"99999999999d\"\n{}", one_statement("")),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("warmup") && e.contains("100 years"), "{e}");
+    }
+
+    #[test]
+    fn weights_add_up_in_u64_and_are_bounded() {
+        let two = |a: u64, b: u64| {
+            format!("[[statement]]\nname = \"a\"\nsql = \"SELECT 1\"\nweight = {a}\n[[statement]]\nname = \"b\"\nsql = \"SELECT 2\"\nweight = {b}\n")
+        };
+        let max = u64::from(u32::MAX);
+        let e = Workload::parse("w.toml", &two(max, max))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"a\" 4294967295") && e.contains("add up to 8589934590"),
+            "{e}"
+        );
+        let e = Workload::parse("w.toml", &two(0, 0))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("add up to 0"), "{e}");
+        // A weight of 0 is never drawn; the sum at the limit still draws.
+        let w = Workload::parse("w.toml", &two(max, 0)).unwrap();
+        let picker = w.picker();
+        let mut rng = rand::thread_rng();
+        assert!((0..200).all(|_| picker.sample(&mut rng) == 0));
+        let w = Workload::parse("w.toml", &two(max - 1, 1)).unwrap();
+        w.picker().sample(&mut rng);
     }
 }

@@ -1,8 +1,8 @@
 //! `dbopt advise`: recommend a set of indexes for the whole workload, with the evidence.
 
-use anyhow::Context;
 use clap::Args;
 
+use super::args::parse_percent;
 use super::demo::{self, DemoArgs};
 use super::{ExitStatus, Globals};
 use crate::advisor::oracle::{CostModel, HypoOracle, SizeEstimate};
@@ -33,8 +33,8 @@ pub struct AdviseArgs {
     #[command(flatten)]
     pub source: super::source::SourceArgs,
     /// Storage budget for the new indexes: `500MB`, `2GB`, or `10%` of the database size.
-    #[arg(long, value_name = "SIZE")]
-    pub budget: Option<String>,
+    #[arg(long, value_name = "SIZE", value_parser = parse_budget)]
+    pub budget: Option<Budget>,
     /// At most this many new indexes.
     #[arg(long)]
     pub max_indexes: Option<usize>,
@@ -55,12 +55,12 @@ pub struct AdviseArgs {
     pub exclude: Vec<String>,
     /// Each new (or widened) index must lower the workload's current estimated cost by at
     /// least this many percent.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = parse_percent)]
     pub min_improvement: f64,
     /// ... or lower the cost of the statements on its table by at least this many percent
     /// (0: the workload rule alone). A table with a small share of the workload still gets
     /// an index that makes its own statements much cheaper.
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = 20.0, value_parser = parse_percent)]
     pub min_table_improvement: f64,
     /// Tables with fewer rows get no advice (a scan is as cheap as an index).
     #[arg(long, default_value_t = 1000.0)]
@@ -91,42 +91,34 @@ pub struct AdviseArgs {
     pub fail_on: Option<Severity>,
 }
 
-/// `500MB`, `1.5GB`, `800kB`, `1048576`, or `10%` of `db_bytes`.
-pub fn parse_budget(s: &str, db_bytes: i64) -> anyhow::Result<i64> {
-    let t = s.trim();
-    #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
-    if let Some(p) = t.strip_suffix('%') {
-        let v: f64 = p
-            .trim()
-            .parse()
-            .with_context(|| format!("invalid budget \"{s}\""))?;
-        anyhow::ensure!(
-            (0.0..=1000.0).contains(&v),
-            "invalid budget \"{s}\": the percentage must be between 0 and 1000"
-        );
-        return Ok((db_bytes as f64 * v / 100.0) as i64);
+/// `--budget`: a size, or a share of the database size (known only once connected).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Budget {
+    Bytes(u64),
+    Percent(f64),
+}
+
+impl Budget {
+    /// The budget in bytes for a database of `db_bytes`.
+    pub fn bytes(self, db_bytes: i64) -> i64 {
+        match self {
+            Budget::Bytes(b) => i64::try_from(b).unwrap_or(i64::MAX),
+            #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+            Budget::Percent(p) => (db_bytes as f64 * p / 100.0) as i64,
+        }
     }
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let v: f64 = num.parse().map_err(|_| {
-        anyhow::anyhow!(
-            "invalid budget \"{s}\"; hint: use a size like 500MB or 2GB, or a share like 10%"
-        )
-    })?;
-    let mult = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "kb" | "k" => 1024.0,
-        "mb" | "m" => 1024.0 * 1024.0,
-        "gb" | "g" => 1024.0 * 1024.0 * 1024.0,
-        "tb" | "t" => 1024.0_f64.powi(4),
-        other => anyhow::bail!(
-            "invalid budget unit \"{other}\" in \"{s}\"; hint: use kB, MB, GB, TB or %"
-        ),
-    };
-    #[allow(clippy::cast_possible_truncation)]
-    Ok((v * mult) as i64)
+}
+
+/// `500MB`, `1.5GB`, `800kB`, `1048576`, or `10%` (0 to 100) of the database size; checked
+/// when the flags are parsed, before anything connects.
+pub fn parse_budget(s: &str) -> Result<Budget, String> {
+    let t = s.trim();
+    if t.ends_with('%') {
+        return parse_percent(t).map(Budget::Percent);
+    }
+    crate::units::parse_size(t)
+        .map(Budget::Bytes)
+        .map_err(|e| format!("{e}; use a size like 500MB or 2GB, or a share like 10%"))
 }
 
 pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
@@ -201,11 +193,7 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
         .iter()
         .map(|t| t.heap_bytes + t.index_bytes + t.toast_bytes)
         .sum();
-    let budget = a
-        .budget
-        .as_deref()
-        .map(|b| parse_budget(b, db_bytes))
-        .transpose()?;
+    let budget = a.budget.map(|b| b.bytes(db_bytes));
     let opts = SearchOptions {
         budget_bytes: budget,
         max_indexes: a.max_indexes,
@@ -352,20 +340,22 @@ async fn catalog_has_hypopg(c: &pg::Conn) -> anyhow::Result<bool> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_budget;
+    use super::{parse_budget, Budget};
 
     #[test]
     fn budgets() {
-        assert_eq!(parse_budget("500MB", 0).unwrap(), 500 * 1024 * 1024);
-        assert_eq!(
-            parse_budget("1.5GB", 0).unwrap(),
-            (1.5 * 1024.0 * 1024.0 * 1024.0) as i64
-        );
-        assert_eq!(parse_budget("10%", 1000).unwrap(), 100);
-        assert!(parse_budget("lots", 0).is_err());
-        assert!(parse_budget("5XB", 0)
+        let b = |s: &str, db: i64| parse_budget(s).map(|b| b.bytes(db));
+        assert_eq!(b("500MB", 0).unwrap(), 500 * 1024 * 1024);
+        assert_eq!(b("1.5GB", 0).unwrap(), 3 << 29);
+        assert_eq!(b("10%", 1000).unwrap(), 100);
+        assert_eq!(parse_budget("100%").unwrap(), Budget::Percent(100.0));
+        assert!(parse_budget("lots").is_err());
+        assert!(parse_budget("5XB")
             .unwrap_err()
-            .to_string()
-            .contains("invalid budget unit"));
+            .contains("unknown size unit"));
+        assert!(parse_budget("101%").is_err());
+        assert!(parse_budget("99999999999999999999TB")
+            .unwrap_err()
+            .contains("too large"));
     }
 }

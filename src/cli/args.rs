@@ -23,7 +23,7 @@ pub struct ConnectArgs {
     pub database_url: Option<String>,
 
     /// statement_timeout for dbopt's sessions ("30s", "500ms", "5min"; 0 for none).
-    #[arg(long, global = true, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, global = true, default_value = "60s", value_parser = parse_pg_timeout, value_name = "DURATION")]
     pub statement_timeout: Duration,
 }
 
@@ -41,4 +41,20 @@ impl ConnectArgs {
     }
 }
 
-pub use crate::units::parse_duration;
+pub use crate::units::{parse_duration, parse_percent, parse_pg_timeout, MAX_COUNT};
+
+/// A count of clients, connections or steps: a whole number from 1 to [`MAX_COUNT`].
+pub fn parse_count(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_COUNT).contains(&n) => Ok(n),
+        _ => Err(format!("expected a whole number from 1 to {MAX_COUNT}")),
+    }
+}
+
+/// Like [`parse_count`], but 0 is allowed (spindles of an SSD server).
+pub fn parse_count_or_zero(s: &str) -> Result<usize, String> {
+    if s.trim() == "0" {
+        return Ok(0);
+    }
+    parse_count(s).map_err(|_| format!("expected a whole number from 0 to {MAX_COUNT}"))
+}

@@ -22,7 +22,7 @@ macro_rules! note {
 
 pub mod queries;
 
-use super::args::parse_duration;
+use super::args::{parse_count, parse_count_or_zero, parse_duration};
 use super::{ExitStatus, Globals};
 use crate::bench::histogram::ms;
 use crate::bench::pgbench::{self, CompareRow};
@@ -80,13 +80,13 @@ pub struct PoolArgs {
     #[arg(long, value_enum, default_value_t = Vary::Concurrency)]
     pub vary: Vary,
     /// Pool size while concurrency varies (default: 2 x local cores).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_count)]
     pub pool_size: Option<usize>,
     /// Concurrent clients while the pool size varies (default: 4 x the pool size).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_count)]
     pub concurrency: Option<usize>,
     /// The values to step through, e.g. 1,2,4,8,16.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = parse_count)]
     pub steps: Vec<usize>,
     /// Measured time per step.
     #[arg(long, value_parser = parse_duration)]
@@ -97,7 +97,7 @@ pub struct PoolArgs {
     /// Open loop: this many requests per second in total, latency measured from the intended
     /// start (corrects coordinated omission; includes up to 1 ms of timer lag). Default: closed
     /// loop, as fast as possible.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_rate)]
     pub rate: Option<f64>,
     /// A request waiting longer than this for a connection counts as a pool timeout.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
@@ -111,10 +111,10 @@ pub struct PoolArgs {
     pub allow_writes: bool,
     /// CPU cores of the database server, for the (cores x 2) + spindles rule (default: local
     /// cores on a throwaway server).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_count)]
     pub server_cores: Option<usize>,
     /// Effective spindles of the server (0 when the data set is cached or on SSD).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = parse_count_or_zero)]
     pub spindles: usize,
     /// Client threads, like pgbench's -j (default: local cores). Each thread owns an equal
     /// share of the pool and of the clients; 1 keeps the pool undivided.
@@ -135,8 +135,19 @@ pub struct PoolArgs {
     /// With --compare-pgbench: measurements per point and side, back to back in alternating
     /// order; the ratio shown is the median of the rounds' ratios, next to their range. On a
     /// shared machine one round's ratio can be 15 % off either way; more rounds steady the median.
-    #[arg(long, default_value_t = 5, requires = "compare_pgbench")]
+    #[arg(long, default_value_t = 5, requires = "compare_pgbench", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub rounds: u32,
+}
+
+/// `--rate`: requests per second, at least [`pool::MIN_RATE`].
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r >= pool::MIN_RATE => Ok(r),
+        _ => Err(format!(
+            "expected requests per second, at least {} (e.g. --rate 500)",
+            pool::MIN_RATE
+        )),
+    }
 }
 
 /// Where a benchmark runs: the user's server, or a throwaway one we own.
@@ -250,11 +261,6 @@ pub fn ramp_options(
     if steps.contains(&0) {
         anyhow::bail!("--steps must be positive numbers; hint: e.g. --steps 1,2,4,8");
     }
-    if a.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
-        anyhow::bail!(
-            "--rate must be a positive number of requests per second; hint: e.g. --rate 500"
-        );
-    }
     Ok(RampOptions {
         vary: a.vary,
         steps,
@@ -346,7 +352,9 @@ async fn run_pool_on(g: &Globals, a: &PoolArgs, t: &Target) -> anyhow::Result<Ex
         t.params.target(),
         o.steps.len(),
         crate::bench::demo::human(per_step),
-        (per_step * o.steps.len() as u32).as_secs()
+        per_step
+            .saturating_mul(u32::try_from(o.steps.len()).unwrap_or(u32::MAX))
+            .as_secs()
     );
     let pb = report::progress(o.steps.len() as u64, "ramping");
     let steps = o.steps.clone();
@@ -400,6 +408,7 @@ pub fn ramp_text(format: Format, r: &RampReport) -> String {
             "pool",
             "req/s",
             "errors",
+            "refused",
             "wait t/o",
             "p50",
             "p95",
@@ -418,6 +427,7 @@ pub fn ramp_text(format: Format, r: &RampReport) -> String {
             s.pool_size.to_string(),
             format!("{:.0}", s.throughput),
             s.errors.to_string(),
+            s.refused.to_string(),
             s.wait_timeouts.to_string(),
             ms(s.latency.p50_ms),
             ms(s.latency.p95_ms),
@@ -493,7 +503,12 @@ async fn compare(
         "comparing with pgbench -S -M prepared at 1, 8 and 32 clients, {} each, {rounds} round(s), {} client thread(s) on both sides (about {} s)",
         crate::bench::demo::human(o.duration),
         o.threads,
-        ((o.duration * 2 + o.warmup) * 3 * rounds).as_secs()
+        o.duration
+            .saturating_mul(2)
+            .saturating_add(o.warmup)
+            .saturating_mul(3)
+            .saturating_mul(rounds)
+            .as_secs()
     );
     let pb = report::progress(clients.len() as u64, "dbopt vs pgbench");
     let on_row = |r: &CompareRow| {
@@ -572,6 +587,16 @@ mod tests {
 
     /// A fixed ramp: throughput levels off at 4 clients on a pool of 8.
     fn sample() -> RampReport {
+        ramp_of(&[
+            (1, 10_000.0, 0.1, 0),
+            (2, 18_000.0, 0.12, 0),
+            (4, 30_000.0, 0.2, 0),
+            (8, 30_500.0, 0.5, 0),
+        ])
+    }
+
+    /// Steps of (clients, req/s, p95 ms, refused connections) on a pool of 8.
+    fn ramp_of(points: &[(usize, f64, f64, u64)]) -> RampReport {
         let o = RampOptions {
             vary: Vary::Concurrency,
             steps: vec![1, 2, 4, 8],
@@ -587,47 +612,43 @@ mod tests {
             threads: 2,
             pin: true,
         };
-        let steps = [
-            (1, 10_000.0, 0.1),
-            (2, 18_000.0, 0.12),
-            (4, 30_000.0, 0.2),
-            (8, 30_500.0, 0.5),
-        ]
-        .iter()
-        .map(|&(c, tp, p95)| StepReport {
-            concurrency: c,
-            pool_size: 8,
-            ok: (tp * 5.0) as u64,
-            errors: 0,
-            wait_timeouts: 0,
-            throughput: tp,
-            error_rate: 0.0,
-            latency: Percentiles {
-                count: 1,
-                mean_ms: p95 / 2.0,
-                p50_ms: p95 / 2.0,
-                p95_ms: p95,
-                p99_ms: p95 * 2.0,
-                max_ms: p95 * 10.0,
-            },
-            pool_wait: Percentiles::default(),
-            query: Percentiles {
-                count: 1,
-                mean_ms: p95 / 2.0,
-                p50_ms: p95 / 2.0,
-                p95_ms: p95,
-                p99_ms: p95 * 2.0,
-                max_ms: p95 * 10.0,
-            },
-            occupancy: Occupancy {
-                pool_utilization: c as f64 / 8.0,
-                server_active_mean: c as f64 / 2.0,
-                server_active_max: c as i64,
-                ..Default::default()
-            },
-            first_error: None,
-        })
-        .collect();
+        let steps = points
+            .iter()
+            .map(|&(c, tp, p95, refused)| StepReport {
+                concurrency: c,
+                pool_size: 8,
+                ok: (tp * 5.0) as u64,
+                errors: refused,
+                refused,
+                wait_timeouts: 0,
+                throughput: tp,
+                error_rate: 0.0,
+                latency: Percentiles {
+                    count: 1,
+                    mean_ms: p95 / 2.0,
+                    p50_ms: p95 / 2.0,
+                    p95_ms: p95,
+                    p99_ms: p95 * 2.0,
+                    max_ms: p95 * 10.0,
+                },
+                pool_wait: Percentiles::default(),
+                query: Percentiles {
+                    count: 1,
+                    mean_ms: p95 / 2.0,
+                    p50_ms: p95 / 2.0,
+                    p95_ms: p95,
+                    p99_ms: p95 * 2.0,
+                    max_ms: p95 * 10.0,
+                },
+                occupancy: Occupancy {
+                    pool_utilization: c as f64 / 8.0,
+                    server_active_mean: c as f64 / 2.0,
+                    server_active_max: c as i64,
+                    ..Default::default()
+                },
+                first_error: None,
+            })
+            .collect();
         pool::summarize(
             "select-only",
             "postgres@127.0.0.1:5432/bench",
@@ -640,6 +661,28 @@ mod tests {
     #[test]
     fn ramp_table_knee_and_advice() {
         insta::assert_snapshot!(ramp_text(Format::Markdown, &sample()));
+    }
+
+    #[test]
+    fn refusals_show_per_step_and_bound_the_knee() {
+        // Still growing at 8 clients, but the server refused connections there.
+        let r = ramp_of(&[
+            (1, 10_000.0, 0.1, 0),
+            (2, 18_000.0, 0.12, 0),
+            (4, 30_000.0, 0.2, 0),
+            (8, 45_000.0, 0.3, 250),
+        ]);
+        assert_eq!(r.refused_from, Some(8));
+        assert_eq!(r.knee.as_ref().map(|k| k.at), Some(4));
+        let text = ramp_text(Format::Markdown, &r);
+        let header = text.lines().next().unwrap();
+        assert!(header.contains("| refused |"), "{text}");
+        let last = text.lines().find(|l| l.starts_with("| 8 ")).unwrap();
+        assert!(last.contains("| 250 "), "{text}");
+        assert!(
+            text.contains("the server refused connections from 8 clients on"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::anyhow;
 use clap::Args;
 
-use super::args::parse_duration;
+use super::args::parse_pg_timeout;
 use super::{ExitStatus, Globals};
 use crate::emit::{self, EmitError, MigrationFormat};
 use crate::report::{self, Format};
@@ -42,7 +42,7 @@ pub struct MigrationsArgs {
     pub apply: bool,
 
     /// lock_timeout for each statement `--apply` runs.
-    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "5s", value_parser = parse_pg_timeout, value_name = "DURATION")]
     pub lock_timeout: Duration,
 }
 

@@ -145,6 +145,38 @@ fn hint_of(e: &(dyn std::error::Error + 'static)) -> Option<String> {
         .map(crate::rules::RuleError::hint)
 }
 
+/// A flag value clap refused (it does not parse, or is out of range) as the one line every
+/// dbopt error is: clap's `error: invalid value ...` line, then its notes (possible values, a
+/// similar value) as the hint. Other usage errors are left to clap's own rendering (`None`).
+pub fn clap_value_error(e: &clap::Error) -> Option<String> {
+    use clap::error::ErrorKind;
+    if !matches!(
+        e.kind(),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue
+    ) {
+        return None;
+    }
+    let text = e.render().to_string();
+    let mut lines = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("For more information"));
+    let first = lines.next()?.to_string();
+    if first.contains("hint:") {
+        return Some(first);
+    }
+    let notes: Vec<&str> = lines
+        .map(|l| l.trim_start_matches('[').trim_end_matches(']'))
+        .map(|l| l.strip_prefix("tip: ").unwrap_or(l))
+        .collect();
+    let hint = if notes.is_empty() {
+        "see --help for the values this flag takes".to_string()
+    } else {
+        notes.join("; ")
+    };
+    Some(format!("{first}; hint: {hint}"))
+}
+
 /// Print an error as one line, `error: what; hint: how to fix it`, and pick the exit code.
 /// A broken pipe (`dbopt ... | head`) is not an error.
 pub fn report_error(err: &anyhow::Error) -> ExitStatus {

@@ -326,6 +326,9 @@ pub fn pool(
 /// Turn a connection failure into the variant that names the fix.
 pub fn connect_error(p: &ConnParams, e: tokio_postgres::Error) -> PgError {
     let target = p.target();
+    if let Some(refused) = PgError::refused(format!("the server at {target}"), &e) {
+        return refused;
+    }
     if let Some(db) = e.as_db_error() {
         return match db.code().code() {
             "28P01" => PgError::AuthFailed {

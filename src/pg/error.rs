@@ -6,6 +6,14 @@
 
 use std::fmt;
 
+/// too_many_connections: max_connections, or a role's or database's CONNECTION LIMIT.
+pub const TOO_MANY_CONNECTIONS: &str = "53300";
+/// cannot_connect_now: the server is starting up, shutting down or in recovery.
+pub const CANNOT_CONNECT_NOW: &str = "57P03";
+/// The SQLSTATEs with which a server refuses a new session: too_many_connections,
+/// configuration_limit_exceeded and cannot_connect_now.
+pub const REFUSAL_CODES: [&str; 3] = [TOO_MANY_CONNECTIONS, "53400", CANNOT_CONNECT_NOW];
+
 /// The result type of the `pg` module.
 pub type Result<T, E = PgError> = std::result::Result<T, E>;
 
@@ -25,6 +33,16 @@ pub enum PgError {
 
     #[error("role \"{user}\" does not exist on {target}")]
     UnknownRole { user: String, target: String },
+
+    /// The server answered and refused a new session (SQLSTATE 53300, 53400 or 57P03): a
+    /// limit, not a network problem, so it needs its own hint.
+    #[error("{server} refused the connection: {reason}")]
+    Refused {
+        /// "the server at user@host:port/db", or "the server" where the target is not known.
+        server: String,
+        code: String,
+        reason: String,
+    },
 
     #[error("TLS problem with {target}: {reason}")]
     Tls { target: String, reason: String },
@@ -62,6 +80,9 @@ impl PgError {
             PgError::AuthFailed { .. } => "check the password in the URL, PGPASSWORD or ~/.pgpass, and the role name".into(),
             PgError::UnknownDatabase { .. } => "check the database name (--database-url, PGDATABASE); list them with `psql -l`".into(),
             PgError::UnknownRole { .. } => "check the user name (--database-url, PGUSER)".into(),
+            PgError::Refused { code, .. } if code == TOO_MANY_CONNECTIONS => "too many clients (max_connections, or the role's or database's CONNECTION LIMIT); use fewer connections (bench pool: a lower --pool-size), close idle sessions, or raise the limit".into(),
+            PgError::Refused { code, .. } if code == CANNOT_CONNECT_NOW => "the server is starting up, shutting down or in recovery; wait until it accepts connections and retry".into(),
+            PgError::Refused { .. } => "a server limit on sessions was reached; use fewer connections (bench pool: a lower --pool-size) or raise the limit the message names".into(),
             PgError::Tls { .. } => "check sslmode, sslrootcert and the server's certificate; sslmode=require encrypts without verifying".into(),
             PgError::Query { hint: Some(h), .. } => h.clone(),
             PgError::Query { code: Some(c), .. } if c == "42501" => "the role lacks a privilege: GRANT pg_read_all_stats (or pg_monitor) to it, or connect as the table owner".into(),
@@ -82,8 +103,21 @@ impl PgError {
     pub fn code(&self) -> Option<&str> {
         match self {
             PgError::Query { code, .. } => code.as_deref(),
+            PgError::Refused { code, .. } => Some(code),
             _ => None,
         }
+    }
+
+    /// The refusal of a new session, when `err` is one (see [`REFUSAL_CODES`]); `server`
+    /// names who refused, for the message.
+    pub fn refused(server: impl Into<String>, err: &tokio_postgres::Error) -> Option<Self> {
+        let db = err.as_db_error()?;
+        let code = db.code().code();
+        REFUSAL_CODES.contains(&code).then(|| PgError::Refused {
+            server: server.into(),
+            code: code.to_string(),
+            reason: db.message().to_string(),
+        })
     }
 
     /// Wrap a tokio-postgres error raised by a statement, with what dbopt was doing.

@@ -34,7 +34,7 @@ pub struct QueriesArgs {
     #[arg(long)]
     pub repeat: Option<u32>,
     /// Concurrent sessions per statement (default: the file's, else 1).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::args::parse_count)]
     pub concurrency: Option<usize>,
     /// Compare with a stored run: a change beyond a `p95 +20%` budget and beyond run-to-run
     /// noise fails; plan changes are reported.
