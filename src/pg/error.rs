@@ -6,13 +6,16 @@
 
 use std::fmt;
 
+use super::conninfo::Redacted;
+
 /// The result type of the `pg` module.
 pub type Result<T, E = PgError> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
+    /// Built only from a [`Redacted`] message: it may quote the connection string.
     #[error("invalid connection string: {0}")]
-    BadConninfo(String),
+    BadConninfo(Redacted),
 
     #[error("could not connect to {target}: {reason}")]
     Unreachable { target: String, reason: String },
