@@ -287,3 +287,96 @@ async fn tls_with_sslmode_require_and_verify_ca() {
         .expect("verify-full must reject a cert for another host name");
     assert!(matches!(err, PgError::Tls { .. }), "{err:?}");
 }
+
+/// The password and every 4-character piece of it (a parser error may quote a piece).
+fn password_pieces(pw: &str) -> Vec<String> {
+    let chars: Vec<char> = pw.chars().collect();
+    let mut out = vec![pw.to_string()];
+    out.extend(chars.windows(4).map(|w| w.iter().collect::<String>()));
+    out
+}
+
+#[test]
+fn malformed_connection_strings_never_print_the_password() {
+    let cases = [
+        ("postgressql://app:S3cr3tPw@localhost/db", "S3cr3tPw"),
+        ("postgres:/app:S3cr3tPw@localhost/db", "S3cr3tPw"),
+        ("postgresql//app:S3cr3tPw@localhost/db", "S3cr3tPw"),
+        ("http://app:S3cr3tPw@localhost/db", "S3cr3tPw"),
+        ("POSTGRESQL://app:S3cr3tPw@localhost/db", "S3cr3tPw"),
+        ("Postgres://app:S3cr3tPw@localhost/db", "S3cr3tPw"),
+        ("postgresql://app:S3cr3tPw/db", "S3cr3tPw"),
+        (
+            "host=localhost password=S3cr3t Pw0rd dbname=db",
+            "S3cr3t Pw0rd",
+        ),
+        (
+            "host=localhost user=app password=S3cr3t Pw0rd",
+            "S3cr3t Pw0rd",
+        ),
+        ("postgresql://app:S3cr%ffPw@localhost/db", "S3cr%ffPw"),
+        ("postgresql://localhost/db?password=S3cr%ffPw", "S3cr%ffPw"),
+        ("postgresql://app:S3cr3tPw@[::1/db", "S3cr3tPw"),
+        ("host=localhost password='S3cr3tPw", "S3cr3tPw"),
+        ("postgresql://app:S3cr3tPw@localhost:port/db", "S3cr3tPw"),
+        (
+            "postgresql://app:S3cr3tPw@localhost/db?sslmode=maybe",
+            "S3cr3tPw",
+        ),
+        ("postgresql://app:pa/ssw0rd@localhost/db", "pa/ssw0rd"),
+    ];
+    for (input, pw) in cases {
+        for via in ["--database-url", "DATABASE_URL", "archive --to-database"] {
+            let mut cmd = dbopt();
+            match via {
+                "--database-url" => cmd.args(["doctor", "--database-url", input]),
+                "DATABASE_URL" => cmd.env("DATABASE_URL", input).arg("doctor"),
+                _ => cmd.args([
+                    "archive",
+                    "--table",
+                    "events",
+                    "--older-than",
+                    "30d",
+                    "--to-database",
+                    input,
+                ]),
+            };
+            let out = cmd.output().unwrap();
+            let err = assert_clean_error(&out, &["invalid connection string", "hint:"]);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            for piece in pw.split(' ').flat_map(password_pieces) {
+                assert!(
+                    !err.contains(&piece) && !stdout.contains(&piece),
+                    "{via} {input}: {piece:?} printed: {err}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn urls_with_an_ipv6_host_connect() {
+    use dbopt::pg::throwaway::{Throwaway, ThrowawayOptions};
+    let s = Throwaway::start(&ThrowawayOptions {
+        settings: vec![("listen_addresses".into(), "127.0.0.1,::1".into())],
+        ..Default::default()
+    })
+    .expect("a throwaway server listening on ::1 too");
+    let mut p = s.params("postgres");
+    p.set("host", "::1");
+    let url = p.url_with_password();
+    assert!(url.contains(&format!("@[::1]:{}/", s.port())), "{url}");
+    let c = pg::connect(
+        &ConnParams::parse(&url).unwrap(),
+        &SessionOptions::default(),
+    )
+    .await
+    .expect("connect over IPv6 with the built URL");
+    let addr: String = common::scalar(&c, "SELECT host(inet_client_addr())").await;
+    assert_eq!(addr, "::1");
+    let out = dbopt()
+        .args(["doctor", "--format", "json", "--database-url", &url])
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+}

@@ -1,5 +1,6 @@
-//! `dbopt explain` as a user runs it, against a real server: DML leaves the table unchanged,
-//! parameters, generic plans, inputs, output formats, comparisons, and every kind of bad input
+//! `dbopt explain` as a user runs it, against a real server: DML leaves the table unchanged
+//! and is only planned unless --analyze-writes, --with-index builds one CREATE INDEX and
+//! nothing else, parameters, generic plans, inputs, output formats, comparisons, and every kind of bad input
 //! ending in a clear message and exit status 2.
 
 mod common;
@@ -66,7 +67,7 @@ async fn dml_is_rolled_back_and_the_table_unchanged() {
         "MERGE INTO items i USING (SELECT 1 AS id) s ON i.id = s.id WHEN MATCHED THEN DELETE",
         "SELECT id FROM items WHERE shop = 3 ORDER BY id LIMIT 5 FOR UPDATE SKIP LOCKED",
     ] {
-        let o = explain(&url, &[sql]);
+        let o = explain(&url, &[sql, "--analyze-writes"]);
         assert_eq!(o.status.code(), Some(0), "{sql}: {}", String::from_utf8_lossy(&o.stderr));
         let out = stdout(&o);
         assert!(out.contains("rolled back"), "{sql}: the user is told: {out}");
@@ -402,4 +403,190 @@ async fn statements_the_parser_cannot_read_are_analysed_from_their_plan() {
         .unwrap()
         .contains("rolled back"));
     assert_eq!(fingerprint(&p, "items").await, before);
+}
+
+/// Whether `victim` still has the row with this id, and how many indexes it has.
+async fn victim_state(p: &ConnParams, id: i32) -> (bool, i64) {
+    let c = common::setup_conn(p).await;
+    let row = c
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM victim WHERE id = $1),
+                    (SELECT count(*) FROM pg_indexes WHERE tablename = 'victim')",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+#[tokio::test]
+async fn with_index_takes_one_create_index_and_nothing_else() {
+    let (p, url) = items_db("withindex").await;
+    common::setup_conn(&p)
+        .await
+        .batch_execute(
+            "CREATE TABLE victim (id int PRIMARY KEY, x int);
+             INSERT INTO victim SELECT i, i FROM generate_series(1, 20) i;
+             CREATE FUNCTION evil(int) RETURNS int LANGUAGE plpgsql IMMUTABLE
+               AS $$ BEGIN DELETE FROM victim WHERE id = 11; RETURN $1; END $$;",
+        )
+        .await
+        .unwrap();
+    let q = "SELECT * FROM victim WHERE x = 5";
+    // A COMMIT after the index must not escape the rollback: refused before connecting.
+    let o = explain(
+        &url,
+        &[
+            q,
+            "--with-index",
+            "CREATE INDEX ON victim (x); COMMIT; DELETE FROM victim WHERE id = 10",
+        ],
+    );
+    common::assert_clean_error(&o, &["--with-index", "3 statements", "hint:"]);
+    assert_eq!(
+        victim_state(&p, 10).await,
+        (true, 1),
+        "row kept, no index left"
+    );
+    for (ddl, needle) in [
+        (
+            "CREATE INDEX ON victim ((evil(x)))",
+            "`evil` is not a built-in",
+        ),
+        (
+            "CREATE INDEX ON victim ((public.evil(x)))",
+            "`public.evil` is not a built-in",
+        ),
+        (
+            "CREATE INDEX ON victim (x); CREATE INDEX ON victim (id)",
+            "2 statements",
+        ),
+        ("DELETE FROM victim WHERE id = 11", "only a CREATE INDEX"),
+        (
+            "CREATE INDEX ON victim (x) WHERE x IN (SELECT evil(1))",
+            "subqueries",
+        ),
+        (
+            "CREATE INDEX ON no_such_table (x)",
+            "`no_such_table` does not exist",
+        ),
+    ] {
+        let o = explain(&url, &[q, "--with-index", ddl]);
+        common::assert_clean_error(&o, &[needle, "hint:"]);
+    }
+    assert_eq!(victim_state(&p, 11).await, (true, 1), "evil() never ran");
+    // The statement itself goes over the extended protocol: a statement the parser cannot read
+    // (sent as it is) cannot smuggle a COMMIT either.
+    let o = explain(
+        &url,
+        &["SELECT id FROM victim FOR NO KEY UPDATE; COMMIT; DELETE FROM victim WHERE id = 12"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert_eq!(victim_state(&p, 12).await, (true, 1));
+    // Ordinary, CONCURRENTLY and built-in expression indexes still work and are used.
+    for (sql, ddl, name) in [
+        (
+            "SELECT * FROM items WHERE shop = 42",
+            "CREATE INDEX items_shop_ix ON items (shop)",
+            "items_shop_ix",
+        ),
+        (
+            "SELECT * FROM items WHERE name = 'item 5'",
+            "CREATE INDEX CONCURRENTLY items_name_ix ON Items (Name)",
+            "items_name_ix",
+        ),
+        (
+            "SELECT * FROM items WHERE lower(name) = 'item 5'",
+            "CREATE INDEX items_lower_ix ON public.items ((lower(name)))",
+            "items_lower_ix",
+        ),
+    ] {
+        let o = explain(&url, &[sql, "--with-index", ddl, "--format", "json"]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{ddl}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let plan = v["after"]["plan"]["root"].to_string();
+        assert!(plan.contains(name), "{ddl}: the index is used: {plan}");
+        if ddl.contains("CONCURRENTLY") {
+            assert!(
+                v["notes"].to_string().contains("CONCURRENTLY was dropped"),
+                "{v}"
+            );
+        }
+    }
+    let c = common::setup_conn(&p).await;
+    let n: i64 = common::scalar(
+        &c,
+        "SELECT count(*) FROM pg_indexes WHERE tablename = 'items'",
+    )
+    .await;
+    assert_eq!(n, 1, "only the primary key: every index was rolled back");
+}
+
+#[tokio::test]
+async fn writes_are_planned_only_unless_analyze_writes() {
+    let (p, url) = items_db("writes").await;
+    let c = common::setup_conn(&p).await;
+    c.batch_execute("INSERT INTO audit (item) VALUES (0)")
+        .await
+        .unwrap();
+    let state = || async {
+        let c = common::setup_conn(&p).await;
+        let row = c
+            .query_one(
+                "SELECT (SELECT last_value FROM pg_sequences WHERE sequencename = 'audit_id_seq'),
+                        (SELECT count(*) FROM audit)",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get::<_, Option<i64>>(0), row.get::<_, i64>(1))
+    };
+    assert_eq!(state().await, (Some(1), 1));
+    let sql = "INSERT INTO audit (item) SELECT id FROM items WHERE shop = 1";
+    let o = explain(&url, &[sql, "--format", "json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["before"]["mode"], "plain", "{v}");
+    assert!(
+        v["before"]["notes"]
+            .to_string()
+            .contains("--analyze-writes"),
+        "{v}"
+    );
+    assert_eq!(
+        state().await,
+        (Some(1), 1),
+        "planned only: the sequence did not move"
+    );
+
+    let o = explain(&url, &[sql, "--analyze-writes", "--format", "json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["before"]["mode"], "analyze", "{v}");
+    let notes = v["before"]["notes"].to_string();
+    assert!(notes.contains("rolled back"), "{notes}");
+    assert!(
+        notes.contains("public.audit_id_seq (from 1 to 101)"),
+        "{notes}"
+    );
+    assert_eq!(
+        state().await,
+        (Some(101), 1),
+        "rows rolled back; the sequence advanced, as told"
+    );
 }

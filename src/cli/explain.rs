@@ -1,11 +1,13 @@
 //! `dbopt explain`: EXPLAIN (ANALYZE, BUFFERS) one statement safely and say what is wrong with
 //! its plan.
 //!
-//! Why the statement is parsed before it is sent: to know whether it writes (then it runs in
-//! a read-write transaction that is rolled back; otherwise the session is read-only), whether it
-//! is a utility statement that cannot be explained, and how many `$n` parameters it has. A
-//! statement dbopt's parser cannot read is still sent: the server is the judge of syntax, and
-//! such a statement is treated as writing (rolled back) and analysed from its plan.
+//! Why the statement is parsed before it is sent: to know whether it writes (then it is only
+//! planned, or with `--analyze-writes` executed in a read-write transaction that is rolled
+//! back; otherwise the session is read-only), whether it is a utility statement that cannot be
+//! explained, and how many `$n` parameters it has. A statement dbopt's parser cannot read is
+//! still sent: the server is the judge of syntax, and such a statement is treated as writing
+//! and analysed from its plan. `--with-index` statements are parsed before connecting, and
+//! anything but one CREATE INDEX each is refused.
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -14,7 +16,7 @@ use clap::Args;
 
 use super::{ExitStatus, Globals};
 use crate::analyze::candidates;
-use crate::pg::explain::{self as runner, ExplainError, Request};
+use crate::pg::explain::{self as runner, ExplainError, IndexDdl, Request};
 use crate::report::explain::{ExplainReport, Run};
 use crate::report::{self, Format, Severity};
 use crate::rules::{self, Ctx, Scope};
@@ -42,6 +44,12 @@ pub struct ExplainArgs {
     #[arg(long)]
     pub no_analyze: bool,
 
+    /// Execute INSERT/UPDATE/DELETE/MERGE too (EXPLAIN ANALYZE inside a transaction that is
+    /// rolled back). Without it they are planned only, since sequences they use would advance
+    /// for good.
+    #[arg(long)]
+    pub analyze_writes: bool,
+
     /// Value for $1, $2, ... in order (repeat the flag); "NULL" for a null. Without values a
     /// parameterized statement gets a generic plan.
     #[arg(long = "param", value_name = "VALUE")]
@@ -52,8 +60,8 @@ pub struct ExplainArgs {
     #[arg(long)]
     pub compare: bool,
 
-    /// CREATE INDEX statement to build inside the rolled-back transaction for the comparison
-    /// (repeat the flag for several). Implies --compare.
+    /// One CREATE INDEX statement to build inside the rolled-back transaction for the
+    /// comparison (repeat the flag for several; CONCURRENTLY is dropped). Implies --compare.
     #[arg(long = "with-index", value_name = "DDL")]
     pub with_index: Vec<String>,
 
@@ -200,24 +208,26 @@ async fn explain(g: &Globals, args: &ExplainArgs) -> anyhow::Result<Result<ExitS
         }
         Err(e) => (None, Some(e)),
     };
-    // Unparsed statements count as writing: read-write, always rolled back.
+    // Unparsed statements count as writing: planned only unless --analyze-writes.
     let writes = shape.as_ref().is_none_or(shape::is_data_modifying);
-    let with_index: Vec<String> = args
+    let with_index = match args
         .with_index
         .iter()
-        .map(|d| strip_concurrently(d))
-        .collect();
-    let conn = crate::pg::connect(
-        &g.connect.params()?,
-        &g.connect.session(!writes && with_index.is_empty()),
-    )
-    .await?;
+        .map(|d| IndexDdl::parse(d))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(w) => w,
+        Err(e) => return Ok(Err(UserError::new(e.to_string(), e.hint()))),
+    };
+    let read_only = !(writes && args.analyze_writes) && with_index.is_empty();
+    let conn = crate::pg::connect(&g.connect.params()?, &g.connect.session(read_only)).await?;
     let base = Request {
         sql: sql.clone(),
         analyze: !args.no_analyze,
         nparams: shape::placeholders(&sql),
         params: args.params.clone(),
         writes,
+        analyze_writes: args.analyze_writes,
         ..Default::default()
     };
     let config = match rules::Config::load(None) {
@@ -286,7 +296,7 @@ async fn explain(g: &Globals, args: &ExplainArgs) -> anyhow::Result<Result<ExitS
             indexes: if with_index.is_empty() {
                 hypothetical
             } else {
-                with_index.clone()
+                with_index.iter().map(ToString::to_string).collect()
             },
             hypothetical: with_index.is_empty(),
             findings: match check(&e) {
@@ -298,7 +308,7 @@ async fn explain(g: &Globals, args: &ExplainArgs) -> anyhow::Result<Result<ExitS
     } else {
         None
     };
-    if with_index.iter().zip(&args.with_index).any(|(a, b)| a != b) {
+    if with_index.iter().any(|d| d.concurrently) {
         notes.push("CONCURRENTLY was dropped from --with-index: the index is built inside the transaction that is rolled back".into());
     }
     let report = ExplainReport {
@@ -330,15 +340,4 @@ async fn explain(g: &Globals, args: &ExplainArgs) -> anyhow::Result<Result<ExitS
         (Some(limit), Some(w)) if w >= limit => ExitStatus::Findings,
         _ => ExitStatus::Ok,
     }))
-}
-
-/// `CREATE INDEX CONCURRENTLY` cannot run in a transaction; the comparison builds it in one.
-fn strip_concurrently(ddl: &str) -> String {
-    let words: Vec<&str> = ddl.split_whitespace().collect();
-    words
-        .iter()
-        .filter(|w| !w.eq_ignore_ascii_case("concurrently"))
-        .copied()
-        .collect::<Vec<_>>()
-        .join(" ")
 }

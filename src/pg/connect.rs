@@ -77,7 +77,7 @@ pub fn pg_config(p: &ConnParams, s: &SessionOptions) -> Result<tokio_postgres::C
     for a in hostaddrs {
         let ip = a
             .parse()
-            .map_err(|_| PgError::BadConninfo(format!("invalid hostaddr \"{a}\"")))?;
+            .map_err(|_| p.bad(&format!("invalid hostaddr \"{a}\"")))?;
         c.hostaddr(ip);
     }
     for port in p.ports() {
@@ -111,11 +111,7 @@ pub fn pg_config(p: &ConnParams, s: &SessionOptions) -> Result<tokio_postgres::C
         c.target_session_attrs(match tsa {
             "read-write" => T::ReadWrite,
             "any" => T::Any,
-            other => {
-                return Err(PgError::BadConninfo(format!(
-                    "unsupported target_session_attrs \"{other}\""
-                )))
-            }
+            other => return Err(p.bad(&format!("unsupported target_session_attrs \"{other}\""))),
         });
     }
     c.ssl_mode(match p.sslmode() {

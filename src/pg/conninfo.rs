@@ -5,6 +5,12 @@
 //! shows the password. Users expect dbopt to connect exactly where `psql` would, so the
 //! precedence is libpq's: explicit parameters, then `PG*` variables, then built-in defaults,
 //! and the password from `.pgpass` when none was given.
+//!
+//! Why every parse error goes through [`Redacted`]: a malformed connection string is exactly the
+//! case where dbopt cannot tell which part is the password (a mistyped scheme, a URL without a
+//! host, an unquoted space in `password=`), so messages quoting the input mask every piece of
+//! it that could be one. The inner parsers return plain text; [`ConnParams::parse`] is the one
+//! place that turns it into an error, through the one masking function.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,6 +19,181 @@ use std::path::{Path, PathBuf};
 use percent_encoding::percent_decode_str;
 
 use super::error::{PgError, Result};
+
+/// Errors of the inner parsers: a message that may quote the input, redacted by the caller.
+type Raw<T> = std::result::Result<T, String>;
+
+/// What replaces a piece of text that could be a password.
+const MASK: &str = "********";
+
+/// Pieces of a candidate shorter than this are not masked (they would mask ordinary words);
+/// a whole candidate that short is still masked where it stands alone.
+const MIN_PIECE: usize = 4;
+
+/// Text derived from a connection string (an error message quoting it), with every piece that
+/// could be the password masked. It can only be built by masking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redacted(String);
+
+impl Redacted {
+    /// `message` about `input`, with every piece of `input` that could be a password masked.
+    pub fn new(input: &str, message: &str) -> Self {
+        Redacted(mask(message, &password_candidates(input)))
+    }
+}
+
+impl fmt::Display for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A connection string that looks like a URL: `scheme`, the `:`/`/` run after it, the rest.
+struct UrlLike<'a> {
+    scheme: &'a str,
+    separator: &'a str,
+    rest: &'a str,
+}
+
+/// The input is URL-like when its first word (up to `=` or a blank) has a `:` or a `/`:
+/// key=value strings never do, so `postgressql://`, `postgres:/` and `http://` are caught
+/// here instead of being read as a key without `=` (and echoed, password and all).
+fn url_like(s: &str) -> Option<UrlLike<'_>> {
+    let first = s.split(|c: char| c == '=' || c.is_whitespace()).next()?;
+    if !first.contains([':', '/']) {
+        return None;
+    }
+    let re = regex::Regex::new(r"(?s)^([A-Za-z0-9+.\-]*)(://|[:/]*)(.*)$").expect("valid regex");
+    let c = re.captures(s)?;
+    let part = |i| c.get(i).map_or("", |m: regex::Match<'_>| m.as_str());
+    Some(UrlLike {
+        scheme: part(1),
+        separator: part(2),
+        rest: part(3),
+    })
+}
+
+impl UrlLike<'_> {
+    /// libpq accepts exactly `postgresql://` and `postgres://`, in lower case.
+    fn check_scheme(&self) -> Raw<()> {
+        let known = ["postgresql", "postgres"];
+        if known.contains(&self.scheme) && self.separator == "://" {
+            return Ok(());
+        }
+        Err(if known.contains(&self.scheme) {
+            format!(
+                "malformed URL: `{}{}` must be `{}://`",
+                self.scheme, self.separator, self.scheme
+            )
+        } else if known.iter().any(|k| k.eq_ignore_ascii_case(self.scheme)) {
+            format!(
+                "URL scheme `{}` must be lower case, as libpq requires (postgresql:// or postgres://)",
+                self.scheme
+            )
+        } else if self.scheme.is_empty() {
+            "neither a postgresql:// URL nor key=value pairs".to_string()
+        } else {
+            format!(
+                "unknown URL scheme `{}`; use postgresql:// or postgres://",
+                self.scheme
+            )
+        })
+    }
+}
+
+/// Every piece of `input` that could be a password, raw, percent-decoded and unescaped: in a
+/// URL the userinfo after its first `:` (up to the last `@`); without an `@`, everything after
+/// the first `:` of the authority (a forgotten `@` turns the password into a "port"); the
+/// `password=` values of the query; in key=value pairs each `password` value, an unquoted one
+/// up to the next `key=` (a password with an unquoted space runs on into the next word).
+fn password_candidates(input: &str) -> Vec<String> {
+    let mut found: Vec<&str> = Vec::new();
+    let s = input.trim();
+    if let Some(u) = url_like(s) {
+        let before_query = u.rest.split('?').next().unwrap_or("");
+        for part in [u.rest, before_query] {
+            match part.rsplit_once('@') {
+                Some((userinfo, _)) => found.extend(userinfo.split_once(':').map(|x| x.1)),
+                None => {
+                    let authority = part.split(['/', '?']).next().unwrap_or("");
+                    // The colons of a bracketed IPv6 address are not the password's.
+                    let after_host = match authority.strip_prefix('[') {
+                        Some(a) => a.split_once(']').map(|x| x.1),
+                        None => Some(authority),
+                    };
+                    found.extend(after_host.and_then(|a| a.split_once(':')).map(|x| x.1));
+                }
+            }
+        }
+        if let Some((_, query)) = u.rest.split_once('?') {
+            for pair in query.split('&') {
+                if let Some((k, v)) = pair.split_once('=') {
+                    if decode_lossy(k) == "password" {
+                        found.push(v);
+                    }
+                }
+            }
+        }
+    }
+    let kv = regex::Regex::new(
+        r"(?s)(?:^|\s)password\s*=\s*(?:'((?:[^'\\]|\\.)*)'?|(.*?)(?:\s+\w+\s*=|$))",
+    )
+    .expect("valid regex");
+    for c in kv.captures_iter(s) {
+        found.extend(c.get(1).or(c.get(2)).map(|m| m.as_str().trim()));
+    }
+    let mut all: Vec<String> = Vec::new();
+    for c in found.into_iter().filter(|c| !c.is_empty()) {
+        for form in [c.to_string(), decode_lossy(c), c.replace('\\', "")] {
+            if !all.contains(&form) {
+                all.push(form);
+            }
+        }
+    }
+    all
+}
+
+fn decode_lossy(s: &str) -> String {
+    percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+/// `message` with every run of at least [`MIN_PIECE`] characters that occurs in a candidate
+/// replaced by [`MASK`] (so a parser error quoting part of a password is masked too), and each
+/// shorter whole candidate where it stands alone.
+fn mask(message: &str, candidates: &[String]) -> String {
+    let cands: Vec<Vec<char>> = candidates.iter().map(|c| c.chars().collect()).collect();
+    let msg: Vec<char> = message.chars().collect();
+    let alone = |i: usize, len: usize| {
+        let edge = |c: Option<&char>| c.is_none_or(|c| !c.is_alphanumeric());
+        edge(i.checked_sub(1).and_then(|j| msg.get(j))) && edge(msg.get(i + len))
+    };
+    let mut out = String::new();
+    let mut i = 0;
+    while i < msg.len() {
+        let mut best = 0;
+        for c in &cands {
+            for start in 0..c.len() {
+                let n = c[start..]
+                    .iter()
+                    .zip(&msg[i..])
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                let whole = start == 0 && n == c.len() && alone(i, n);
+                if (n >= MIN_PIECE || whole) && n > best {
+                    best = n;
+                }
+            }
+        }
+        if best > 0 {
+            out.push_str(MASK);
+            i += best;
+        } else {
+            out.push(msg[i]);
+            i += 1;
+        }
+    }
+    out
+}
 
 /// Parameters libpq accepts that dbopt honours (others are rejected, as libpq does).
 const KNOWN: &[&str] = &[
@@ -68,7 +249,7 @@ pub enum SslMode {
 }
 
 impl SslMode {
-    fn parse(s: &str) -> Result<Self> {
+    fn parse(s: &str) -> Raw<Self> {
         Ok(match s {
             "disable" => SslMode::Disable,
             "allow" => SslMode::Allow,
@@ -77,9 +258,9 @@ impl SslMode {
             "verify-ca" => SslMode::VerifyCa,
             "verify-full" => SslMode::VerifyFull,
             other => {
-                return Err(PgError::BadConninfo(format!(
+                return Err(format!(
                     "invalid sslmode \"{other}\" (use disable, allow, prefer, require, verify-ca or verify-full)"
-                )))
+                ))
             }
         })
     }
@@ -115,18 +296,23 @@ impl fmt::Debug for ConnParams {
 
 impl ConnParams {
     /// Parse an explicit connection string (URL or key=value) only, with no environment.
+    /// Errors quote the input only through [`Redacted`].
     pub fn parse(conninfo: &str) -> Result<Self> {
-        let trimmed = conninfo.trim();
-        let params = if trimmed.starts_with("postgresql://") || trimmed.starts_with("postgres://") {
-            parse_url(trimmed)?
-        } else {
-            parse_kv(trimmed)?
+        Self::parse_raw(conninfo.trim())
+            .map_err(|m| PgError::BadConninfo(Redacted::new(conninfo, &m)))
+    }
+
+    fn parse_raw(trimmed: &str) -> Raw<Self> {
+        let params = match url_like(trimmed) {
+            Some(u) => {
+                u.check_scheme()?;
+                parse_url(u.rest)?
+            }
+            None => parse_kv(trimmed)?,
         };
         for key in params.keys() {
             if !KNOWN.contains(&key.as_str()) {
-                return Err(PgError::BadConninfo(format!(
-                    "unknown connection option \"{key}\""
-                )));
+                return Err(format!("unknown connection option \"{key}\""));
             }
         }
         let me = ConnParams { params };
@@ -136,10 +322,15 @@ impl ConnParams {
         if let Some(p) = me.get("port") {
             for part in p.split(',') {
                 part.parse::<u16>()
-                    .map_err(|_| PgError::BadConninfo(format!("invalid port \"{part}\"")))?;
+                    .map_err(|_| format!("invalid port \"{part}\""))?;
             }
         }
         Ok(me)
+    }
+
+    /// An error about these parameters, masked against their password like a parse error.
+    pub fn bad(&self, message: &str) -> PgError {
+        PgError::BadConninfo(Redacted::new(&self.to_kv_string(), message))
     }
 
     /// The full libpq resolution: explicit string, then `env`, then defaults, then `.pgpass`.
@@ -236,17 +427,35 @@ impl ConnParams {
 
     /// `user@host:port/dbname`, for messages. Never includes the password.
     pub fn target(&self) -> String {
-        let host = self
-            .get("hostaddr")
-            .or(self.get("host"))
-            .unwrap_or("localhost");
+        let hosts = match self.get("hostaddr").or(self.get("host")) {
+            Some(h) => h.split(',').map(str::to_string).collect(),
+            None => vec!["localhost".to_string()],
+        };
         format!(
-            "{}@{}:{}/{}",
+            "{}@{}/{}",
             self.user(),
-            host,
-            self.get("port").unwrap_or("5432"),
+            self.host_ports(&hosts, |h| h.to_string()),
             self.dbname()
         )
+    }
+
+    /// `host:port,...`: each host with its port (one port serves every host, as in libpq),
+    /// IPv6 addresses in brackets; `enc` encodes each host.
+    fn host_ports(&self, hosts: &[String], enc: impl Fn(&str) -> String) -> String {
+        let ports: Vec<&str> = self.get("port").unwrap_or("5432").split(',').collect();
+        hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let port = ports.get(i).or(ports.first()).copied().unwrap_or("5432");
+                if h.contains(':') {
+                    format!("[{}]:{port}", enc(h))
+                } else {
+                    format!("{}:{port}", enc(h))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// A `postgresql://` URL without the password, safe to print.
@@ -276,11 +485,11 @@ impl ConnParams {
         }
         out.push('@');
         let host = self.get("host").unwrap_or("localhost");
-        let socket = host.starts_with('/');
+        let socket = host.split(',').any(|h| h.starts_with('/'));
         if !socket {
-            out.push_str(host);
-            out.push(':');
-            out.push_str(self.get("port").unwrap_or("5432"));
+            let hosts: Vec<String> = host.split(',').map(str::to_string).collect();
+            // ':' stays as it is inside the brackets of an IPv6 address.
+            out.push_str(&self.host_ports(&hosts, |h| enc(h).replace("%3A", ":")));
         }
         out.push('/');
         out.push_str(&enc(self.dbname()));
@@ -320,17 +529,17 @@ fn os_user() -> String {
         .unwrap_or_else(|| "postgres".into())
 }
 
-fn decode(s: &str) -> Result<String> {
+fn decode(s: &str) -> Raw<String> {
     percent_decode_str(s)
         .decode_utf8()
         .map(|c| c.into_owned())
-        .map_err(|_| PgError::BadConninfo(format!("invalid percent-encoding in \"{s}\"")))
+        .map_err(|_| format!("invalid percent-encoding in \"{s}\""))
 }
 
-/// `postgresql://[user[:password]@][host][:port][,...][/dbname][?param=value&...]`
-fn parse_url(url: &str) -> Result<BTreeMap<String, String>> {
+/// `postgresql://[user[:password]@][host][:port][,...][/dbname][?param=value&...]`, from the
+/// part after `://`.
+fn parse_url(rest: &str) -> Raw<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
-    let rest = url.split_once("://").map(|x| x.1).unwrap_or_default();
     let (rest, query) = match rest.split_once('?') {
         Some((a, b)) => (a, Some(b)),
         None => (rest, None),
@@ -339,6 +548,7 @@ fn parse_url(url: &str) -> Result<BTreeMap<String, String>> {
         Some(i) => (&rest[..i], Some(&rest[i + 1..])),
         None => (rest, None),
     };
+    let has_userinfo = authority.contains('@');
     let hostspec = match authority.rsplit_once('@') {
         Some((userinfo, hosts)) => {
             let (user, pw) = match userinfo.split_once(':') {
@@ -360,9 +570,9 @@ fn parse_url(url: &str) -> Result<BTreeMap<String, String>> {
         let mut ports = Vec::new();
         for part in hostspec.split(',') {
             let (h, p) = if let Some(stripped) = part.strip_prefix('[') {
-                let end = stripped.find(']').ok_or_else(|| {
-                    PgError::BadConninfo(format!("unterminated IPv6 address in \"{part}\""))
-                })?;
+                let end = stripped
+                    .find(']')
+                    .ok_or_else(|| format!("unterminated IPv6 address in \"{part}\""))?;
                 let after = &stripped[end + 1..];
                 (stripped[..end].to_string(), after.strip_prefix(':'))
             } else {
@@ -374,7 +584,11 @@ fn parse_url(url: &str) -> Result<BTreeMap<String, String>> {
             hosts.push(decode(&h)?);
             if let Some(p) = p {
                 if p.parse::<u16>().is_err() {
-                    return Err(PgError::BadConninfo(format!("invalid port \"{p}\" in URL")));
+                    return Err(if has_userinfo {
+                        format!("invalid port \"{p}\" in URL")
+                    } else {
+                        format!("invalid port \"{p}\" in URL (with a password, write user:password@host)")
+                    });
                 }
                 ports.push(p.to_string());
             }
@@ -391,9 +605,9 @@ fn parse_url(url: &str) -> Result<BTreeMap<String, String>> {
     }
     if let Some(q) = query {
         for pair in q.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').ok_or_else(|| {
-                PgError::BadConninfo(format!("URL parameter \"{pair}\" has no value"))
-            })?;
+            let (k, v) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("URL parameter \"{pair}\" has no value"))?;
             out.insert(decode(k)?, decode(v)?);
         }
     }
@@ -401,8 +615,9 @@ fn parse_url(url: &str) -> Result<BTreeMap<String, String>> {
 }
 
 /// `key=value key2='quoted \' value'`
-fn parse_kv(s: &str) -> Result<BTreeMap<String, String>> {
+fn parse_kv(s: &str) -> Raw<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
+    let mut last_key = String::new();
     let mut chars = s.chars().peekable();
     loop {
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
@@ -423,9 +638,14 @@ fn parse_kv(s: &str) -> Result<BTreeMap<String, String>> {
             chars.next();
         }
         if chars.next() != Some('=') {
-            return Err(PgError::BadConninfo(format!(
-                "missing \"=\" after \"{key}\" (expected a postgresql:// URL or key=value pairs)"
-            )));
+            // After an unquoted password this word is the rest of the password: never echo it.
+            return Err(if last_key == "password" {
+                "missing \"=\" after the password value: quote a password that contains spaces (password='...')".to_string()
+            } else {
+                format!(
+                    "missing \"=\" after \"{key}\" (expected a postgresql:// URL or key=value pairs)"
+                )
+            });
         }
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
             chars.next();
@@ -445,9 +665,7 @@ fn parse_kv(s: &str) -> Result<BTreeMap<String, String>> {
                 }
             }
             if !closed {
-                return Err(PgError::BadConninfo(format!(
-                    "unterminated quoted value for \"{key}\""
-                )));
+                return Err(format!("unterminated quoted value for \"{key}\""));
             }
         } else {
             while let Some(&c) = chars.peek() {
@@ -464,8 +682,9 @@ fn parse_kv(s: &str) -> Result<BTreeMap<String, String>> {
             }
         }
         if key.is_empty() {
-            return Err(PgError::BadConninfo("empty parameter name".into()));
+            return Err("empty parameter name".into());
         }
+        last_key.clone_from(&key);
         out.insert(key, value);
     }
     Ok(out)
@@ -647,6 +866,117 @@ mod tests {
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
         let p = ConnParams::resolve(Some("host=elsewhere user=carol"), &env).unwrap();
         assert_eq!(p.password(), None, "world-readable .pgpass must be ignored");
+    }
+
+    /// Every 4-character piece of `pw` (and `pw` itself) is absent from `text`.
+    fn assert_no_piece(text: &str, pw: &str) {
+        let c: Vec<char> = pw.chars().collect();
+        assert!(!text.contains(pw), "{text}");
+        for w in c.windows(4) {
+            let piece: String = w.iter().collect();
+            assert!(
+                !text.contains(&piece),
+                "{piece:?} of the password in: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_strings_never_echo_the_password() {
+        for (input, pw, needle) in [
+            (
+                "postgressql://u:S3cr3tPw@h/db",
+                "S3cr3tPw",
+                "unknown URL scheme `postgressql`",
+            ),
+            (
+                "postgres:/u:S3cr3tPw@h/db",
+                "S3cr3tPw",
+                "`postgres:/` must be `postgres://`",
+            ),
+            (
+                "postgresql//u:S3cr3tPw@h/db",
+                "S3cr3tPw",
+                "must be `postgresql://`",
+            ),
+            (
+                "http://u:S3cr3tPw@h/db",
+                "S3cr3tPw",
+                "unknown URL scheme `http`",
+            ),
+            ("POSTGRESQL://u:S3cr3tPw@h/db", "S3cr3tPw", "lower case"),
+            ("postgresql://u:S3cr3tPw/db", "S3cr3tPw", "invalid port"),
+            ("postgresql://u:ab/db", "ab", "user:password@host"),
+            (
+                "host=h password=S3cr3t Pw0rd dbname=d",
+                "S3cr3t Pw0rd",
+                "quote a password",
+            ),
+            (
+                "host=h password=S3cr3t Pw0rd",
+                "S3cr3t Pw0rd",
+                "quote a password",
+            ),
+            (
+                "postgresql://u:S3cr%ffPw@h/db",
+                "S3cr%ffPw",
+                "percent-encoding",
+            ),
+            (
+                "postgresql://h/db?password=S3cr%ffPw",
+                "S3cr%ffPw",
+                "percent-encoding",
+            ),
+            ("postgresql://u:S3cr3tPw@[::1/db", "S3cr3tPw", "IPv6"),
+            ("host=h password='S3cr3tPw", "S3cr3tPw", "unterminated"),
+            ("postgresql://u:pa/ssw0rd@h/db", "pa/ssw0rd", "invalid port"),
+        ] {
+            let err = match ConnParams::parse(input) {
+                Err(e) => e.to_string(),
+                Ok(p) => panic!("{input} must be refused: {p:?}"),
+            };
+            assert!(err.contains(needle), "{input}: {err}");
+            assert_no_piece(&err, pw);
+            if let Some((a, b)) = pw.split_once(' ') {
+                assert_no_piece(&err, a);
+                assert_no_piece(&err, b);
+            }
+        }
+    }
+
+    #[test]
+    fn masking_covers_pieces_and_short_whole_candidates() {
+        let c = vec!["hunter22".to_string(), "ab".to_string()];
+        assert_eq!(mask("bad \"nter2\" here", &c), "bad \"********\" here");
+        assert_eq!(mask("port \"ab\" about", &c), "port \"********\" about");
+        assert_eq!(mask("nothing", &c), "nothing");
+        // IPv6 colons and the port of a URL with userinfo are not password positions.
+        assert!(password_candidates("postgresql://[::1]/db").is_empty());
+        assert!(password_candidates("postgresql://u@h:5432/db").is_empty());
+        assert_eq!(
+            password_candidates("host=h password='it\\'s'"),
+            ["it\\'s", "it's"]
+        );
+    }
+
+    #[test]
+    fn urls_bracket_ipv6_hosts_and_pair_each_host_with_its_port() {
+        let p = ConnParams::parse("host=::1 port=5433 user=u password=pw dbname=d").unwrap();
+        assert_eq!(p.url_with_password(), "postgresql://u:pw@[::1]:5433/d");
+        assert_eq!(ConnParams::parse(&p.url_with_password()).unwrap(), p);
+        assert_eq!(p.target(), "u@[::1]:5433/d");
+        let p = ConnParams::parse("host=a.example,::1 port=5433,5434 user=u dbname=d").unwrap();
+        assert_eq!(
+            p.redacted_url(),
+            "postgresql://u@a.example:5433,[::1]:5434/d"
+        );
+        assert_eq!(ConnParams::parse(&p.redacted_url()).unwrap(), p);
+        let p = ConnParams::parse("host=a,b port=7 user=u dbname=d").unwrap();
+        assert_eq!(p.redacted_url(), "postgresql://u@a:7,b:7/d");
+        assert_eq!(
+            ConnParams::parse(&p.redacted_url()).unwrap().hosts(),
+            ["a", "b"]
+        );
     }
 
     #[test]

@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use super::conninfo::Redacted;
+
 /// too_many_connections: max_connections, or a role's or database's CONNECTION LIMIT.
 pub const TOO_MANY_CONNECTIONS: &str = "53300";
 /// cannot_connect_now: the server is starting up, shutting down or in recovery.
@@ -19,8 +21,9 @@ pub type Result<T, E = PgError> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
+    /// Built only from a [`Redacted`] message: it may quote the connection string.
     #[error("invalid connection string: {0}")]
-    BadConninfo(String),
+    BadConninfo(Redacted),
 
     #[error("could not connect to {target}: {reason}")]
     Unreachable { target: String, reason: String },
