@@ -21,8 +21,10 @@ fn names() -> Vec<String> {
         "日本".into(),
         "a\\\"b".into(),
         "new\nline".into(),
-        // 21 three-byte characters: 63 bytes, the longest identifier PostgreSQL keeps.
-        "名".repeat(21),
+        // 63 bytes, multi-byte first. (HypoPG cuts its own index names, which hold the column
+        // name, at a byte: with 21 three-byte characters its EXPLAIN output is not UTF-8.
+        // `the_longest_multi_byte_name_with_dbopts_own_cost_model` covers that one.)
+        format!("{}{}", "名".repeat(5), "a".repeat(48)),
     ]
 }
 
@@ -381,5 +383,40 @@ async fn indexes_fix_sql_indexes_the_foreign_key_of_a_quoted_table() {
         .unwrap()
         .get(0);
     assert_eq!(cols, ["Parent Id"]);
+    assert!(sentinel_exists(&c).await);
+}
+
+/// 21 three-byte characters (63 bytes, the longest name PostgreSQL keeps), advised with dbopt's
+/// cost model: no panic, a name within 63 bytes, DDL that builds the index on that column.
+#[tokio::test]
+async fn the_longest_multi_byte_name_with_dbopts_own_cost_model() {
+    let col = "名".repeat(21);
+    let p = fresh_db("hostile_long").await;
+    let c = setup_conn(&p).await;
+    c.batch_execute(&format!(
+        "CREATE TABLE x (id int);
+         CREATE TABLE \"日本\" (id bigint, {col} int NOT NULL, pad text);
+         INSERT INTO \"日本\" SELECT g, g % 5000, md5(g::text) FROM generate_series(1, 30000) g;
+         ANALYZE;",
+        col = q(&col)
+    ))
+    .await
+    .unwrap();
+    dbopt::pg::pgss::reset_database(&c).await.unwrap();
+    for k in 0..30 {
+        c.batch_execute(&format!("SELECT * FROM \"日本\" WHERE {} = {k}", q(&col)))
+            .await
+            .unwrap();
+    }
+    let out = advise(&p, &["--format", "json", "--costing", "model"]);
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rec = &r["recommendations"][0];
+    let keys: Vec<IndexKey> = serde_json::from_value(rec["columns"].clone()).unwrap();
+    assert_eq!(keys, [IndexKey::column(col.clone())], "{r}");
+    let name = rec["name"].as_str().unwrap();
+    assert!(name.len() <= 63 && name.ends_with("_idx"), "{name}");
+    c.batch_execute(rec["ddl"].as_str().unwrap()).await.unwrap();
+    let (t, cols, _) = index_of(&c, name).await.expect("index built under its name");
+    assert_eq!((t.as_str(), cols), ("日本", vec![col]));
     assert!(sentinel_exists(&c).await);
 }
