@@ -80,11 +80,8 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                     continue;
                 }
                 let keys = vec![IndexKey::new(key.clone())];
-                let fix = ddl::IndexDef::btree(
-                    &ddl::index_name(&a.table, &keys, None),
-                    &a.table,
-                    keys,
-                );
+                let fix =
+                    ddl::IndexDef::btree(&ddl::index_name(&a.table, &keys, None), &a.table, keys);
                 out.push(Finding {
                     rule: RULE.id.into(),
                     severity: Severity::Warning,

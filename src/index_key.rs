@@ -155,9 +155,12 @@ impl IndexKey {
             return Err(err("has text after the key"));
         }
         let expr = match &ob.expr {
-            Expr::Identifier(id) if id.quote_style == Some('"') => KeyExpr::Column(id.value.clone()),
+            Expr::Identifier(id) if id.quote_style == Some('"') => {
+                KeyExpr::Column(id.value.clone())
+            }
             Expr::Nested(inner) => KeyExpr::Expression(
-                render_expr(inner).ok_or_else(|| err("holds an expression dbopt does not write"))?,
+                render_expr(inner)
+                    .ok_or_else(|| err("holds an expression dbopt does not write"))?,
             ),
             _ => {
                 return Err(err(
@@ -179,7 +182,10 @@ impl IndexKey {
                 .map(|f| if f { Nulls::First } else { Nulls::Last }),
         };
         if key.sql() != text {
-            return Err(err(&format!("is not written as dbopt writes it ({})", key.sql())));
+            return Err(err(&format!(
+                "is not written as dbopt writes it ({})",
+                key.sql()
+            )));
         }
         Ok(key)
     }
@@ -391,9 +397,9 @@ fn write_type(t: &DataType, out: &mut String) -> Option<()> {
     }
     let s = t.to_string();
     if s.is_empty()
-        || !s
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '_' | '(' | ')' | ',' | '[' | ']'))
+        || !s.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, ' ' | '_' | '(' | ')' | ',' | '[' | ']')
+        })
     {
         return None;
     }
@@ -445,7 +451,10 @@ mod tests {
                 r#"CAST(("data" ->> 'it''s') AS INT)"#.into()
             ))
         );
-        assert_eq!(k(r#"t."Mixed Case""#), Some(KeyExpr::Column("Mixed Case".into())));
+        assert_eq!(
+            k(r#"t."Mixed Case""#),
+            Some(KeyExpr::Column("Mixed Case".into()))
+        );
         assert_eq!(k("Status"), Some(KeyExpr::Column("status".into())));
         assert_eq!(k("substring(a FROM 1 FOR 2)"), None);
         assert_eq!(k("lower($1)"), None);
@@ -465,7 +474,11 @@ mod tests {
             r#""日本""#,
             r#""id) WHERE true; DROP TABLE x; --""#,
         ] {
-            assert_eq!(IndexKey::parse(s).map(|k| k.sql()), Ok(s.to_string()), "{s}");
+            assert_eq!(
+                IndexKey::parse(s).map(|k| k.sql()),
+                Ok(s.to_string()),
+                "{s}"
+            );
         }
         for bad in [
             "status",

@@ -60,9 +60,13 @@ async fn setup(p: &dbopt::pg::ConnParams) {
     dbopt::pg::pgss::reset_database(&c).await.unwrap();
     for k in 0..30 {
         for (i, n) in names().iter().enumerate() {
-            c.batch_execute(&format!("SELECT * FROM t{i} WHERE {} = {}", q(n), k * 7 + 1))
-                .await
-                .unwrap();
+            c.batch_execute(&format!(
+                "SELECT * FROM t{i} WHERE {} = {}",
+                q(n),
+                k * 7 + 1
+            ))
+            .await
+            .unwrap();
         }
         // An alias the index expression must not keep.
         c.batch_execute(&format!(
@@ -133,13 +137,10 @@ async fn check_indexes(c: &tokio_postgres::Client, recs: &[(String, String)], bu
             continue;
         }
         let (t, cols, expr) = got.unwrap_or_else(|| panic!("index {name} on {table} missing"));
-        let (want_table, want_key) = expected()
-            .into_iter()
-            .find(|(t, _)| t == table)
-            .unwrap();
+        let (want_table, want_key) = expected().into_iter().find(|(t, _)| t == table).unwrap();
         assert_eq!(format!("public.{t}"), want_table);
         match &want_key.expr {
-            KeyExpr::Column(col) => assert_eq!(cols, [col.clone()], "{name}"),
+            KeyExpr::Column(col) => assert_eq!(cols, std::slice::from_ref(col), "{name}"),
             KeyExpr::Expression(_) => {
                 assert!(cols.is_empty(), "{cols:?}");
                 assert_eq!(expr, format!("lower({})", q(EXPR_COL)));
@@ -234,22 +235,39 @@ async fn hostile_names_are_quoted_everywhere_and_the_ddl_does_exactly_what_it_sa
     }
 
     for (_, _, ddl) in &recs {
-        c.batch_execute(ddl).await.unwrap_or_else(|e| panic!("{ddl}: {e}"));
+        c.batch_execute(ddl)
+            .await
+            .unwrap_or_else(|e| panic!("{ddl}: {e}"));
     }
     check_indexes(&c, &by_name, true).await;
     for (_, name, _) in &recs {
-        c.batch_execute(&format!("DROP INDEX {}", q(name))).await.unwrap();
+        c.batch_execute(&format!("DROP INDEX {}", q(name)))
+            .await
+            .unwrap();
     }
     check_indexes(&c, &by_name, false).await;
 
     // Every migration format: up builds exactly the indexes, down drops them.
     let url = p.url_with_password();
     let ddls: Vec<String> = recs.iter().map(|r| r.2.clone()).collect();
-    for f in ["sqlx", "diesel", "golang-migrate", "flyway", "dbmate", "plain", "rails"] {
+    for f in [
+        "sqlx",
+        "diesel",
+        "golang-migrate",
+        "flyway",
+        "dbmate",
+        "plain",
+        "rails",
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().join("m");
         std::fs::create_dir(&d).unwrap();
-        let args = ["--emit-migrations", d.to_str().unwrap(), "--migration-format", f];
+        let args = [
+            "--emit-migrations",
+            d.to_str().unwrap(),
+            "--migration-format",
+            f,
+        ];
         advise(&p, &args);
         let files = walk(&d);
         assert!(!files.is_empty(), "{f}: no files");
@@ -258,12 +276,28 @@ async fn hostile_names_are_quoted_everywhere_and_the_ddl_does_exactly_what_it_sa
         let path = |p: &PathBuf| p.display().to_string();
         let (ups, downs): (Vec<String>, Vec<String>) = match f {
             "sqlx" | "golang-migrate" => (
-                files.iter().filter(|p| name(p).ends_with(".up.sql")).map(read).collect(),
-                files.iter().filter(|p| name(p).ends_with(".down.sql")).map(read).collect(),
+                files
+                    .iter()
+                    .filter(|p| name(p).ends_with(".up.sql"))
+                    .map(read)
+                    .collect(),
+                files
+                    .iter()
+                    .filter(|p| name(p).ends_with(".down.sql"))
+                    .map(read)
+                    .collect(),
             ),
             "diesel" => (
-                files.iter().filter(|p| name(p) == "up.sql").map(read).collect(),
-                files.iter().filter(|p| name(p) == "down.sql").map(read).collect(),
+                files
+                    .iter()
+                    .filter(|p| name(p) == "up.sql")
+                    .map(read)
+                    .collect(),
+                files
+                    .iter()
+                    .filter(|p| name(p) == "down.sql")
+                    .map(read)
+                    .collect(),
             ),
             "flyway" => (
                 files
@@ -305,7 +339,10 @@ async fn hostile_names_are_quoted_everywhere_and_the_ddl_does_exactly_what_it_sa
                 // dbopt's SQL in a Ruby string.
                 for p in &files {
                     let t = read(p);
-                    let code = t.split_once("class ").unwrap_or_else(|| panic!("{}", path(p))).0;
+                    let code = t
+                        .split_once("class ")
+                        .unwrap_or_else(|| panic!("{}", path(p)))
+                        .0;
                     for line in code.lines() {
                         assert!(line.is_empty() || line.starts_with('#'), "{line:?}");
                     }
@@ -334,12 +371,16 @@ async fn hostile_names_are_quoted_everywhere_and_the_ddl_does_exactly_what_it_sa
         assert_eq!(ups.len(), recs.len(), "{f}");
         for up in &ups {
             only_comments_besides(up, &ddls, "--");
-            c.batch_execute(up).await.unwrap_or_else(|e| panic!("{f}: {up}: {e}"));
+            c.batch_execute(up)
+                .await
+                .unwrap_or_else(|e| panic!("{f}: {up}: {e}"));
         }
         check_indexes(&c, &by_name, true).await;
         for down in &downs {
             only_comments_besides(down, &ddls, "--");
-            c.batch_execute(down).await.unwrap_or_else(|e| panic!("{f}: {down}: {e}"));
+            c.batch_execute(down)
+                .await
+                .unwrap_or_else(|e| panic!("{f}: {down}: {e}"));
         }
         check_indexes(&c, &by_name, false).await;
     }
@@ -416,7 +457,9 @@ async fn the_longest_multi_byte_name_with_dbopts_own_cost_model() {
     let name = rec["name"].as_str().unwrap();
     assert!(name.len() <= 63 && name.ends_with("_idx"), "{name}");
     c.batch_execute(rec["ddl"].as_str().unwrap()).await.unwrap();
-    let (t, cols, _) = index_of(&c, name).await.expect("index built under its name");
+    let (t, cols, _) = index_of(&c, name)
+        .await
+        .expect("index built under its name");
     assert_eq!((t.as_str(), cols), ("日本", vec![col]));
     assert!(sentinel_exists(&c).await);
 }

@@ -14,9 +14,9 @@ use std::collections::BTreeSet;
 
 use crate::catalog::{Catalog, TableKind};
 use crate::emit::ddl;
+use crate::index_key::KeyExpr;
 use crate::workload::shape::{self, PredKind, PredValue, StatementKind};
 use crate::workload::Workload;
-use crate::index_key::KeyExpr;
 use candidates::{Access, Candidate, OrderCol};
 use report::{AdviseReport, IndexRecommendation, Skipped, StatementBenefit, WorkloadCost};
 use select::{Outcome, StmtInput};
@@ -346,7 +346,13 @@ pub fn build_report(
     let defs: Vec<(&str, &[crate::index_key::IndexKey], Option<&str>)> = out
         .chosen
         .iter()
-        .map(|c| (c.table.as_str(), c.columns.as_slice(), c.predicate.as_deref()))
+        .map(|c| {
+            (
+                c.table.as_str(),
+                c.columns.as_slice(),
+                c.predicate.as_deref(),
+            )
+        })
         .collect();
     let names = ddl::unique_names(&defs);
     for (c, name) in out.chosen.iter().zip(names) {

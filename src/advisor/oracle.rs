@@ -7,8 +7,8 @@
 //! server's own cost settings and pg_stats, so its ranking agrees with the planner's in the
 //! common cases; the report always says which source was used.
 
-use crate::index_key::KeyExpr;
 use crate::catalog::Catalog;
+use crate::index_key::KeyExpr;
 use crate::pg::whatif::{HypoPool, WhatIfRequest};
 
 use super::candidates::{Access, Candidate};

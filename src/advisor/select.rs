@@ -943,7 +943,10 @@ mod tests {
             weight,
             accesses: vec![Access {
                 table: "public.t".into(),
-                eq: cols.iter().map(|c| KeyExpr::Column(c.to_string())).collect(),
+                eq: cols
+                    .iter()
+                    .map(|c| KeyExpr::Column(c.to_string()))
+                    .collect(),
                 ..Default::default()
             }],
             ..Default::default()
@@ -951,7 +954,10 @@ mod tests {
     }
 
     fn cand(cols: &[&str]) -> Candidate {
-        Candidate::btree("public.t", cols.iter().map(|c| IndexKey::column(*c)).collect())
+        Candidate::btree(
+            "public.t",
+            cols.iter().map(|c| IndexKey::column(*c)).collect(),
+        )
     }
 
     #[tokio::test]

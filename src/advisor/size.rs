@@ -6,8 +6,8 @@
 //! widths, fold duplicate keys into posting lists where PostgreSQL would, and add the inner
 //! pages.
 
-use crate::index_key::KeyExpr;
 use crate::catalog::{Catalog, Table};
+use crate::index_key::KeyExpr;
 
 use super::candidates::Candidate;
 
@@ -59,9 +59,9 @@ pub fn estimate(c: &Candidate, cat: &Catalog) -> i64 {
     let key_cols = c.keys();
     let width = |key: &KeyExpr| -> f64 {
         match key {
-            KeyExpr::Column(col) => t
-                .column(col)
-                .map_or(8.0, |cl| f64::from(cl.stats.as_ref().map_or(8, |s| s.avg_width.max(1)))),
+            KeyExpr::Column(col) => t.column(col).map_or(8.0, |cl| {
+                f64::from(cl.stats.as_ref().map_or(8, |s| s.avg_width.max(1)))
+            }),
             // An expression: assume the width of a column it mentions, else 8 bytes.
             KeyExpr::Expression(e) => t
                 .columns
@@ -72,8 +72,7 @@ pub fn estimate(c: &Candidate, cat: &Catalog) -> i64 {
         }
     };
     let key_width: f64 = key_cols.iter().map(|k| width(k)).sum::<f64>()
-        + c
-            .include
+        + c.include
             .iter()
             .map(|k| width(&KeyExpr::Column(k.clone())))
             .sum::<f64>();
@@ -82,13 +81,11 @@ pub fn estimate(c: &Candidate, cat: &Catalog) -> i64 {
     let can_dedup = cat.server_version_num >= 130_000
         && c.method == "btree"
         && c.include.is_empty()
-        && key_cols
-            .iter()
-            .all(|k| {
-                k.column()
-                    .and_then(|col| t.column(col))
-                    .is_some_and(|cl| !dedup_blocked(&cl.type_name))
-            });
+        && key_cols.iter().all(|k| {
+            k.column()
+                .and_then(|col| t.column(col))
+                .is_some_and(|cl| !dedup_blocked(&cl.type_name))
+        });
     let leaf_bytes = if can_dedup {
         // Distinct key combinations: the product of per-column distinct counts, capped by rows.
         let distinct: f64 = key_cols

@@ -112,8 +112,7 @@ fn fnv1a(s: &str) -> u32 {
 /// PostgreSQL prints them), else quoted.
 fn word_or_quoted(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
     {
         s.to_string()
@@ -235,7 +234,9 @@ mod tests {
         assert_eq!(
             index_name(
                 "leads",
-                &[IndexKey::new(KeyExpr::Expression("lower(\"email\")".into()))],
+                &[IndexKey::new(KeyExpr::Expression(
+                    "lower(\"email\")".into()
+                ))],
                 None
             ),
             "leads_lower_email_idx"
@@ -297,7 +298,10 @@ mod tests {
         ];
         let n = unique_names(&defs);
         assert_ne!(n[0], n[1]);
-        assert!(n[0].starts_with("t_a_b_") && n[0].len() > "t_a_b_idx".len(), "{n:?}");
+        assert!(
+            n[0].starts_with("t_a_b_") && n[0].len() > "t_a_b_idx".len(),
+            "{n:?}"
+        );
         assert_eq!(n[2], "t_c_idx");
         assert_eq!(n[3], "t_c_idx");
     }
@@ -306,7 +310,9 @@ mod tests {
     fn ddl_quotes_everything() {
         let mut keys = cols(&["entity_type", "timestamp"]);
         keys[1].desc = true;
-        keys.push(IndexKey::new(KeyExpr::Expression("lower(\"email\")".into())));
+        keys.push(IndexKey::new(KeyExpr::Expression(
+            "lower(\"email\")".into(),
+        )));
         keys.push(IndexKey::column("id) WHERE true; DROP TABLE x; --"));
         let mut d = IndexDef::btree("e_idx", "public.Events 2024", keys);
         d.include = vec!["payload".into()];
