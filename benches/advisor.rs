@@ -8,6 +8,7 @@ use dbopt::advisor::candidates::{self, Access, Candidate, OrderCol};
 use dbopt::advisor::oracle::CostModel;
 use dbopt::advisor::select::{self, SearchOptions, StmtInput};
 use dbopt::catalog::{Catalog, Column, ColumnStats, Table};
+use dbopt::index_key::KeyExpr;
 
 /// 500 tables of 8 columns with varied statistics.
 fn catalog(tables: usize) -> Catalog {
@@ -47,7 +48,8 @@ fn workload(n: usize, tables: usize) -> Vec<StmtInput> {
     (0..n)
         .map(|i| {
             let t = format!("public.t{}", (i * 7919) % tables);
-            let c = |k: usize| format!("c{}", (i + k) % 8);
+            let n = |k: usize| format!("c{}", (i + k) % 8);
+            let c = |k: usize| KeyExpr::Column(n(k));
             let a = match i % 3 {
                 0 => Access {
                     table: t,
@@ -59,7 +61,7 @@ fn workload(n: usize, tables: usize) -> Vec<StmtInput> {
                     table: t,
                     eq: vec![c(2)],
                     range: vec![c(3)],
-                    selected: vec![c(0)],
+                    selected: vec![n(0)],
                     ..Default::default()
                 },
                 _ => Access {

@@ -64,7 +64,6 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
         if covered {
             continue;
         }
-        let name = ddl::index_name(&fk.table, &fk.columns, None);
         out.push(Finding {
             rule: RULE.id.into(),
             severity: if rows >= p.critical_rows {
@@ -81,15 +80,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
             ),
             evidence: vec![format!("{rows:.0} rows in {}", fk.table)],
             remedy: "index the foreign-key columns".into(),
-            sql: Some(ddl::create_index(
-                &name,
-                &fk.table,
-                "btree",
-                &fk.columns,
-                &[],
-                None,
-                false,
-            )),
+            sql: Some(ddl::foreign_key_index(&fk.table, &fk.columns).create_sql()),
         });
     }
     Ok(out)

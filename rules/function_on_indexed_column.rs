@@ -14,6 +14,7 @@
 //! column (`created_at >= $1 AND created_at < $1 + 1 day` instead of `created_at::date = $1`).
 
 use crate::emit::ddl;
+use crate::index_key::{IndexKey, KeyExpr};
 use crate::rules::prelude::*;
 use crate::workload::shape::PredKind;
 use crate::workload::shaped::{shaped, short};
@@ -61,7 +62,9 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
         }
         for a in &s.shape.accesses {
             for pr in &a.predicates {
-                let (Some(col), Some(expr)) = (&pr.column, &pr.expr) else {
+                let (Some(col), Some(expr), Some(key @ KeyExpr::Expression(_))) =
+                    (&pr.column, &pr.expr, &pr.key)
+                else {
                     continue;
                 };
                 if pr.kind == PredKind::NotIndexable {
@@ -76,7 +79,9 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                 if !indexed || served {
                     continue;
                 }
-                let name = ddl::index_name(&a.table, &[format!("{col}_expr")], None);
+                let keys = vec![IndexKey::new(key.clone())];
+                let fix =
+                    ddl::IndexDef::btree(&ddl::index_name(&a.table, &keys, None), &a.table, keys);
                 out.push(Finding {
                     rule: RULE.id.into(),
                     severity: Severity::Warning,
@@ -90,15 +95,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                         st.calls, st.total_ms
                     )],
                     remedy: format!("index the expression {expr}, or compare the bare column"),
-                    sql: Some(format!(
-                        "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} (({expr}))",
-                        crate::pg::quote_ident(&name),
-                        a.table
-                            .split('.')
-                            .map(crate::pg::quote_ident)
-                            .collect::<Vec<_>>()
-                            .join(".")
-                    )),
+                    sql: Some(fix.create_sql()),
                 });
             }
         }

@@ -18,6 +18,7 @@
 //! serves `LIKE '%x%'`; for suffix searches index `reverse(col)`; or search differently
 //! (full-text search, a normalized column).
 
+use crate::index_key::IndexKey;
 use crate::rules::prelude::*;
 use crate::workload::shape::PredValue;
 use crate::workload::shaped::{shaped, short};
@@ -95,12 +96,14 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                     ],
                     remedy: "a trigram index (pg_trgm, gin_trgm_ops), an index on reverse(col) for suffixes, or full-text search".into(),
                     sql: (!col.is_empty()).then(|| {
-                        format!(
-                            "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} USING gin ({} gin_trgm_ops)",
-                            crate::pg::quote_ident(&format!("{}_{col}_trgm_idx", t.name)),
-                            t.qualified().split('.').map(crate::pg::quote_ident).collect::<Vec<_>>().join("."),
-                            crate::pg::quote_ident(&col)
-                        )
+                        let mut fix = ddl::IndexDef::btree(
+                            &format!("{}_{col}_trgm_idx", t.name),
+                            &t.qualified(),
+                            vec![IndexKey::column(col.clone())],
+                        );
+                        fix.method = "gin".into();
+                        fix.opclass = Some("gin_trgm_ops".into());
+                        fix.create_sql()
                     }),
                 });
             }

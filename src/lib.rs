@@ -10,6 +10,8 @@ pub mod bench;
 pub mod catalog;
 pub mod cli;
 pub mod emit;
+pub mod ident;
+pub mod index_key;
 pub mod inspect;
 pub mod pg;
 pub mod report;

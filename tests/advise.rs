@@ -51,7 +51,12 @@ fn recs(r: &Value) -> Vec<(String, Vec<String>)> {
                     .as_array()
                     .unwrap()
                     .iter()
-                    .map(|c| c.as_str().unwrap().to_string())
+                    .map(|c| {
+                        // Keys are SQL in the report; compare them as people read them.
+                        dbopt::index_key::IndexKey::parse(c.as_str().unwrap())
+                            .unwrap()
+                            .label()
+                    })
                     .collect(),
             )
         })

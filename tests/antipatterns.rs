@@ -163,7 +163,7 @@ async fn each_pattern_is_found_and_its_twin_is_not() {
         .unwrap();
     assert_eq!(
         fx.sql.as_deref(),
-        Some("CREATE INDEX CONCURRENTLY IF NOT EXISTS \"big_email_expr_idx\" ON \"public\".\"big\" ((lower(email)))")
+        Some("CREATE INDEX CONCURRENTLY IF NOT EXISTS \"big_lower_email_idx\" ON \"public\".\"big\" ((lower(\"email\")))")
     );
     let inl: Vec<_> = findings
         .iter()

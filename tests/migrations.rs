@@ -431,6 +431,7 @@ fn round_trip(s: &str) {
 #[tokio::test]
 async fn quoted_names_work_end_to_end() {
     use dbopt::advisor::report::IndexRecommendation;
+    use dbopt::index_key::{IndexKey, Nulls};
     let p = fresh_db("quoted").await;
     let c = setup_conn(&p).await;
     c.batch_execute(
@@ -439,11 +440,18 @@ async fn quoted_names_work_end_to_end() {
     .await
     .unwrap();
     let r = AdviseReport {
-        schema_version: 1,
+        schema_version: 2,
         costing: "hypopg".into(),
         recommendations: vec![IndexRecommendation {
             table: "App.Lead Notes".into(),
-            columns: vec!["AuthorId".into(), "order DESC NULLS LAST".into()],
+            columns: vec![
+                IndexKey::column("AuthorId"),
+                IndexKey {
+                    desc: true,
+                    nulls: Some(Nulls::Last),
+                    ..IndexKey::column("order")
+                },
+            ],
             include: vec!["body".into()],
             method: "btree".into(),
             ..Default::default()

@@ -186,7 +186,7 @@ fn bad_input_is_one_clean_line() {
     let empty = t.join("empty.json");
     std::fs::write(
         &empty,
-        "{\"schema_version\":1,\"dbopt_version\":\"0.1.0\",\"costing\":\"hypopg\",\"recommendations\":[],\
+        "{\"schema_version\":2,\"dbopt_version\":\"0.1.0\",\"costing\":\"hypopg\",\"recommendations\":[],\
          \"workload\":{\"cost_before\":0,\"cost_after\":0,\"statements\":0},\"findings\":[],\"skipped\":[]}",
     )
     .unwrap();

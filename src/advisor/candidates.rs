@@ -12,12 +12,13 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use crate::catalog::{Catalog, Index};
-use crate::emit::ddl;
+use crate::emit::ddl::{self, IndexDef};
+use crate::index_key::{IndexKey, KeyExpr, Nulls};
 
 /// An ORDER BY key on one table.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct OrderCol {
-    pub column: String,
+    pub column: KeyExpr,
     pub desc: bool,
     pub nulls_first: Option<bool>,
 }
@@ -27,34 +28,34 @@ pub struct OrderCol {
 pub struct Access {
     /// `schema.table`
     pub table: String,
-    /// Equality columns or expressions (`status`, `lower(email)`).
-    pub eq: Vec<String>,
-    pub range: Vec<String>,
+    /// Equality columns or expressions (`status`, `lower("email")`).
+    pub eq: Vec<KeyExpr>,
+    pub range: Vec<KeyExpr>,
     /// ORDER BY keys, when the whole ORDER BY is on this table.
     pub order: Vec<OrderCol>,
     /// Columns equated to another table's columns.
-    pub join: Vec<String>,
+    pub join: Vec<KeyExpr>,
     /// Columns read from this table; `*` for all.
     pub selected: Vec<String>,
-    /// Constant predicates usable as a partial-index WHERE (`deleted_at IS NULL`).
+    /// Constant predicates usable as a partial-index WHERE: the column and the predicate as
+    /// SQL dbopt rendered (`"deleted_at" IS NULL`).
     pub constants: Vec<(String, String)>,
     /// A LIMIT applies to this table's rows (with its ORDER BY, an index can stop early).
     pub limit: bool,
     /// Other columns of this table the statement names (GROUP BY keys, correlated subqueries,
     /// expressions): single-column candidates, as in the index-selection literature's
     /// "indexable columns".
-    pub extra: Vec<String>,
+    pub extra: Vec<KeyExpr>,
 }
 
 impl Access {
     /// Every column this access filters, joins or sorts on.
-    pub fn columns(&self) -> BTreeSet<&str> {
+    pub fn columns(&self) -> BTreeSet<&KeyExpr> {
         self.eq
             .iter()
             .chain(&self.range)
             .chain(&self.join)
-            .map(String::as_str)
-            .chain(self.order.iter().map(|o| o.column.as_str()))
+            .chain(self.order.iter().map(|o| &o.column))
             .collect()
     }
 
@@ -62,25 +63,25 @@ impl Access {
     /// led by any of them can change the plan (a correlated subquery's key, a GROUP BY served
     /// in index order, an index-only scan), so these decide which indexes a statement's cost
     /// depends on.
-    pub fn named(&self) -> BTreeSet<&str> {
+    pub fn named(&self) -> BTreeSet<&KeyExpr> {
         let mut s = self.columns();
-        s.extend(self.extra.iter().map(String::as_str));
+        s.extend(&self.extra);
         s
     }
 }
 
-/// A candidate index. Columns are written as in an index definition (`created_at DESC`).
+/// A candidate index.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Candidate {
     pub table: String,
-    pub columns: Vec<String>,
+    pub columns: Vec<IndexKey>,
     pub include: Vec<String>,
     pub predicate: Option<String>,
     pub method: String,
 }
 
 impl Candidate {
-    pub fn btree(table: &str, columns: Vec<String>) -> Self {
+    pub fn btree(table: &str, columns: Vec<IndexKey>) -> Self {
         Candidate {
             table: table.to_string(),
             columns,
@@ -91,79 +92,67 @@ impl Candidate {
     }
 
     /// The key column (or expression) without direction, at position `i`.
-    pub fn key(&self, i: usize) -> Option<&str> {
-        self.columns.get(i).map(|c| ddl::strip_direction(c))
+    pub fn key(&self, i: usize) -> Option<&KeyExpr> {
+        self.columns.get(i).map(|c| &c.expr)
     }
 
-    pub fn keys(&self) -> Vec<&str> {
-        self.columns
-            .iter()
-            .map(|c| ddl::strip_direction(c))
-            .collect()
+    pub fn keys(&self) -> Vec<&KeyExpr> {
+        self.columns.iter().map(|c| &c.expr).collect()
     }
 
     pub fn name(&self) -> String {
         ddl::index_name(&self.table, &self.columns, self.predicate.as_deref())
     }
 
+    /// The definition, named `name` (`None` for a HypoPG what-if index).
+    pub fn def(&self, name: Option<String>) -> IndexDef {
+        IndexDef {
+            name,
+            table: self.table.clone(),
+            method: self.method.clone(),
+            keys: self.columns.clone(),
+            opclass: None,
+            include: self.include.clone(),
+            predicate: self.predicate.clone(),
+            only: false,
+        }
+    }
+
     /// `CREATE INDEX ON ...` for HypoPG (no name, not concurrent).
     pub fn hypo_ddl(&self) -> String {
-        let full = ddl::create_index(
-            "x",
-            &self.table,
-            &self.method,
-            &self.columns,
-            &self.include,
-            self.predicate.as_deref(),
-            false,
-        );
-        full.replacen(
-            "CREATE INDEX CONCURRENTLY IF NOT EXISTS \"x\" ON",
-            "CREATE INDEX ON",
-            1,
-        )
+        self.def(None).create_sql()
     }
 
     /// The DDL a user runs.
     pub fn ddl(&self) -> String {
-        ddl::create_index(
-            &self.name(),
-            &self.table,
-            &self.method,
-            &self.columns,
-            &self.include,
-            self.predicate.as_deref(),
-            false,
-        )
+        self.def(Some(self.name())).create_sql()
     }
 
     /// Whether the leading key is one of `cols` (the planner can only use an index whose
     /// first column the statement constrains or sorts on).
-    pub fn leads_with_any(&self, cols: &BTreeSet<&str>) -> bool {
+    pub fn leads_with_any(&self, cols: &BTreeSet<&KeyExpr>) -> bool {
         self.key(0).is_some_and(|k| cols.contains(k))
     }
 }
 
-fn order_key(o: &OrderCol, not_null: bool) -> String {
-    let mut s = o.column.clone();
-    if o.desc {
-        s.push_str(" DESC");
-    }
+fn order_key(o: &OrderCol, not_null: bool) -> IndexKey {
+    let mut k = IndexKey::new(o.column.clone());
+    k.desc = o.desc;
     // The default is NULLS LAST for ASC and NULLS FIRST for DESC; only say it when different
     // and when the column can hold NULLs at all.
     if let Some(nf) = o.nulls_first {
         if nf != o.desc && !not_null {
-            s.push_str(if nf { " NULLS FIRST" } else { " NULLS LAST" });
+            k.nulls = Some(if nf { Nulls::First } else { Nulls::Last });
         }
     }
-    s
+    k
 }
 
 /// How selective a column is: distinct values (more = more selective).
-fn distinct(cat: &Catalog, table: &str, col: &str) -> f64 {
+fn distinct(cat: &Catalog, table: &str, key: &KeyExpr) -> f64 {
     cat.table(table)
         .and_then(|t| {
-            t.column(col)
+            t.column(key.column()?)
                 .and_then(|c| c.stats.as_ref())
                 .map(|s| s.distinct(t.reltuples.max(1.0)))
         })
@@ -178,23 +167,31 @@ pub fn for_access(a: &Access, cat: &Catalog, max_width: usize) -> Vec<Candidate>
             out.push(c);
         }
     }
-    let not_null = |col: &str| {
-        cat.table(&a.table)
-            .and_then(|t| t.column(col))
+    let not_null = |key: &KeyExpr| {
+        key.column()
+            .and_then(|col| cat.table(&a.table)?.column(col))
             .is_some_and(|c| c.not_null)
     };
-    let mut eq: Vec<String> = a.eq.clone();
+    let mut eq: Vec<KeyExpr> = a.eq.clone();
     eq.sort_by(|x, y| {
         distinct(cat, &a.table, y)
             .total_cmp(&distinct(cat, &a.table, x))
             .then_with(|| x.cmp(y))
     });
     eq.dedup();
-    let width = |v: Vec<String>| v.into_iter().take(max_width).collect::<Vec<_>>();
+    let width = |v: Vec<KeyExpr>| {
+        v.into_iter()
+            .take(max_width)
+            .map(IndexKey::new)
+            .collect::<Vec<_>>()
+    };
 
     // Single columns: the building blocks the search widens.
     for c in eq.iter().chain(&a.range).chain(&a.join).chain(&a.extra) {
-        push(&mut out, Candidate::btree(&a.table, vec![c.clone()]));
+        push(
+            &mut out,
+            Candidate::btree(&a.table, vec![IndexKey::new(c.clone())]),
+        );
     }
     // Equality prefix, then a range column or the ORDER BY.
     if !eq.is_empty() {
@@ -207,7 +204,7 @@ pub fn for_access(a: &Access, cat: &Catalog, max_width: usize) -> Vec<Candidate>
             push(&mut out, Candidate::btree(&a.table, width(cols)));
         }
     }
-    let order_cols: Vec<String> = a
+    let order_cols: Vec<IndexKey> = a
         .order
         .iter()
         .filter(|o| !eq.contains(&o.column))
@@ -218,9 +215,10 @@ pub fn for_access(a: &Access, cat: &Catalog, max_width: usize) -> Vec<Candidate>
             .iter()
             .all(|r| a.order.first().is_some_and(|o| &o.column == r))
     {
-        let mut cols = eq.clone();
+        let mut cols: Vec<IndexKey> = eq.iter().cloned().map(IndexKey::new).collect();
         cols.extend(order_cols.iter().cloned());
-        push(&mut out, Candidate::btree(&a.table, width(cols)));
+        cols.truncate(max_width);
+        push(&mut out, Candidate::btree(&a.table, cols));
     }
     // Join keys, alone and after the equality columns.
     for j in &a.join {
@@ -232,11 +230,11 @@ pub fn for_access(a: &Access, cat: &Catalog, max_width: usize) -> Vec<Candidate>
     }
     // Covering variant of the widest candidate, when few other columns are read.
     if let Some(top) = out.iter().max_by_key(|c| c.columns.len()).cloned() {
-        let keys: Vec<&str> = top.keys();
+        let keys = top.keys();
         let rest: Vec<String> = a
             .selected
             .iter()
-            .filter(|c| c.as_str() != "*" && !keys.contains(&c.as_str()))
+            .filter(|c| c.as_str() != "*" && !keys.iter().any(|k| k.is_column(c)))
             .cloned()
             .collect();
         if !a.selected.iter().any(|c| c == "*") && !rest.is_empty() && rest.len() <= 3 {
@@ -260,10 +258,10 @@ pub fn for_access(a: &Access, cat: &Catalog, max_width: usize) -> Vec<Candidate>
             .cloned()
             .collect();
         for b in base {
-            let cols: Vec<String> = b
+            let cols: Vec<IndexKey> = b
                 .columns
                 .iter()
-                .filter(|c| !const_cols.contains(&ddl::strip_direction(c)))
+                .filter(|c| !c.expr.column().is_some_and(|n| const_cols.contains(&n)))
                 .cloned()
                 .collect();
             if !cols.is_empty() && cols.len() < b.columns.len() {
@@ -297,14 +295,15 @@ fn covers(ix: &Index, c: &Candidate) -> bool {
     let mut same = true;
     let mut reversed = true;
     for (k, col) in ix.keys.iter().zip(&c.columns) {
-        let bare = ddl::strip_direction(col);
-        let name_matches = k.column.as_deref() == Some(bare) || k.expr == bare;
+        let name_matches = match &col.expr {
+            KeyExpr::Column(name) => k.column.as_deref() == Some(name.as_str()),
+            KeyExpr::Expression(e) => k.column.is_none() && same_expression(&k.expr, e),
+        };
         if !name_matches {
             return false;
         }
-        let desc = col.to_ascii_uppercase().contains(" DESC");
-        same &= k.desc == desc;
-        reversed &= k.desc != desc;
+        same &= k.desc == col.desc;
+        reversed &= k.desc != col.desc;
     }
     let include_ok = c.include.iter().all(|i| {
         ix.include.contains(i)
@@ -316,10 +315,23 @@ fn covers(ix: &Index, c: &Candidate) -> bool {
     (same || reversed) && include_ok
 }
 
+/// Whether the catalog's expression (`pg_get_indexdef`'s text, e.g. `lower(email)` or
+/// `lower((email)::text)`) is the one dbopt rendered: both are read and rendered by dbopt.
+fn same_expression(catalog_text: &str, rendered: &str) -> bool {
+    use sqlparser::dialect::PostgreSqlDialect;
+    use sqlparser::parser::Parser;
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(catalog_text)
+        .and_then(|mut p| p.parse_expr())
+        .ok()
+        .and_then(|e| crate::index_key::render_expr(&e))
+        .is_some_and(|r| r == rendered)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{Column, ColumnStats, IndexKey, Table};
+    use crate::catalog::{Column, ColumnStats, IndexKey as CatKey, Table};
 
     fn cat() -> Catalog {
         let col = |n: &str, d: f64| Column {
@@ -348,16 +360,32 @@ mod tests {
         c
     }
 
-    fn cols(c: &Candidate) -> Vec<&str> {
-        c.columns.iter().map(String::as_str).collect()
+    fn cols(c: &Candidate) -> Vec<String> {
+        c.columns.iter().map(IndexKey::label).collect()
+    }
+
+    fn col(n: &str) -> KeyExpr {
+        KeyExpr::Column(n.into())
+    }
+
+    fn keys(c: &[&str]) -> Vec<IndexKey> {
+        c.iter()
+            .map(|k| match k.strip_suffix(" DESC") {
+                Some(n) => IndexKey {
+                    desc: true,
+                    ..IndexKey::column(n)
+                },
+                None => IndexKey::column(*k),
+            })
+            .collect()
     }
 
     #[test]
     fn equality_most_selective_first_then_range() {
         let a = Access {
             table: "public.t".into(),
-            eq: vec!["a".into(), "b".into()],
-            range: vec!["c".into()],
+            eq: vec![col("a"), col("b")],
+            range: vec![col("c")],
             ..Default::default()
         };
         let cands = for_access(&a, &cat(), 3);
@@ -369,15 +397,15 @@ mod tests {
     fn order_by_with_direction_after_equality() {
         let a = Access {
             table: "public.t".into(),
-            eq: vec!["a".into()],
+            eq: vec![col("a")],
             order: vec![
                 OrderCol {
-                    column: "c".into(),
+                    column: col("c"),
                     desc: true,
                     nulls_first: None,
                 },
                 OrderCol {
-                    column: "d".into(),
+                    column: col("d"),
                     desc: false,
                     nulls_first: None,
                 },
@@ -400,12 +428,12 @@ mod tests {
             method: "btree".into(),
             valid: true,
             keys: vec![
-                IndexKey {
+                CatKey {
                     column: Some("a".into()),
                     expr: "a".into(),
                     ..Default::default()
                 },
-                IndexKey {
+                CatKey {
                     column: Some("c".into()),
                     expr: "c".into(),
                     ..Default::default()
@@ -414,19 +442,19 @@ mod tests {
             ..Default::default()
         });
         assert!(covered_by_existing(
-            &Candidate::btree("public.t", vec!["a".into()]),
+            &Candidate::btree("public.t", keys(&["a"])),
             &c
         ));
         assert!(covered_by_existing(
-            &Candidate::btree("public.t", vec!["a DESC".into(), "c DESC".into()]),
+            &Candidate::btree("public.t", keys(&["a DESC", "c DESC"])),
             &c
         ));
         assert!(!covered_by_existing(
-            &Candidate::btree("public.t", vec!["a".into(), "c DESC".into()]),
+            &Candidate::btree("public.t", keys(&["a", "c DESC"])),
             &c
         ));
         assert!(!covered_by_existing(
-            &Candidate::btree("public.t", vec!["c".into()]),
+            &Candidate::btree("public.t", keys(&["c"])),
             &c
         ));
     }
@@ -435,8 +463,8 @@ mod tests {
     fn partial_and_covering_variants() {
         let a = Access {
             table: "public.t".into(),
-            eq: vec!["b".into(), "d".into()],
-            constants: vec![("d".into(), "d IS NULL".into())],
+            eq: vec![col("b"), col("d")],
+            constants: vec![("d".into(), "\"d\" IS NULL".into())],
             selected: vec!["b".into(), "c".into()],
             ..Default::default()
         };
@@ -444,7 +472,7 @@ mod tests {
         assert!(
             cands
                 .iter()
-                .any(|c| cols(c) == ["b"] && c.predicate.as_deref() == Some("d IS NULL")),
+                .any(|c| cols(c) == ["b"] && c.predicate.as_deref() == Some("\"d\" IS NULL")),
             "{cands:?}"
         );
         assert!(cands.iter().any(|c| c.include == ["c"]), "{cands:?}");
@@ -452,7 +480,7 @@ mod tests {
 
     #[test]
     fn hypo_ddl_has_no_name_and_is_not_concurrent() {
-        let c = Candidate::btree("public.t", vec!["a".into(), "c DESC".into()]);
+        let c = Candidate::btree("public.t", keys(&["a", "c DESC"]));
         assert_eq!(
             c.hypo_ddl(),
             "CREATE INDEX ON \"public\".\"t\" (\"a\", \"c\" DESC)"

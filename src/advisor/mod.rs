@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 
 use crate::catalog::{Catalog, TableKind};
 use crate::emit::ddl;
+use crate::index_key::KeyExpr;
 use crate::workload::shape::{self, PredKind, PredValue, StatementKind};
 use crate::workload::Workload;
 use candidates::{Access, Candidate, OrderCol};
@@ -116,12 +117,13 @@ fn identifiers(sql: &str) -> BTreeSet<String> {
     out
 }
 
-/// A constant predicate as SQL for a partial index (`"deleted_at" IS NULL`, `"status" = 'new'`).
-fn constant_sql(column: &str, op: &str, value: &str) -> Option<String> {
+/// A constant predicate as SQL for a partial index (`"deleted_at" IS NULL`, `"status" = 'new'`);
+/// `value` is the constant as dbopt rendered it.
+fn constant_sql(column: &str, op: &str, value: Option<&str>) -> Option<String> {
     let col = crate::pg::quote_ident(column);
     match op {
         "IS NULL" => Some(format!("{col} IS NULL")),
-        "=" | "IS TRUE" | "IS FALSE" => Some(format!("{col} = {value}")),
+        "=" | "IS TRUE" | "IS FALSE" => Some(format!("{col} = {}", value?)),
         _ => None,
     }
 }
@@ -218,23 +220,17 @@ pub fn prepare(
                 table: q.clone(),
                 selected: ta.selected.clone(),
                 limit: ta.limit_applies,
-                join: ta.join_keys.clone(),
+                join: ta.join_keys.iter().cloned().map(KeyExpr::Column).collect(),
                 ..Default::default()
             };
             for pr in &ta.predicates {
-                let key = pr.expr.clone().or_else(|| pr.column.clone());
-                let Some(key) = key else { continue };
-                // An index expression cannot hold a parameter (`substring(c FROM $1 FOR $2)`
-                // of a normalized statement).
-                if crate::workload::shape::placeholders(&key) > 0 {
-                    continue;
-                }
+                // The key as dbopt rendered it; never one holding a parameter (an index
+                // expression cannot), which rendering refuses.
+                let Some(key) = pr.key.clone() else { continue };
                 match pr.kind {
                     PredKind::Eq => {
-                        if let (PredValue::Constant(v), Some(col), None) =
-                            (&pr.value, &pr.column, &pr.expr)
-                        {
-                            if let Some(sql) = constant_sql(col, &pr.op, v) {
+                        if let (PredValue::Constant(_), KeyExpr::Column(col)) = (&pr.value, &key) {
+                            if let Some(sql) = constant_sql(col, &pr.op, pr.value_sql.as_deref()) {
                                 a.constants.push((col.clone(), sql));
                             }
                         }
@@ -248,16 +244,17 @@ pub fn prepare(
                 .order_by
                 .iter()
                 .map(|o| OrderCol {
-                    column: o.column.clone(),
+                    column: KeyExpr::Column(o.column.clone()),
                     desc: o.desc,
                     nulls_first: o.nulls_first,
                 })
                 .collect();
             // Columns named elsewhere in the statement (GROUP BY, correlated subqueries).
-            let used: BTreeSet<String> = a.columns().into_iter().map(str::to_string).collect();
+            let used: BTreeSet<KeyExpr> = a.columns().into_iter().cloned().collect();
             for col in &t.columns {
-                if named.contains(&col.name.to_ascii_lowercase()) && !used.contains(&col.name) {
-                    a.extra.push(col.name.clone());
+                let key = KeyExpr::Column(col.name.clone());
+                if named.contains(&col.name.to_ascii_lowercase()) && !used.contains(&key) {
+                    a.extra.push(key);
                 }
             }
             if a.named().is_empty() {
@@ -300,30 +297,37 @@ pub fn prepare(
     p
 }
 
-/// Drop findings a recommendation already fixes (an index on a foreign key's columns).
-pub fn drop_resolved(findings: &mut Vec<crate::rules::Finding>, recs: &[IndexRecommendation]) {
+/// Drop findings a recommendation already fixes: a foreign key without an index, when a
+/// recommended index leads with its columns (in any order). The finding is matched by the
+/// fix it proposes, built by the same function the rule uses.
+pub fn drop_resolved(
+    findings: &mut Vec<crate::rules::Finding>,
+    recs: &[IndexRecommendation],
+    catalog: &Catalog,
+) {
     findings.retain(|f| {
         let Some(sql) = &f.sql else { return true };
-        !recs.iter().any(|r| {
-            sql.contains(&ddl::quote_table(&r.table)) && {
-                // The finding's key columns, in order, must lead the recommendation's.
-                let cols = sql
-                    .rsplit_once(" (")
-                    .map(|x| x.1.trim_end_matches(')'))
-                    .unwrap_or("");
-                let want: Vec<String> = cols
-                    .split(", ")
-                    .map(|c| c.trim_matches('"').to_string())
-                    .collect();
-                let have: Vec<&str> = r.columns.iter().map(|c| ddl::strip_direction(c)).collect();
-                !want.is_empty()
-                    && want.len() <= have.len()
-                    && want
-                        .iter()
-                        .all(|w| have[..want.len()].contains(&w.as_str()))
-            }
+        !catalog.foreign_keys.iter().any(|fk| {
+            ddl::foreign_key_index(&fk.table, &fk.columns).create_sql() == *sql
+                && recs.iter().any(|r| {
+                    r.table == fk.table
+                        && fk.columns.len() <= r.columns.len()
+                        && fk.columns.iter().all(|c| {
+                            r.columns[..fk.columns.len()]
+                                .iter()
+                                .any(|k| k.expr.is_column(c))
+                        })
+                })
         })
     });
+}
+
+/// Keys for people: `status, created_at DESC`.
+fn labels(keys: &[crate::index_key::IndexKey]) -> String {
+    keys.iter()
+        .map(crate::index_key::IndexKey::label)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Turn the search's outcome into the report.
@@ -339,7 +343,19 @@ pub fn build_report(
         .filter(|w| *w > 60.0)
         .map_or(1.0, |w| w / 86_400.0);
     let mut recs = Vec::new();
-    for c in &out.chosen {
+    let defs: Vec<(&str, &[crate::index_key::IndexKey], Option<&str>)> = out
+        .chosen
+        .iter()
+        .map(|c| {
+            (
+                c.table.as_str(),
+                c.columns.as_slice(),
+                c.predicate.as_deref(),
+            )
+        })
+        .collect();
+    let names = ddl::unique_names(&defs);
+    for (c, name) in out.chosen.iter().zip(names) {
         let mut statements = Vec::new();
         for (q, s) in prep.stmts.iter().enumerate() {
             if !out.used[q].contains(c) {
@@ -376,8 +392,8 @@ pub fn build_report(
             include: c.include.clone(),
             predicate: c.predicate.clone(),
             method: c.method.clone(),
-            name: c.name(),
-            ddl: c.ddl(),
+            ddl: c.def(Some(name.clone())).create_sql(),
+            name,
             size_bytes: out.sizes.get(c).copied().unwrap_or(0),
             partitions,
             reason: format!(
@@ -399,7 +415,7 @@ pub fn build_report(
     }
     for w in &out.withheld {
         skipped.push(Skipped {
-            statement: format!("(index {} on {})", w.candidate.columns.join(", "), w.candidate.table),
+            statement: format!("(index {} on {})", labels(&w.candidate.columns), w.candidate.table),
             reason: format!(
                 "withheld: write-heavy table, estimated index maintenance {:.0} outweighs the read savings {:.0} (cost units)",
                 w.write_cost, w.read_benefit
@@ -408,7 +424,7 @@ pub fn build_report(
     }
     for (c, err) in &out.invalid {
         skipped.push(Skipped {
-            statement: format!("(index {} on {})", c.columns.join(", "), c.table),
+            statement: format!("(index {} on {})", labels(&c.columns), c.table),
             reason: format!("the server cannot build this candidate: {err}"),
         });
     }

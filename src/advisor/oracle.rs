@@ -8,6 +8,7 @@
 //! common cases; the report always says which source was used.
 
 use crate::catalog::Catalog;
+use crate::index_key::KeyExpr;
 use crate::pg::whatif::{HypoPool, WhatIfRequest};
 
 use super::candidates::{Access, Candidate};
@@ -119,11 +120,15 @@ impl CostModel {
     }
 
     /// Selectivity of an equality on `col` (1 / distinct, or the MCV share when skewed).
-    fn eq_sel(&self, table: &str, col: &str) -> f64 {
+    fn eq_sel(&self, table: &str, key: &KeyExpr) -> f64 {
         let Some(t) = self.catalog.table(table) else {
             return 0.005;
         };
-        match t.column(col).and_then(|c| c.stats.as_ref()) {
+        match key
+            .column()
+            .and_then(|col| t.column(col))
+            .and_then(|c| c.stats.as_ref())
+        {
             Some(s) => {
                 let d = s.distinct(t.reltuples.max(1.0));
                 // A generic plan does not know the value: the planner uses the average.
@@ -190,7 +195,7 @@ impl CostModel {
                 && a.order
                     .iter()
                     .enumerate()
-                    .all(|(k, o)| keys[i + k] == o.column)
+                    .all(|(k, o)| *keys[i + k] == o.column)
             {
                 ordered = true;
             }
@@ -200,7 +205,7 @@ impl CostModel {
             let fetched = rows * sel * if ordered { limit_frac(rows * sel) } else { 1.0 };
             let corr = keys
                 .first()
-                .and_then(|k| t.column(k))
+                .and_then(|k| t.column(k.column()?))
                 .and_then(|col| col.stats.as_ref())
                 .and_then(|st| st.correlation)
                 .unwrap_or(0.0);
@@ -211,7 +216,7 @@ impl CostModel {
             let covering = !a.selected.iter().any(|x| x == "*")
                 && a.selected
                     .iter()
-                    .all(|x| keys.contains(&x.as_str()) || c.include.contains(x));
+                    .all(|x| keys.iter().any(|k| k.is_column(x)) || c.include.contains(x));
             let heap = if covering { heap * 0.1 } else { heap };
             let cost = index_pages * s.random_page_cost
                 + heap
@@ -287,12 +292,12 @@ mod tests {
         });
         let a = Access {
             table: "public.t".into(),
-            eq: vec!["a".into()],
+            eq: vec![KeyExpr::Column("a".into())],
             selected: vec!["*".into()],
             ..Default::default()
         };
         let mut m = CostModel::new(cat, vec![vec![a]]);
-        let ix = Candidate::btree("public.t", vec!["a".into()]);
+        let ix = Candidate::btree("public.t", vec![crate::index_key::IndexKey::column("a")]);
         let r = m.evaluate(&[(0, vec![]), (0, vec![ix.clone()])]).await;
         let (seq, idx) = (r[0].as_ref().unwrap(), r[1].as_ref().unwrap());
         assert!(idx.cost * 100.0 < seq.cost, "{} vs {}", idx.cost, seq.cost);

@@ -6,8 +6,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::index_key::IndexKey;
+
 /// Bump on any incompatible change; readers refuse versions they do not know.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version 2: key columns are SQL (`"status"`, `(lower("email"))`), no longer bare names
+/// that could not be told from expressions.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The whole `dbopt advise --format json` document.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -49,13 +53,14 @@ pub struct Verification {
 pub struct IndexRecommendation {
     /// Schema-qualified table, e.g. `public.leads` (unquoted; see [`crate::emit::ddl`] for quoting).
     pub table: String,
-    /// Key columns as written in the index definition: `created_at DESC`, `status`,
-    /// `lower(email)`, `created_at DESC NULLS LAST`. Plain column names are unquoted here.
-    pub columns: Vec<String>,
+    /// Key columns as written in the index definition, each a string [`IndexKey::sql`] writes
+    /// and [`IndexKey::parse`] reads back: `"status"`, `"created_at" DESC NULLS LAST`,
+    /// `(lower("email"))`.
+    pub columns: Vec<IndexKey>,
     /// INCLUDE columns (for index-only scans).
     #[serde(default)]
     pub include: Vec<String>,
-    /// Partial-index predicate, e.g. `deleted_at IS NULL`.
+    /// Partial-index predicate as SQL, identifiers quoted: `"deleted_at" IS NULL`.
     #[serde(rename = "where", default)]
     pub predicate: Option<String>,
     /// `btree`, `gin`, `gist`, `hash`, `brin`.

@@ -15,7 +15,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 
 use super::candidates::{Access, Candidate};
-use crate::emit::ddl::strip_direction;
+use crate::index_key::{IndexKey, KeyExpr};
 
 /// One statement of the workload, as the search sees it.
 #[derive(Debug, Clone, Default)]
@@ -131,7 +131,7 @@ struct Ids {
     /// Per id: (table, leading key) and (table, last key).
     lead: Vec<Option<Name>>,
     last: Vec<Option<Name>>,
-    names: HashMap<(String, String), Name>,
+    names: HashMap<(String, KeyExpr), Name>,
     tables: HashMap<String, usize>,
 }
 
@@ -152,11 +152,11 @@ impl Ids {
         }
     }
 
-    fn name(&mut self, table: &str, col: &str) -> Name {
+    fn name(&mut self, table: &str, col: &KeyExpr) -> Name {
         let next = Name::try_from(self.names.len()).expect("fewer than 2^32 column names");
         *self
             .names
-            .entry((table.to_string(), col.to_string()))
+            .entry((table.to_string(), col.clone()))
             .or_insert(next)
     }
 
@@ -166,10 +166,7 @@ impl Ids {
         }
         let i = Id::try_from(self.all.len()).expect("fewer than 2^32 candidates");
         let lead = c.key(0).map(|k| self.name(&c.table, k));
-        let last = c
-            .columns
-            .last()
-            .map(|k| self.name(&c.table, strip_direction(k)));
+        let last = c.columns.last().map(|k| self.name(&c.table, &k.expr));
         self.table.push(self.tables[&c.table]);
         self.lead.push(lead);
         self.last.push(last);
@@ -406,6 +403,7 @@ impl<O: Oracle> Search<'_, O> {
         let keys: Vec<&str> = cand
             .keys()
             .into_iter()
+            .filter_map(KeyExpr::column)
             .chain(cand.include.iter().map(String::as_str))
             .collect();
         let hot_broken: f64 = self
@@ -577,7 +575,7 @@ pub async fn search<O: Oracle>(
     let base: Vec<f64> = (0..n).map(|q| st.cost(q, &[])).collect();
     // Columns available for widening, per table, as written in candidates (with direction);
     // the candidates of each table.
-    let mut widen_cols: Vec<BTreeSet<String>> = vec![BTreeSet::new(); nt];
+    let mut widen_cols: Vec<BTreeSet<IndexKey>> = vec![BTreeSet::new(); nt];
     let mut cands_by_table: Vec<Vec<Id>> = vec![Vec::new(); nt];
     for &c in &selected {
         let t = st.ids.table(c);
@@ -622,7 +620,7 @@ pub async fn search<O: Oracle>(
                     continue;
                 }
                 for col in &widen_cols[t] {
-                    if sc.keys().contains(&strip_direction(col)) {
+                    if sc.keys().contains(&&col.expr) {
                         continue;
                     }
                     let mut w = sc.clone();
@@ -902,7 +900,7 @@ mod tests {
                         used: vec![],
                     };
                     for (pos, c) in cfg.iter().enumerate() {
-                        let keys = c.keys();
+                        let keys: Vec<&str> = c.keys().into_iter().map(KeyExpr::label).collect();
                         let cost = if want.len() == 2 && keys.len() >= 2 && keys[..2] == want[..] {
                             5.0
                         } else if keys[0] == want[0] {
@@ -945,7 +943,10 @@ mod tests {
             weight,
             accesses: vec![Access {
                 table: "public.t".into(),
-                eq: cols.iter().map(|c| c.to_string()).collect(),
+                eq: cols
+                    .iter()
+                    .map(|c| KeyExpr::Column(c.to_string()))
+                    .collect(),
                 ..Default::default()
             }],
             ..Default::default()
@@ -953,7 +954,10 @@ mod tests {
     }
 
     fn cand(cols: &[&str]) -> Candidate {
-        Candidate::btree("public.t", cols.iter().map(|c| c.to_string()).collect())
+        Candidate::btree(
+            "public.t",
+            cols.iter().map(|c| IndexKey::column(*c)).collect(),
+        )
     }
 
     #[tokio::test]

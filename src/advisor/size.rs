@@ -7,6 +7,7 @@
 //! pages.
 
 use crate::catalog::{Catalog, Table};
+use crate::index_key::KeyExpr;
 
 use super::candidates::Candidate;
 
@@ -55,34 +56,45 @@ pub fn estimate(c: &Candidate, cat: &Catalog) -> i64 {
     if let Some(p) = &c.predicate {
         rows *= predicate_fraction(p, t);
     }
-    let key_cols: Vec<&str> = c.keys();
-    let width = |col: &str| -> f64 {
-        match t.column(col) {
-            Some(cl) => f64::from(cl.stats.as_ref().map_or(8, |s| s.avg_width.max(1))),
+    let key_cols = c.keys();
+    let width = |key: &KeyExpr| -> f64 {
+        match key {
+            KeyExpr::Column(col) => t.column(col).map_or(8.0, |cl| {
+                f64::from(cl.stats.as_ref().map_or(8, |s| s.avg_width.max(1)))
+            }),
             // An expression: assume the width of a column it mentions, else 8 bytes.
-            None => t
+            KeyExpr::Expression(e) => t
                 .columns
                 .iter()
-                .find(|cl| col.contains(cl.name.as_str()))
+                .find(|cl| e.contains(&crate::ident::quote_ident(&cl.name)))
                 .and_then(|cl| cl.stats.as_ref())
                 .map_or(8.0, |s| f64::from(s.avg_width.max(1))),
         }
     };
     let key_width: f64 = key_cols.iter().map(|k| width(k)).sum::<f64>()
-        + c.include.iter().map(|k| width(k)).sum::<f64>();
+        + c.include
+            .iter()
+            .map(|k| width(&KeyExpr::Column(k.clone())))
+            .sum::<f64>();
     // IndexTupleData (8 bytes, with the heap TID) + aligned key data + a 4-byte line pointer.
     let tuple = maxalign(8.0 + key_width) + 4.0;
     let can_dedup = cat.server_version_num >= 130_000
         && c.method == "btree"
         && c.include.is_empty()
-        && key_cols
-            .iter()
-            .all(|k| t.column(k).is_some_and(|cl| !dedup_blocked(&cl.type_name)));
+        && key_cols.iter().all(|k| {
+            k.column()
+                .and_then(|col| t.column(col))
+                .is_some_and(|cl| !dedup_blocked(&cl.type_name))
+        });
     let leaf_bytes = if can_dedup {
         // Distinct key combinations: the product of per-column distinct counts, capped by rows.
         let distinct: f64 = key_cols
             .iter()
-            .map(|k| stats(k).map_or(rows, |s| s.distinct(rows.max(1.0))))
+            .map(|k| {
+                k.column()
+                    .and_then(stats)
+                    .map_or(rows, |s| s.distinct(rows.max(1.0)))
+            })
             .product::<f64>()
             .min(rows)
             .max(1.0);
@@ -174,7 +186,7 @@ mod tests {
     fn unique_int_column_is_about_22_mb() {
         // A real 1M-row int4 unique index is ~21.4 MB (measured on PG 15).
         let s = estimate(
-            &Candidate::btree("public.t", vec!["a".into()]),
+            &Candidate::btree("public.t", vec![crate::index_key::IndexKey::column("a")]),
             &cat(-1.0, "integer"),
         );
         let mb = s as f64 / 1e6;
@@ -184,16 +196,16 @@ mod tests {
     #[test]
     fn low_cardinality_deduplicates() {
         let dedup = estimate(
-            &Candidate::btree("public.t", vec!["a".into()]),
+            &Candidate::btree("public.t", vec![crate::index_key::IndexKey::column("a")]),
             &cat(10.0, "integer"),
         );
         let unique = estimate(
-            &Candidate::btree("public.t", vec!["a".into()]),
+            &Candidate::btree("public.t", vec![crate::index_key::IndexKey::column("a")]),
             &cat(-1.0, "integer"),
         );
         assert!(dedup * 2 < unique, "{dedup} vs {unique}");
         let blocked = estimate(
-            &Candidate::btree("public.t", vec!["a".into()]),
+            &Candidate::btree("public.t", vec![crate::index_key::IndexKey::column("a")]),
             &cat(10.0, "numeric"),
         );
         assert!(blocked > dedup * 2, "numeric cannot deduplicate");
@@ -202,7 +214,7 @@ mod tests {
     #[test]
     fn partial_index_is_smaller() {
         let c = cat(-1.0, "integer");
-        let mut p = Candidate::btree("public.t", vec!["a".into()]);
+        let mut p = Candidate::btree("public.t", vec![crate::index_key::IndexKey::column("a")]);
         let full = estimate(&p, &c);
         p.predicate = Some("a IS NULL".into());
         assert!(estimate(&p, &c) < full / 3);

@@ -7,6 +7,7 @@
 //!
 //! Why it lives in `bench`: it starts and loads its own throwaway server.
 
+use crate::index_key::IndexKey;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -337,7 +338,8 @@ pub async fn run(
                     // All permutations of width <= 2 of the columns each table access uses.
                     let mut ddls = Vec::new();
                     for a in &s.accesses {
-                        let cols: Vec<String> = a.named().into_iter().map(str::to_string).collect();
+                        let cols: Vec<IndexKey> =
+                            a.named().into_iter().cloned().map(IndexKey::new).collect();
                         for x in &cols {
                             ddls.push(
                                 crate::advisor::candidates::Candidate::btree(
@@ -389,7 +391,7 @@ pub async fn run(
                         .map(|(_, t, cols)| {
                             crate::advisor::candidates::Candidate::btree(
                                 &format!("public.{t}"),
-                                cols.iter().map(|c| (*c).to_string()).collect(),
+                                cols.iter().map(|c| IndexKey::column(*c)).collect(),
                             )
                             .hypo_ddl()
                         })
@@ -444,7 +446,11 @@ pub async fn run(
                             format!(
                                 "{}({})",
                                 c.table.trim_start_matches("public."),
-                                c.columns.join(",")
+                                c.columns
+                                    .iter()
+                                    .map(IndexKey::label)
+                                    .collect::<Vec<_>>()
+                                    .join(",")
                             )
                         })
                         .collect(),

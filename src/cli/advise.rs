@@ -250,7 +250,7 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
     };
     let mut findings = rules::run(Scope::Catalog, &ctx, &config)?;
     findings.extend(rules::run(Scope::Workload, &ctx, &config)?);
-    advisor::drop_resolved(&mut findings, &rep.recommendations);
+    advisor::drop_resolved(&mut findings, &rep.recommendations, &catalog);
     rep.findings = findings
         .iter()
         .map(|f| serde_json::to_value(f).unwrap_or_default())

@@ -3,7 +3,8 @@
 //! Why deterministic names: the same advice run twice must produce the same migration file, and
 //! a reviewer must recognise an index from its name (`leads_status_created_at_idx`).
 
-use crate::pg::quote_ident;
+use crate::ident::quote_ident;
+use crate::index_key::IndexKey;
 
 /// PostgreSQL's identifier limit (NAMEDATALEN - 1).
 pub const MAX_IDENT: usize = 63;
@@ -19,14 +20,14 @@ pub fn quote_table(table: &str) -> String {
     format!("{}.{}", quote_ident(s), quote_ident(t))
 }
 
-/// `<table>_<col1>_<col2>_idx` from the key columns (directions and expressions reduced to
-/// words), at most 63 bytes: when longer, cut and end with a stable 8-hex-digit hash of the
-/// full name so distinct indexes never collide.
-pub fn index_name(table: &str, columns: &[String], predicate: Option<&str>) -> String {
+/// `<table>_<key1>_<key2>_idx` from the key columns (directions dropped, names and
+/// expressions reduced to words), at most 63 bytes: when longer, cut at a character boundary
+/// and end with a stable 8-hex-digit hash of the full definition so distinct indexes never
+/// collide. [`unique_names`] settles the rarer case of two definitions with the same words.
+pub fn index_name(table: &str, keys: &[IndexKey], predicate: Option<&str>) -> String {
     let (_, t) = split_table(table);
-    let mut parts: Vec<String> = vec![word(t)];
-    for c in columns {
-        let w = word(strip_direction(c));
+    let mut parts: Vec<String> = Vec::new();
+    for w in std::iter::once(word(t)).chain(keys.iter().map(|k| word(k.expr.label()))) {
         if !w.is_empty() {
             parts.push(w);
         }
@@ -39,36 +40,58 @@ pub fn index_name(table: &str, columns: &[String], predicate: Option<&str>) -> S
     if full.len() <= MAX_IDENT {
         return full;
     }
+    hashed_name(&full, table, keys, predicate)
+}
+
+/// `full` cut to fit a `_<hash>_idx` ending, at a character boundary.
+fn hashed_name(full: &str, table: &str, keys: &[IndexKey], predicate: Option<&str>) -> String {
+    let sqls: Vec<String> = keys.iter().map(IndexKey::sql).collect();
     let hash = fnv1a(&format!(
         "{table}|{}|{}",
-        columns.join(","),
+        sqls.join(","),
         predicate.unwrap_or("")
     ));
     let suffix = format!("_{hash:08x}_idx");
-    let mut cut = MAX_IDENT - suffix.len();
-    while !full.is_char_boundary(cut) {
-        cut -= 1;
+    let stem = full.strip_suffix("_idx").unwrap_or(full);
+    let room = MAX_IDENT - suffix.len();
+    let mut head = String::new();
+    for ch in stem.chars() {
+        if head.len() + ch.len_utf8() > room {
+            break;
+        }
+        head.push(ch);
     }
-    format!("{}{suffix}", full[..cut].trim_end_matches('_'))
+    format!("{}{suffix}", head.trim_end_matches('_'))
 }
 
-/// A key column without ` ASC|DESC [NULLS FIRST|LAST]`.
-pub fn strip_direction(col: &str) -> &str {
-    let mut c = col.trim();
-    for suffix in [" NULLS FIRST", " NULLS LAST", " DESC", " ASC"] {
-        if c.len() >= suffix.len() && c[c.len() - suffix.len()..].eq_ignore_ascii_case(suffix) {
-            c = c[..c.len() - suffix.len()].trim_end();
-        }
-    }
-    c
+/// Index names for a set of definitions `(table, keys, predicate)`, unique per schema: a name
+/// two different definitions would share gets the hash ending on all of them, so which one
+/// is which does not depend on their order.
+pub fn unique_names(defs: &[(&str, &[IndexKey], Option<&str>)]) -> Vec<String> {
+    let names: Vec<String> = defs.iter().map(|(t, k, p)| index_name(t, k, *p)).collect();
+    names
+        .iter()
+        .zip(defs)
+        .map(|(n, (t, k, p))| {
+            let (schema, _) = split_table(t);
+            let clash = names.iter().zip(defs).any(|(m, (t2, k2, p2))| {
+                m == n && split_table(t2).0 == schema && (t2, k2, p2) != (t, k, p)
+            });
+            if clash {
+                hashed_name(n, t, k, *p)
+            } else {
+                n.clone()
+            }
+        })
+        .collect()
 }
 
 /// Lower-case letters, digits and single underscores only.
 fn word(s: &str) -> String {
     let mut out = String::new();
     for ch in s.chars() {
-        if ch.is_ascii_alphanumeric() {
-            out.push(ch.to_ascii_lowercase());
+        if ch.is_alphanumeric() {
+            out.extend(ch.to_lowercase());
         } else if !out.ends_with('_') && !out.is_empty() {
             out.push('_');
         }
@@ -85,58 +108,101 @@ fn fnv1a(s: &str) -> u32 {
     h
 }
 
-/// Quote a key column: a plain name is quoted, a direction kept, an expression kept as is
-/// (expressions come from dbopt's own parser and are already valid SQL).
-pub fn quote_column(col: &str) -> String {
-    let bare = strip_direction(col);
-    let rest = &col.trim()[bare.len()..];
-    let is_name = !bare.is_empty()
-        && bare.chars().all(|c| c.is_alphanumeric() || c == '_')
-        && !bare.starts_with(|c: char| c.is_ascii_digit());
-    if is_name {
-        format!("{}{rest}", quote_ident(bare))
+/// An access method or operator class: written bare when it is a plain lower-case word (as
+/// PostgreSQL prints them), else quoted.
+fn word_or_quoted(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        s.to_string()
     } else {
-        format!("{bare}{rest}")
+        quote_ident(s)
     }
 }
 
-/// `CREATE INDEX CONCURRENTLY IF NOT EXISTS "name" ON "s"."t" USING method (cols) INCLUDE (..) WHERE ..`
-/// `only` builds the parent-only index of a partitioned table (`ON ONLY`, never concurrently).
-pub fn create_index(
-    name: &str,
-    table: &str,
-    method: &str,
-    columns: &[String],
-    include: &[String],
-    predicate: Option<&str>,
-    only: bool,
-) -> String {
-    let cols: Vec<String> = columns.iter().map(|c| quote_column(c)).collect();
-    let mut sql = if only {
-        format!(
-            "CREATE INDEX IF NOT EXISTS {} ON ONLY {}",
-            quote_ident(name),
-            quote_table(table)
-        )
-    } else {
-        format!(
-            "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {}",
-            quote_ident(name),
-            quote_table(table)
-        )
-    };
-    if method != "btree" {
-        sql.push_str(&format!(" USING {method}"));
+/// One index definition, and the only builder of `CREATE INDEX` / `DROP INDEX` text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexDef {
+    /// `None` for a HypoPG what-if index (`CREATE INDEX ON ...`: no name, not concurrent).
+    pub name: Option<String>,
+    /// `schema.table`, unquoted.
+    pub table: String,
+    pub method: String,
+    pub keys: Vec<IndexKey>,
+    /// An operator class for every key (`gin_trgm_ops`).
+    pub opclass: Option<String>,
+    pub include: Vec<String>,
+    /// Partial-index predicate: SQL dbopt rendered (identifiers quoted).
+    pub predicate: Option<String>,
+    /// The parent-only index of a partitioned table (`ON ONLY`, never concurrently).
+    pub only: bool,
+}
+
+impl IndexDef {
+    /// A named B-tree on `keys`.
+    pub fn btree(name: &str, table: &str, keys: Vec<IndexKey>) -> Self {
+        IndexDef {
+            name: Some(name.to_string()),
+            table: table.to_string(),
+            method: "btree".into(),
+            keys,
+            opclass: None,
+            include: vec![],
+            predicate: None,
+            only: false,
+        }
     }
-    sql.push_str(&format!(" ({})", cols.join(", ")));
-    if !include.is_empty() {
-        let inc: Vec<String> = include.iter().map(|c| quote_ident(c)).collect();
-        sql.push_str(&format!(" INCLUDE ({})", inc.join(", ")));
+
+    /// `CREATE INDEX CONCURRENTLY IF NOT EXISTS "name" ON "s"."t" USING method (keys) INCLUDE (..) WHERE ..`
+    pub fn create_sql(&self) -> String {
+        let table = quote_table(&self.table);
+        let mut sql = match (&self.name, self.only) {
+            (None, _) => format!("CREATE INDEX ON {table}"),
+            (Some(n), true) => format!(
+                "CREATE INDEX IF NOT EXISTS {} ON ONLY {table}",
+                quote_ident(n)
+            ),
+            (Some(n), false) => format!(
+                "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {table}",
+                quote_ident(n)
+            ),
+        };
+        if self.method != "btree" {
+            sql.push_str(&format!(" USING {}", word_or_quoted(&self.method)));
+        }
+        let opclass = self
+            .opclass
+            .as_deref()
+            .map(|o| format!(" {}", word_or_quoted(o)))
+            .unwrap_or_default();
+        let keys: Vec<String> = self
+            .keys
+            .iter()
+            .map(|k| format!("{}{opclass}{}", k.expr.sql(), k.order_sql()))
+            .collect();
+        sql.push_str(&format!(" ({})", keys.join(", ")));
+        if !self.include.is_empty() {
+            let inc: Vec<String> = self.include.iter().map(|c| quote_ident(c)).collect();
+            sql.push_str(&format!(" INCLUDE ({})", inc.join(", ")));
+        }
+        if let Some(p) = &self.predicate {
+            sql.push_str(&format!(" WHERE {p}"));
+        }
+        sql
     }
-    if let Some(p) = predicate {
-        sql.push_str(&format!(" WHERE {p}"));
+
+    /// `DROP INDEX CONCURRENTLY IF EXISTS "schema"."name"` (a named index).
+    pub fn drop_sql(&self) -> Option<String> {
+        let (schema, _) = split_table(&self.table);
+        self.name.as_deref().map(|n| drop_index(schema, n))
     }
-    sql
+}
+
+/// The index a foreign key of `table` on `columns` needs (the fix `fk-without-index` proposes).
+pub fn foreign_key_index(table: &str, columns: &[String]) -> IndexDef {
+    let keys: Vec<IndexKey> = columns.iter().map(IndexKey::column).collect();
+    IndexDef::btree(&index_name(table, &keys, None), table, keys)
 }
 
 /// `DROP INDEX CONCURRENTLY IF EXISTS "schema"."name"`
@@ -151,25 +217,35 @@ pub fn drop_index(schema: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index_key::KeyExpr;
 
-    fn cols(c: &[&str]) -> Vec<String> {
-        c.iter().map(|s| s.to_string()).collect()
+    fn cols(c: &[&str]) -> Vec<IndexKey> {
+        c.iter().map(|s| IndexKey::column(*s)).collect()
     }
 
     #[test]
     fn readable_names() {
+        let mut keys = cols(&["status", "created_at"]);
+        keys[1].desc = true;
         assert_eq!(
-            index_name("public.leads", &cols(&["status", "created_at DESC"]), None),
+            index_name("public.leads", &keys, None),
             "leads_status_created_at_idx"
         );
         assert_eq!(
-            index_name("leads", &cols(&["lower(email)"]), None),
+            index_name(
+                "leads",
+                &[IndexKey::new(KeyExpr::Expression(
+                    "lower(\"email\")".into()
+                ))],
+                None
+            ),
             "leads_lower_email_idx"
         );
         assert_eq!(
             index_name("app.Events 2024", &cols(&["entity_id"]), Some("x IS NULL")),
             "events_2024_entity_id_partial_idx"
         );
+        assert_eq!(index_name("public.t", &cols(&["日本"]), None), "t_日本_idx");
     }
 
     #[test]
@@ -199,23 +275,65 @@ mod tests {
     }
 
     #[test]
+    fn multi_byte_names_are_cut_at_character_boundaries() {
+        // 21 three-byte characters: 63 bytes, the longest name PostgreSQL keeps.
+        let long = "名".repeat(21);
+        for t in ["public.t", "public.日本", &format!("public.{long}")] {
+            for k in [&long, "日本", "é"] {
+                let n = index_name(t, &cols(&[k, k]), None);
+                assert!(n.len() <= MAX_IDENT, "{n}");
+                assert!(n.ends_with("_idx"), "{n}");
+            }
+        }
+    }
+
+    #[test]
+    fn names_that_share_their_words_get_distinct_hashes() {
+        let (a, b, c) = (cols(&["a_b"]), cols(&["a", "b"]), cols(&["c"]));
+        let defs: Vec<(&str, &[IndexKey], Option<&str>)> = vec![
+            ("public.t", &a, None),
+            ("public.t", &b, None),
+            ("public.t", &c, None),
+            ("other.t", &c, None),
+        ];
+        let n = unique_names(&defs);
+        assert_ne!(n[0], n[1]);
+        assert!(
+            n[0].starts_with("t_a_b_") && n[0].len() > "t_a_b_idx".len(),
+            "{n:?}"
+        );
+        assert_eq!(n[2], "t_c_idx");
+        assert_eq!(n[3], "t_c_idx");
+    }
+
+    #[test]
     fn ddl_quotes_everything() {
-        let sql = create_index(
-            "e_idx",
-            "public.Events 2024",
-            "btree",
-            &cols(&["entity_type", "timestamp DESC", "lower(email)"]),
-            &cols(&["payload"]),
-            Some("\"deleted_at\" IS NULL"),
-            false,
+        let mut keys = cols(&["entity_type", "timestamp"]);
+        keys[1].desc = true;
+        keys.push(IndexKey::new(KeyExpr::Expression(
+            "lower(\"email\")".into(),
+        )));
+        keys.push(IndexKey::column("id) WHERE true; DROP TABLE x; --"));
+        let mut d = IndexDef::btree("e_idx", "public.Events 2024", keys);
+        d.include = vec!["payload".into()];
+        d.predicate = Some("\"deleted_at\" IS NULL".into());
+        assert_eq!(
+            d.create_sql(),
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS \"e_idx\" ON \"public\".\"Events 2024\" (\"entity_type\", \"timestamp\" DESC, (lower(\"email\")), \"id) WHERE true; DROP TABLE x; --\") INCLUDE (\"payload\") WHERE \"deleted_at\" IS NULL"
         );
         assert_eq!(
-            sql,
-            "CREATE INDEX CONCURRENTLY IF NOT EXISTS \"e_idx\" ON \"public\".\"Events 2024\" (\"entity_type\", \"timestamp\" DESC, lower(email)) INCLUDE (\"payload\") WHERE \"deleted_at\" IS NULL"
-        );
-        assert_eq!(
-            drop_index("public", "e_idx"),
+            d.drop_sql().unwrap(),
             "DROP INDEX CONCURRENTLY IF EXISTS \"public\".\"e_idx\""
+        );
+        d.name = None;
+        d.include.clear();
+        d.predicate = None;
+        d.keys.truncate(1);
+        d.method = "gin".into();
+        d.opclass = Some("gin_trgm_ops".into());
+        assert_eq!(
+            d.create_sql(),
+            "CREATE INDEX ON \"public\".\"Events 2024\" USING gin (\"entity_type\" gin_trgm_ops)"
         );
     }
 }

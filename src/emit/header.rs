@@ -51,7 +51,11 @@ pub fn lines(ctx: &EmitContext, unit: &Unit, dir: Direction, timeouts: &str) -> 
             unit.name,
             rec.table,
             rec.method,
-            rec.columns.join(", "),
+            rec.columns
+                .iter()
+                .map(crate::index_key::IndexKey::label)
+                .collect::<Vec<_>>()
+                .join(", "),
             if rec.include.is_empty() {
                 String::new()
             } else {
@@ -137,7 +141,9 @@ pub fn lines(ctx: &EmitContext, unit: &Unit, dir: Direction, timeouts: &str) -> 
     out
 }
 
-/// The header as comment lines with `prefix` (`--` for SQL, `#` for Ruby and TOML).
+/// The header as comment lines with `prefix` (`--` for SQL, `#` for Ruby and TOML). A line
+/// holding a name with a line break (`"a\nb"` is a valid table name) becomes several
+/// comment lines, so no name can step out of the comment into the migration's SQL.
 pub fn block(
     ctx: &EmitContext,
     unit: &Unit,
@@ -146,7 +152,16 @@ pub fn block(
     prefix: &str,
 ) -> String {
     let mut s = String::new();
-    for l in lines(ctx, unit, dir, timeouts) {
+    for line in lines(ctx, unit, dir, timeouts) {
+        s.push_str(&comment(&line, prefix));
+    }
+    s
+}
+
+/// `text` as comment lines with `prefix`, one per line of it (any of `\n`, `\r`, `\r\n`).
+pub fn comment(text: &str, prefix: &str) -> String {
+    let mut s = String::new();
+    for l in text.split(['\n', '\r']) {
         if l.is_empty() {
             s.push_str(prefix);
         } else {

@@ -137,7 +137,7 @@ fn check(rec: &IndexRecommendation) -> Result<(), EmitError> {
             format!("table {:?} is not schema.table", rec.table),
         ));
     }
-    if rec.columns.is_empty() || rec.columns.iter().any(|c| c.trim().is_empty()) {
+    if rec.columns.is_empty() || rec.columns.iter().any(|c| c.expr.label().is_empty()) {
         return Err(bad(rec, "it has no key columns"));
     }
     if name.len() > MAX_IDENT {
@@ -159,7 +159,9 @@ fn check(rec: &IndexRecommendation) -> Result<(), EmitError> {
             ),
         ));
     }
-    for frag in rec.columns.iter().chain(rec.predicate.iter()) {
+    // Keys were read back in dbopt's own form (quoted names, rendered expressions); the
+    // predicate is pasted as written.
+    for frag in rec.predicate.iter() {
         if let Err(why) = one_fragment(frag) {
             return Err(bad(rec, format!("{frag:?} {why}")));
         }
@@ -174,7 +176,7 @@ fn check(rec: &IndexRecommendation) -> Result<(), EmitError> {
     Ok(())
 }
 
-/// A column expression or predicate is pasted into DDL as written, so it must be one SQL
+/// A predicate is pasted into DDL as written, so it must be one SQL
 /// fragment: no `;` or comment outside quotes, balanced parentheses, closed quotes. This
 /// keeps an edited or foreign report from smuggling a second statement into a migration.
 fn one_fragment(s: &str) -> Result<(), &'static str> {
@@ -221,15 +223,17 @@ pub fn steps(rec: &IndexRecommendation) -> Result<Vec<Step>, EmitError> {
     let name = index_name(rec);
     let (schema, _) = ddl::split_table(&rec.table);
     let build = |index: &str, table: &str, only: bool| {
-        ddl::create_index(
-            index,
-            table,
-            &rec.method,
-            &rec.columns,
-            &rec.include,
-            rec.predicate.as_deref(),
+        ddl::IndexDef {
+            name: Some(index.to_string()),
+            table: table.to_string(),
+            method: rec.method.clone(),
+            keys: rec.columns.clone(),
+            opclass: None,
+            include: rec.include.clone(),
+            predicate: rec.predicate.clone(),
             only,
-        )
+        }
+        .create_sql()
     };
     if rec.partitions.is_empty() {
         return Ok(vec![Step {
@@ -360,7 +364,7 @@ mod tests {
 
     #[test]
     fn fragments_cannot_smuggle_statements() {
-        assert!(one_fragment("lower(email)").is_ok());
+        assert!(one_fragment("lower(\"email\")").is_ok());
         assert!(one_fragment("status = 'a;b' AND \"x--y\" IS NULL").is_ok());
         assert!(one_fragment("deleted_at IS NULL; DROP TABLE leads").is_err());
         assert!(one_fragment("a -- rest").is_err());
@@ -374,7 +378,7 @@ mod tests {
     fn partitioned_steps_in_order() {
         let rec = IndexRecommendation {
             table: "app.Events".into(),
-            columns: vec!["entity_id".into()],
+            columns: vec![crate::index_key::IndexKey::column("entity_id")],
             method: "btree".into(),
             partitions: vec!["app.events_p1".into()],
             ..Default::default()

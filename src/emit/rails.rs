@@ -3,7 +3,7 @@
 //! works with timeouts set just before; steps Rails has no helper for (`ON ONLY`, `ATTACH
 //! PARTITION`, dropping a partitioned index) go through `execute` with dbopt's SQL.
 
-use super::ddl::{quote_column, split_table};
+use super::ddl::split_table;
 use super::header::{block, Direction};
 use super::plan::{StepKind, Unit};
 use super::writer::{EmitContext, FileOut, Version, LOCK_TIMEOUT};
@@ -46,7 +46,7 @@ fn table_arg(table: &str) -> String {
 fn add_index(unit: &Unit, table: &str, name: &str) -> String {
     let rec = unit.rec;
     // A String column list is used verbatim by Rails, so quoting and directions are dbopt's.
-    let cols: Vec<String> = rec.columns.iter().map(|c| quote_column(c)).collect();
+    let cols: Vec<String> = rec.columns.iter().map(|c| c.sql()).collect();
     let mut s = format!(
         "    add_index {}, {}, name: {}, algorithm: :concurrently, if_not_exists: true",
         table_arg(table),

@@ -1,6 +1,7 @@
 //! `dbopt advise` output for people: the recommended set with its evidence, the workload
 //! before and after, what got no advice and why, and the rule findings.
 
+use crate::ident::quote_ident;
 use std::fmt::Write as _;
 
 use super::{bytes, table, Format};
@@ -77,9 +78,12 @@ pub fn render(r: &AdviseReport, format: Format) -> String {
                 .map(|s| s.cost_after * s.calls as f64)
                 .sum();
             let saved: f64 = rec.statements.iter().map(|s| s.time_saved_ms_per_day).sum();
-            let mut idx = format!("({})", rec.columns.join(", "));
+            // Keys and names as SQL writes them: a name is never mistaken for syntax.
+            let keys: Vec<String> = rec.columns.iter().map(|k| k.sql()).collect();
+            let mut idx = format!("({})", keys.join(", "));
             if !rec.include.is_empty() {
-                idx.push_str(&format!(" INCLUDE ({})", rec.include.join(", ")));
+                let inc: Vec<String> = rec.include.iter().map(|c| quote_ident(c)).collect();
+                idx.push_str(&format!(" INCLUDE ({})", inc.join(", ")));
             }
             if let Some(p) = &rec.predicate {
                 idx.push_str(&format!(" WHERE {p}"));

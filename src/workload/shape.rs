@@ -98,6 +98,14 @@ pub struct Predicate {
     /// `=`, `<`, `IN`, `= ANY`, `IS NULL`, `BETWEEN`, `LIKE`, `<>`, `OR`, ...
     pub op: String,
     pub value: PredValue,
+    /// The compared column or expression as an index key, rendered by dbopt (`None` when it
+    /// cannot be rendered safely, or for a not-indexable conjunct).
+    #[serde(skip)]
+    pub key: Option<crate::index_key::KeyExpr>,
+    /// A constant compared with `=`, as SQL dbopt rendered (`'it''s'`, `42`, `true`): what a
+    /// partial-index predicate may hold.
+    #[serde(skip)]
+    pub value_sql: Option<String>,
 }
 
 /// Eq: `=`, `IN (...)`, `= ANY($1)`, `IS NULL`. Range: `<`, `<=`, `>`, `>=`, `BETWEEN`, prefix
@@ -1281,12 +1289,20 @@ fn value_of(e: &Expr) -> PredValue {
 }
 
 /// The compared side: (column, expression) for a column or an expression over one column.
-fn subject(e: &Expr) -> Option<(Option<String>, Option<String>)> {
+fn subject(e: &Expr) -> Option<Subject> {
+    let key = crate::index_key::KeyExpr::from_expr(e);
     if let Some(c) = bare(e) {
-        return Some((Some(c), None));
+        return Some((Some(c), None, key));
     }
-    has_column(e).then(|| (inner_column(e), Some(e.to_string())))
+    has_column(e).then(|| (inner_column(e), Some(e.to_string()), key))
 }
+
+/// The compared side: column, expression text, and the index key dbopt renders for it.
+type Subject = (
+    Option<String>,
+    Option<String>,
+    Option<crate::index_key::KeyExpr>,
+);
 
 fn flip(op: &BinaryOperator) -> BinaryOperator {
     use BinaryOperator::*;
@@ -1306,18 +1322,22 @@ fn not_indexable(e: &Expr, op: &str) -> Predicate {
         kind: PredKind::NotIndexable,
         op: op.into(),
         value: PredValue::Other,
+        key: None,
+        value_sql: None,
     }
 }
 
 /// Classify one conjunct that touches a single table.
 fn classify(e: &Expr) -> Predicate {
     use BinaryOperator as B;
-    let pred = |subj: (Option<String>, Option<String>), kind, op: &str, value| Predicate {
+    let pred = |subj: Subject, kind, op: &str, value| Predicate {
         column: subj.0,
         expr: subj.1,
         kind,
         op: op.into(),
         value,
+        key: subj.2,
+        value_sql: None,
     };
     match e {
         Expr::Nested(inner) => classify(inner),
@@ -1334,6 +1354,8 @@ fn classify(e: &Expr) -> Predicate {
                     kind: PredKind::NotIndexable,
                     op: op.to_string(),
                     value: PredValue::Column,
+                    key: None,
+                    value_sql: None,
                 };
             } else {
                 return not_indexable(e, &op.to_string());
@@ -1351,7 +1373,15 @@ fn classify(e: &Expr) -> Predicate {
                 p.value = value_of(val_side);
                 return p;
             }
-            pred(subj, kind, &op.to_string(), value_of(val_side))
+            let value = value_of(val_side);
+            let value_sql = match value {
+                PredValue::Constant(_) => crate::index_key::render_expr(val_side),
+                _ => None,
+            };
+            Predicate {
+                value_sql,
+                ..pred(subj, kind, &op.to_string(), value)
+            }
         }
         Expr::InList {
             expr,
@@ -1412,12 +1442,13 @@ fn classify(e: &Expr) -> Predicate {
             p
         }
         Expr::IsTrue(x) | Expr::IsFalse(x) => match subject(x) {
-            Some(subj) => pred(
-                subj,
-                PredKind::Eq,
-                "=",
-                PredValue::Constant(matches!(e, Expr::IsTrue(_)).to_string()),
-            ),
+            Some(subj) => {
+                let v = matches!(e, Expr::IsTrue(_)).to_string();
+                Predicate {
+                    value_sql: Some(v.clone()),
+                    ..pred(subj, PredKind::Eq, "=", PredValue::Constant(v))
+                }
+            }
             None => not_indexable(e, "IS"),
         },
         Expr::Between {
@@ -1464,6 +1495,8 @@ fn classify(e: &Expr) -> Predicate {
             kind: PredKind::Eq,
             op: "=".into(),
             value: PredValue::Constant("true".into()),
+            key: crate::index_key::KeyExpr::from_expr(e),
+            value_sql: Some("true".into()),
         },
         Expr::UnaryOp {
             op: UnaryOperator::Not,
@@ -1474,6 +1507,8 @@ fn classify(e: &Expr) -> Predicate {
             kind: PredKind::Eq,
             op: "=".into(),
             value: PredValue::Constant("false".into()),
+            key: crate::index_key::KeyExpr::from_expr(expr),
+            value_sql: Some("false".into()),
         },
         _ => {
             let op = match e {
