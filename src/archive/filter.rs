@@ -417,26 +417,19 @@ impl Writer<'_> {
                 expr,
                 pattern,
                 escape_char: None,
-            } => {
-                let (op, name) = if *negated {
-                    ("NOT LIKE", "!~~")
-                } else {
-                    ("LIKE", "~~")
-                };
-                self.op(name);
-                self.binary(expr, op, pattern, d)?;
             }
-            Expr::ILike {
+            | Expr::ILike {
                 negated,
                 any: false,
                 expr,
                 pattern,
                 escape_char: None,
             } => {
-                let (op, name) = if *negated {
-                    ("NOT ILIKE", "!~~*")
-                } else {
-                    ("ILIKE", "~~*")
+                let (op, name) = match (matches!(e, Expr::ILike { .. }), *negated) {
+                    (false, false) => ("LIKE", "~~"),
+                    (false, true) => ("NOT LIKE", "!~~"),
+                    (true, false) => ("ILIKE", "~~*"),
+                    (true, true) => ("NOT ILIKE", "!~~*"),
                 };
                 self.op(name);
                 self.binary(expr, op, pattern, d)?;
@@ -702,6 +695,17 @@ mod tests {
         );
         let f = check_where("id NOT IN (1) OR kind LIKE 'x'", "t", &cols()).unwrap();
         assert_eq!(f.operators, ["<>", "~~"]);
+        let f = check_where(
+            "kind NOT LIKE 'a' AND kind ILIKE 'b' AND kind NOT ILIKE 'c'",
+            "t",
+            &cols(),
+        )
+        .unwrap();
+        assert_eq!(
+            f.sql,
+            r#"((("kind" NOT LIKE 'a') AND ("kind" ILIKE 'b')) AND ("kind" NOT ILIKE 'c'))"#
+        );
+        assert_eq!(f.operators, ["!~~", "~~*", "!~~*"]);
     }
 
     #[test]
