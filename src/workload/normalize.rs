@@ -258,7 +258,8 @@ pub fn normalize(sql: &str) -> Normalized {
 /// A character that, written right next to a `$n`, would be read as part of it (`$1` `2`) or
 /// make it part of a name (`b$1`, PostgreSQL names may hold `$`).
 fn joins_a_parameter(c: char) -> bool {
-    c.is_alphanumeric() || c == '_' || c == '$'
+    use sqlparser::dialect::Dialect;
+    c.is_alphanumeric() || c == '$' || PostgreSqlDialect {}.is_identifier_part(c)
 }
 
 /// FNV-1a 64: stable across Rust versions and platforms (std's hasher is not), which matters
