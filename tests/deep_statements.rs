@@ -42,10 +42,7 @@ fn deep_script(dir: &std::path::Path) -> std::path::PathBuf {
 /// Not killed by a signal (an abort is SIGABRT, exit 134 from a shell) and no panic.
 fn assert_no_abort(out: &std::process::Output) {
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.code().is_some(),
-        "killed by a signal: {stderr}"
-    );
+    assert!(out.status.code().is_some(), "killed by a signal: {stderr}");
     assert!(!stderr.contains("overflow"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
@@ -85,10 +82,7 @@ fn queries_flags_deep_statements_and_reads_the_rest() {
         .collect();
     assert_eq!(flagged.len(), 2, "{}", r["findings"]);
     for f in &flagged {
-        assert!(
-            f["message"].as_str().unwrap().starts_with(TOO_LARGE),
-            "{f}"
-        );
+        assert!(f["message"].as_str().unwrap().starts_with(TOO_LARGE), "{f}");
     }
     let queries: Vec<&str> = r["statements"]
         .as_array()
@@ -128,7 +122,12 @@ async fn advise_skips_deep_statements_and_advises_the_rest() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|x| (x["table"].as_str().unwrap().to_string(), x["columns"].clone()))
+        .map(|x| {
+            (
+                x["table"].as_str().unwrap().to_string(),
+                x["columns"].clone(),
+            )
+        })
         .collect();
     assert_eq!(
         recs,
@@ -185,6 +184,9 @@ async fn a_long_in_list_is_read_in_one_pass() {
     common::assert_success(&out);
     let r: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     let q = r["statements"][0]["query"].as_str().unwrap();
-    let tail: String = q.chars().skip(q.chars().count().saturating_sub(40)).collect();
+    let tail: String = q
+        .chars()
+        .skip(q.chars().count().saturating_sub(40))
+        .collect();
     assert!(q.ends_with("$29999, $30000)"), "{tail}");
 }

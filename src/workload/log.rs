@@ -270,7 +270,11 @@ fn split_duration(msg: &str) -> Option<(f64, &str)> {
     let rest = msg.strip_prefix("duration: ")?;
     let (num, rest) = rest.split_once(" ms")?;
     // `NaN`, `inf` and `-1` parse as numbers, but no statement took that long.
-    let ms = num.trim().parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0)?;
+    let ms = num
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite() && *x >= 0.0)?;
     Some((ms, rest.trim_start()))
 }
 
@@ -578,7 +582,10 @@ mod tests {
                 "{tz}"
             );
         }
-        assert_eq!(split_duration("duration: NaN ms  statement: select 1"), None);
+        assert_eq!(
+            split_duration("duration: NaN ms  statement: select 1"),
+            None
+        );
         assert_eq!(split_duration("duration: -1 ms  statement: select 1"), None);
     }
 

@@ -388,10 +388,43 @@ mod tests {
         /// Pieces that tokenize into every kind of token, including the awkward neighbours
         /// (`$1` before `.79e309`, a name before a string, dollar quotes, casts, comments).
         const PIECES: &[&str] = &[
-            "select", "x", "b", "e", "_", "$", "$1", "$2", "$70000", "$4294967295", "1",
-            "1.79e309", ".79e309", "1e", "-", "+", "=", "::", "(", ")", ",", ".", ";", "'a'",
-            "E'b\\'c'", "x'1f'", "B'01'", "N'n'", "U&'u'", "$$d$$", "$t$q$t$", "\"Q\"",
-            "/*c*/", "--c\n", " ", "\n", "\t",
+            "select",
+            "x",
+            "b",
+            "e",
+            "_",
+            "$",
+            "$1",
+            "$2",
+            "$70000",
+            "$4294967295",
+            "1",
+            "1.79e309",
+            ".79e309",
+            "1e",
+            "-",
+            "+",
+            "=",
+            "::",
+            "(",
+            ")",
+            ",",
+            ".",
+            ";",
+            "'a'",
+            "E'b\\'c'",
+            "x'1f'",
+            "B'01'",
+            "N'n'",
+            "U&'u'",
+            "$$d$$",
+            "$t$q$t$",
+            "\"Q\"",
+            "/*c*/",
+            "--c\n",
+            " ",
+            "\n",
+            "\t",
         ];
 
         fn soup() -> impl Strategy<Value = String> {
@@ -401,8 +434,8 @@ mod tests {
 
         /// Single tokens that stay the same tokens whatever whitespace separates them.
         const TOKENS: &[&str] = &[
-            "select", "from", "T", "where", "and", "$1", "$3", "1", "-", "2.5", "'a'", "=",
-            "<", "(", ")", ",", "::", "int", "E'x'", "\"Q\"", "$$d$$", "in", "*", "||",
+            "select", "from", "T", "where", "and", "$1", "$3", "1", "-", "2.5", "'a'", "=", "<",
+            "(", ")", ",", "::", "int", "E'x'", "\"Q\"", "$$d$$", "in", "*", "||",
         ];
 
         proptest! {

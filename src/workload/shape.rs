@@ -377,14 +377,9 @@ fn depth_of(tokens: &[TokenWithSpan]) -> usize {
                 | K::RETURNING => g.end_expression(),
                 _ => {}
             },
-            T::Eq
-            | T::DoubleEq
-            | T::Neq
-            | T::Lt
-            | T::Gt
-            | T::LtEq
-            | T::GtEq
-            | T::Spaceship => g.operator(COMPARISON),
+            T::Eq | T::DoubleEq | T::Neq | T::Lt | T::Gt | T::LtEq | T::GtEq | T::Spaceship => {
+                g.operator(COMPARISON)
+            }
             T::Whitespace(_)
             | T::Number(..)
             | T::Char(_)
@@ -539,8 +534,12 @@ pub fn placeholders(sql: &str) -> usize {
     // Digits beyond any integer type are as far beyond PostgreSQL's limit as `$65536`.
     let from_token = |t: &str| {
         let digits = t.strip_prefix('$')?;
-        (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| digits.parse::<usize>().unwrap_or(usize::MAX).min(MAX_PARAMETER))
+        (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then(|| {
+            digits
+                .parse::<usize>()
+                .unwrap_or(usize::MAX)
+                .min(MAX_PARAMETER)
+        })
     };
     match Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize() {
         Ok(tokens) => tokens
@@ -2103,7 +2102,10 @@ mod depth_tests {
     }
 
     fn where_chain(n: usize, op: &str) -> String {
-        format!("SELECT * FROM t WHERE {}", chain(n, |i| format!("a = {i}"), op))
+        format!(
+            "SELECT * FROM t WHERE {}",
+            chain(n, |i| format!("a = {i}"), op)
+        )
     }
 
     /// `extract` on a thread with a 2 MiB stack (tokio's worker default), as `queries` and
@@ -2119,7 +2121,11 @@ mod depth_tests {
 
     #[test]
     fn ten_thousand_term_chains_on_a_2_mib_stack_are_too_deep() {
-        let union = chain(10_000, |i| format!("SELECT id FROM t WHERE a = {i}"), " UNION ");
+        let union = chain(
+            10_000,
+            |i| format!("SELECT id FROM t WHERE a = {i}"),
+            " UNION ",
+        );
         let plus = format!("SELECT {} FROM t", chain(10_000, |i| i.to_string(), " + "));
         let concat = format!("SELECT {} FROM t", chain(10_000, |_| "b".into(), " || "));
         let casts = format!("SELECT a{} FROM t", "::int".repeat(10_000));
@@ -2148,7 +2154,11 @@ mod depth_tests {
         for sql in [
             where_chain(900, " AND "),
             where_chain(900, " OR "),
-            chain(900, |i| format!("SELECT id FROM t WHERE a = {i}"), " UNION "),
+            chain(
+                900,
+                |i| format!("SELECT id FROM t WHERE a = {i}"),
+                " UNION ",
+            ),
             format!(
                 "SELECT * FROM t WHERE a IN (SELECT b FROM u WHERE {})",
                 chain(900, |i| format!("c = {i}"), " AND ")
@@ -2180,7 +2190,11 @@ mod depth_tests {
         assert!(nesting(&nested) > MAX_DEPTH);
         assert!(check_depth(&nested).unwrap_err().too_deep);
         // Statements of a script are separate.
-        let two = format!("{};{}", where_chain(600, " AND "), where_chain(600, " AND "));
+        let two = format!(
+            "{};{}",
+            where_chain(600, " AND "),
+            where_chain(600, " AND ")
+        );
         assert!(check_depth(&two).is_ok());
         assert!(extract(&two).is_ok());
     }
