@@ -149,6 +149,11 @@ pub fn prepare(
         }
         let shapes = match shape::extract(&s.query) {
             Ok(v) => v,
+            // Refused before parsing (it would overflow the stack): say so, not "cannot parse".
+            Err(e) if e.too_deep => {
+                skip(&mut p, &s.query, e.to_string());
+                continue;
+            }
             Err(_)
                 if s.query.contains("pg_catalog")
                     || s.query.contains("pg_stat")

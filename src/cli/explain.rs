@@ -92,6 +92,7 @@ fn caret(sql: &str, line: u64, column: u64) -> Option<String> {
         message: String::new(),
         line,
         column,
+        too_deep: false,
     }
     .caret(sql)
 }
@@ -206,6 +207,8 @@ async fn explain(g: &Globals, args: &ExplainArgs) -> anyhow::Result<Result<ExitS
             }
             (Some(s), None)
         }
+        // Not a syntax error the server may still accept: too large for dbopt to analyse.
+        Err(e) if e.too_deep => return Ok(Err(UserError::new(e.to_string(), e.hint()))),
         Err(e) => (None, Some(e)),
     };
     // Unparsed statements count as writing: planned only unless --analyze-writes.

@@ -269,7 +269,13 @@ fn json_entries(text: &str) -> (Vec<Entry>, usize, Option<String>) {
 fn split_duration(msg: &str) -> Option<(f64, &str)> {
     let rest = msg.strip_prefix("duration: ")?;
     let (num, rest) = rest.split_once(" ms")?;
-    Some((num.trim().parse().ok()?, rest.trim_start()))
+    // `NaN`, `inf` and `-1` parse as numbers, but no statement took that long.
+    let ms = num
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite() && *x >= 0.0)?;
+    Some((ms, rest.trim_start()))
 }
 
 /// auto_explain text: `plan:\nQuery Text: <sql>\n<plan>`, or JSON with "Query Text".
@@ -412,8 +418,9 @@ pub fn events(
     Ok(out)
 }
 
-/// `2026-11-22 21:00:00.123 UTC` (or with a numeric offset); other zone names are read as UTC:
-/// the detector only compares times within one session.
+/// `2026-11-22 21:00:00.123 UTC` (or with a numeric offset: `+05`, `-0330`, `+05:30`); other
+/// zone names, and offsets no zone has (`+99:99`), are read as UTC: the detector only compares
+/// times within one session. A line is hostile input: nothing here may overflow.
 fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     let (stamp, zone) = s
         .trim()
@@ -423,11 +430,32 @@ fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     let naive =
         chrono::NaiveDateTime::parse_from_str(&format!("{stamp} {time}"), "%Y-%m-%d %H:%M:%S%.f")
             .ok()?;
-    let offset_secs = tz.parse::<i32>().ok().map_or(0, |h| h * 3600);
+    let offset = chrono::Duration::seconds(offset_seconds(tz).unwrap_or(0));
     Some(chrono::DateTime::<chrono::Utc>::from_naive_utc_and_offset(
-        naive - chrono::Duration::seconds(i64::from(offset_secs)),
+        naive.checked_sub_signed(offset)?,
         chrono::Utc,
     ))
+}
+
+/// A numeric UTC offset in seconds: `+HH`, `+HHMM` or `+HH:MM` (either sign), hours below 24
+/// and minutes below 60; None for anything else.
+fn offset_seconds(tz: &str) -> Option<i64> {
+    let (sign, rest) = match tz.strip_prefix('+') {
+        Some(rest) => (1, rest),
+        None => (-1, tz.strip_prefix('-')?),
+    };
+    let (h, m) = match rest.split_once(':') {
+        Some((h, m)) => (h, m),
+        None if rest.len() == 4 => rest.split_at_checked(2)?,
+        None => (rest, "0"),
+    };
+    let two_digits = |x: &str| {
+        (!x.is_empty() && x.len() <= 2 && x.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| x.parse::<i64>().ok())
+            .flatten()
+    };
+    let (h, m) = (two_digits(h)?, two_digits(m)?);
+    (h < 24 && m < 60).then_some(sign * (h * 3600 + m * 60))
 }
 
 /// Read a log file (`-` is not accepted: logs are files). Errors when nothing in it is a log
@@ -529,5 +557,59 @@ mod tests {
         .unwrap();
         assert_eq!(q, "select *\nfrom t");
         assert!(plan.starts_with("Seq Scan on t"));
+    }
+
+    #[test]
+    fn offsets_and_timestamps_never_overflow() {
+        let at = |s: &str| parse_time(s).map(|t| t.to_rfc3339());
+        assert_eq!(
+            at("2026-11-22 21:00:00.000 +05:30").as_deref(),
+            Some("2026-11-22T15:30:00+00:00")
+        );
+        assert_eq!(
+            at("2026-11-22 21:00:00.000 -0800").as_deref(),
+            Some("2026-11-23T05:00:00+00:00")
+        );
+        assert_eq!(
+            at("2026-11-22 21:00:00.000 +05").as_deref(),
+            Some("2026-11-22T16:00:00+00:00")
+        );
+        // No zone has these offsets: read as UTC, as zone names are.
+        for tz in ["+99:99", "+99999999999", "-2147483648", "+24", "+5:", "+"] {
+            assert_eq!(
+                at(&format!("2026-11-22 21:00:00.000 {tz}")).as_deref(),
+                Some("2026-11-22T21:00:00+00:00"),
+                "{tz}"
+            );
+        }
+        assert_eq!(
+            split_duration("duration: NaN ms  statement: select 1"),
+            None
+        );
+        assert_eq!(split_duration("duration: -1 ms  statement: select 1"), None);
+    }
+
+    proptest::proptest! {
+        /// Hostile log text (any bytes, or lines built from the pieces of real entries) is
+        /// read or rejected, never a panic, in every format.
+        #[test]
+        fn hostile_logs_never_panic(
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                "2026-11-22 21:00:00.123 UTC ", "2026-11-22 21:00:00.123 +99:99 ",
+                "9999-12-31 23:59:59.999 -23:59 ", "[4242] ", "app@shop ", "LOG:  ",
+                "DETAIL:  ", "duration: ", "1e308", " ms  ", "statement: ", "execute <x>: ",
+                "plan:\n", "Query Text: ", "select $1.79e309", "'", "\"", "$$", "\n", "\t",
+                ",", "{\"error_severity\":\"LOG\",\"message\":", "parameters: $1 = ",
+            ]), 0..40),
+            raw in ".{0,200}",
+        ) {
+            let text = pieces.concat();
+            for t in [&text, &raw] {
+                for f in [LogFormat::Stderr, LogFormat::Csv, LogFormat::Json] {
+                    let _ = parse(t, f, DEFAULT_PREFIX);
+                    let _ = events(t, f, "%m [%p] %c ");
+                }
+            }
+        }
     }
 }
