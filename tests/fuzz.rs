@@ -851,3 +851,22 @@ fn fuzz_where() {
         Ok(())
     });
 }
+
+#[test]
+fn fuzz_normalize() {
+    use dbopt::workload::normalize::{normalize, split};
+    fuzz("normalize", sql_input(), |sql| {
+        let once = normalize(sql);
+        let twice = normalize(&once.text);
+        if twice != once {
+            return Err(format!(
+                "not idempotent: {:?} then {:?}",
+                once.text, twice.text
+            ));
+        }
+        for piece in split(sql).statements {
+            normalize(&piece);
+        }
+        Ok(())
+    });
+}

@@ -32,8 +32,6 @@ use sqlparser::ast::{
     BinaryOperator, CreateIndex, DataType, Expr, Ident, IndexColumn, IndexType, ObjectName,
     ObjectNamePart, OrderBySort, Query, Statement, Visit, VisitMut, Visitor, VisitorMut,
 };
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
 use tokio_postgres::error::ErrorPosition;
 
 use super::connect::Conn;
@@ -532,7 +530,7 @@ pub struct IndexDdl {
 impl IndexDdl {
     pub fn parse(text: &str) -> Result<IndexDdl, ExplainError> {
         let bad = |m: &str| ExplainError::BadIndex(m.to_string());
-        let mut stmts = Parser::parse_sql(&PostgreSqlDialect {}, text).map_err(|e| {
+        let mut stmts = crate::workload::shape::parse(text).map_err(|e| {
             ExplainError::BadIndex(format!("not a CREATE INDEX statement dbopt can read ({e})"))
         })?;
         if stmts.len() != 1 {
