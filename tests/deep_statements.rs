@@ -131,7 +131,7 @@ async fn advise_skips_deep_statements_and_advises_the_rest() {
         .collect();
     assert_eq!(
         recs,
-        [("public.t".to_string(), serde_json::json!(["a"]))],
+        [("public.t".to_string(), serde_json::json!(["\"a\""]))],
         "the ordinary statement is still advised"
     );
 }
