@@ -162,6 +162,8 @@ pub fn prepare(
                 p.system_statements += 1;
                 continue;
             }
+            // SET, SHOW, VACUUM, PREPARE, ...: nothing to index, whether or not it parses.
+            Err(_) if shape::is_utility_text(&s.query) => continue,
             Err(e) => {
                 skip(&mut p, &s.query, format!("cannot parse: {e}"));
                 continue;

@@ -286,6 +286,27 @@ pub fn nesting(sql: &str) -> usize {
         .map_or(0, |t| depth_of(&t))
 }
 
+/// Whether `sql` is a utility statement (DDL, SET, SHOW, VACUUM, EXPLAIN, PREPARE, COPY, ...)
+/// by its first keyword, comments skipped: for texts the parser rejects, which must not be
+/// reported as "cannot parse" workload statements when there is nothing to index in them.
+/// False for queries and data changes, and for text that does not tokenize.
+pub fn is_utility_text(sql: &str) -> bool {
+    use sqlparser::tokenizer::Token;
+    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize() else {
+        return false;
+    };
+    let first = tokens
+        .iter()
+        .find(|t| !matches!(t, Token::Whitespace(_) | Token::LParen));
+    match first {
+        Some(Token::Word(w)) => !matches!(
+            w.value.to_ascii_uppercase().as_str(),
+            "SELECT" | "WITH" | "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "VALUES" | "TABLE"
+        ),
+        _ => false,
+    }
+}
+
 /// Whether `sql` is small enough to analyse: [`ShapeError::too_deep`] when it nests deeper
 /// than [`MAX_DEPTH`]. For callers that parse statement text their own way (an expression).
 pub fn check_depth(sql: &str) -> Result<(), ShapeError> {
