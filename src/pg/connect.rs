@@ -508,3 +508,22 @@ pub fn connect_error(p: &ConnParams, e: tokio_postgres::Error) -> PgError {
     };
     PgError::Unreachable { target, reason }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_statement_of_a_batch_is_marked() {
+        assert_eq!(mark("SELECT 1"), "/* dbopt */ SELECT 1");
+        assert_eq!(
+            mark("SELECT hypopg_create_index('CREATE INDEX ON t (a); --'); EXPLAIN SELECT ';'"),
+            "/* dbopt */ SELECT hypopg_create_index('CREATE INDEX ON t (a); --');/* dbopt */ EXPLAIN SELECT ';'"
+        );
+        assert!(is_own(&mark("DEALLOCATE ALL; PREPARE p AS SELECT 1")));
+        for part in mark("DEALLOCATE ALL; PREPARE p AS SELECT 1").split(';') {
+            assert!(is_own(part), "{part}");
+        }
+        assert!(!is_own("SELECT 1 /* dbopt */"));
+    }
+}

@@ -1976,6 +1976,30 @@ fn view_columns(def: &str) -> HashMap<String, Option<String>> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn utility_texts_by_first_keyword() {
+        for u in [
+            "VACUUM (ANALYZE) t",
+            "set plan_cache_mode = force_generic_plan",
+            "/* dbopt */ EXPLAIN (FORMAT JSON) EXECUTE p(NULL)",
+            "-- note\nDEALLOCATE ALL",
+            "PREPARE p AS SELECT 1",
+            "CREATE FUNCTION f() RETURNS int LANGUAGE C AS 'x'",
+        ] {
+            assert!(is_utility_text(u), "{u}");
+        }
+        for q in [
+            "SELECT 1",
+            "(select 1) union (select 2)",
+            "WITH x AS (SELECT 1) SELECT * FROM x",
+            "/* app */ update t set a = 1",
+            "'unterminated",
+            "",
+        ] {
+            assert!(!is_utility_text(q), "{q}");
+        }
+    }
+
     fn one(sql: &str) -> Shape {
         let mut v = extract(sql).unwrap();
         assert_eq!(v.len(), 1);
