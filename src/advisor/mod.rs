@@ -490,13 +490,23 @@ mod tests {
             ],
             ..Default::default()
         };
-        let p = prepare(&Catalog::default(), &w, &["public".into()], &Filters::default());
+        let p = prepare(
+            &Catalog::default(),
+            &w,
+            &["public".into()],
+            &Filters::default(),
+        );
         let skipped: Vec<(&str, bool)> = p
             .skipped
             .iter()
             .map(|s| (s.statement.as_str(), s.reason.starts_with("cannot parse")))
             .collect();
-        assert_eq!(skipped, [("SELECT * FROM t WHERE", true)], "{:?}", p.skipped);
+        assert_eq!(
+            skipped,
+            [("SELECT * FROM t WHERE", true)],
+            "{:?}",
+            p.skipped
+        );
     }
 
     #[test]
