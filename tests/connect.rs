@@ -154,6 +154,7 @@ async fn sessions_are_read_only_named_and_time_limited() {
         &SessionOptions {
             read_only: true,
             statement_timeout: Some(std::time::Duration::from_millis(1500)),
+            quiet: true,
         },
     )
     .await

@@ -59,6 +59,7 @@ async fn found(p: &ConnParams, sql: &str, config: &Config) -> Vec<String> {
         &SessionOptions {
             read_only: true,
             statement_timeout: Some(Duration::from_secs(60)),
+            quiet: true,
         },
     )
     .await

@@ -162,6 +162,8 @@ pub fn prepare(
                 p.system_statements += 1;
                 continue;
             }
+            // SET, SHOW, VACUUM, PREPARE, ...: nothing to index, whether or not it parses.
+            Err(_) if shape::is_utility_text(&s.query) => continue,
             Err(e) => {
                 skip(&mut p, &s.query, format!("cannot parse: {e}"));
                 continue;
@@ -467,7 +469,45 @@ pub fn build_report(
 
 #[cfg(test)]
 mod tests {
-    use super::updated_columns;
+    use super::{prepare, updated_columns, Filters};
+    use crate::catalog::Catalog;
+    use crate::workload::{Statement, Workload};
+
+    #[test]
+    fn utility_statements_the_parser_rejects_are_not_cannot_parse_rows() {
+        let st = |q: &str| Statement {
+            fingerprint: q.into(),
+            query: q.into(),
+            calls: 10,
+            total_ms: 10.0,
+            ..Default::default()
+        };
+        let w = Workload {
+            statements: vec![
+                st("CREATE FUNCTION hypopg_reset() RETURNS void LANGUAGE C VOLATILE COST 100 AS '$libdir/hypopg', 'hypopg_reset'"),
+                st("/* c */ VACUUM (ANALYZE, SKIP_LOCKED) t"),
+                st("SELECT * FROM t WHERE"),
+            ],
+            ..Default::default()
+        };
+        let p = prepare(
+            &Catalog::default(),
+            &w,
+            &["public".into()],
+            &Filters::default(),
+        );
+        let skipped: Vec<(&str, bool)> = p
+            .skipped
+            .iter()
+            .map(|s| (s.statement.as_str(), s.reason.starts_with("cannot parse")))
+            .collect();
+        assert_eq!(
+            skipped,
+            [("SELECT * FROM t WHERE", true)],
+            "{:?}",
+            p.skipped
+        );
+    }
 
     #[test]
     fn update_set_columns() {

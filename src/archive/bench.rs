@@ -136,11 +136,11 @@ async fn probe(
         let id: i64 = rng.gen_range(1..=max_id);
         let t = Instant::now();
         let r = if !write {
-            c.query(&read, &[&id]).await.map(|_| 0)
+            c.client.query(&read, &[&id]).await.map(|_| 0)
         } else if n % 2 == 0 {
-            c.execute(&ins, &[&id]).await
+            c.client.execute(&ins, &[&id]).await
         } else {
-            c.execute(&upd, &[&id]).await
+            c.client.execute(&upd, &[&id]).await
         };
         r.map_err(q("running a latency probe"))?;
         #[allow(clippy::cast_possible_truncation)]

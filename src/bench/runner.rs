@@ -576,7 +576,7 @@ async fn sample_server(
     let mut tick = tokio::time::interval_at(from.into(), SERVER_SAMPLE_EVERY);
     while !stop.load(Ordering::Relaxed) {
         tick.tick().await;
-        if let Ok(row) = conn.query_one(&stmt, &[]).await {
+        if let Ok(row) = conn.client.query_one(&stmt, &[]).await {
             let a: i64 = row.get(0);
             n += 1;
             sum += a;

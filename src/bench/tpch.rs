@@ -285,8 +285,8 @@ pub async fn run(
         .await
         .map_err(|e| PgError::query("creating Q15's view", e))?;
     let ro = SessionOptions {
-        read_only: true,
         statement_timeout: None,
+        ..SessionOptions::default()
     };
     let conn = pg::connect(&p, &ro).await?;
     let catalog = pg::catalog::load(&conn).await?;

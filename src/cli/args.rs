@@ -37,6 +37,7 @@ impl ConnectArgs {
             read_only,
             statement_timeout: (!self.statement_timeout.is_zero())
                 .then_some(self.statement_timeout),
+            quiet: true,
         }
     }
 }

@@ -71,7 +71,7 @@ pub async fn run(g: &Globals, a: &MigrationsArgs) -> anyhow::Result<ExitStatus> 
     let mut applied = Vec::new();
     if a.apply {
         let params = g.connect.params()?;
-        let opts = crate::pg::SessionOptions::unrestricted();
+        let opts = crate::pg::SessionOptions::unrestricted().quiet();
         let conn = crate::pg::connect(&params, &opts).await?;
         for u in emit::plan::units(&rep, MigrationFormat::Plain, &a.only).map_err(user_error)? {
             let plan = crate::pg::apply::ApplyPlan {

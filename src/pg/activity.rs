@@ -36,6 +36,7 @@ pub async fn sample(c: &Conn, duration: Duration) -> Result<Vec<Sample>> {
     let mut out = Vec::new();
     loop {
         for r in c
+            .client
             .query(&stmt, &[])
             .await
             .map_err(|e| PgError::query("sampling pg_stat_activity", e))?
@@ -180,6 +181,7 @@ pub async fn sample_events(
     while started.elapsed() < total {
         tick.tick().await;
         let rows = c
+            .client
             .query(&stmt, &[])
             .await
             .map_err(|e| PgError::query("sampling pg_stat_activity", e))?;

@@ -3,6 +3,15 @@
 //!
 //! Why the session settings travel in the startup packet (`options=-c ...`): they are in force
 //! before the first statement, cost no round trip, and cannot be forgotten by a code path.
+//!
+//! Why dbopt's own sessions are quiet: with `pg_stat_statements.track = all`, every EXPLAIN and
+//! what-if call dbopt makes is counted, as a nested call, under the queryid of the user's
+//! statement it plans, and dbopt's catalog queries become "workload". A quiet session turns
+//! pg_stat_statements off for itself (`SET pg_stat_statements.track = none`, allowed to
+//! superusers and to roles granted SET on that parameter); where the role may not, every
+//! statement it sends starts with [`MARKER`], which pg_stat_statements keeps in the text, so
+//! the reader ([`super::pgss`]) can tell dbopt's statements from the user's. That SET cannot
+//! go in the startup packet: a role without the right would not be let in at all.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,15 +32,31 @@ pub struct SessionOptions {
     pub read_only: bool,
     /// `statement_timeout`; `None` leaves the server's setting.
     pub statement_timeout: Option<Duration>,
+    /// dbopt's own work (reading, planning, inspecting, archiving): kept out of
+    /// pg_stat_statements, or marked where it cannot be (see the module docs). False for
+    /// sessions that run a workload on purpose (test and demo set-up, benchmarks), which must be
+    /// recorded like any application's. Applies to [`connect`]; [`pool`] sessions run
+    /// benchmark workloads and are recorded.
+    pub quiet: bool,
 }
 
 impl SessionOptions {
-    /// Read-write with no statement_timeout: for dbopt's own throwaway servers, and for commands
-    /// that write because the user asked them to (`--apply`, `archive --execute`, `vacuum`).
+    /// Read-write with no statement_timeout, recorded by pg_stat_statements: for dbopt's own
+    /// throwaway servers and the workloads it runs on purpose (demo, benchmarks, test set-up).
     pub fn unrestricted() -> Self {
         SessionOptions {
             read_only: false,
             statement_timeout: None,
+            quiet: false,
+        }
+    }
+
+    /// The same session, kept out of pg_stat_statements: for writes dbopt makes for the user
+    /// (`--apply`, `vacuum`), which are not the workload.
+    pub fn quiet(self) -> Self {
+        SessionOptions {
+            quiet: true,
+            ..self
         }
     }
 }
@@ -41,14 +66,44 @@ impl Default for SessionOptions {
         SessionOptions {
             read_only: true,
             statement_timeout: Some(Duration::from_secs(60)),
+            quiet: true,
         }
     }
 }
 
+/// The comment that starts every statement a quiet session sends when pg_stat_statements could
+/// not be turned off for it. A user statement that starts with it is taken for dbopt's.
+pub const MARKER: &str = "/* dbopt */ ";
+
+/// Whether a statement text (as pg_stat_statements keeps it) is one dbopt sent.
+pub fn is_own(query: &str) -> bool {
+    query.trim_start().starts_with(MARKER.trim_end())
+}
+
+/// `sql` with [`MARKER`] in front of each of its statements: pg_stat_statements keeps each
+/// statement of a multi-statement text from just after the previous `;`.
+pub fn mark(sql: &str) -> String {
+    let parts = crate::workload::shape::split(sql);
+    if parts.len() <= 1 {
+        return format!("{MARKER}{sql}");
+    }
+    parts
+        .iter()
+        .map(|p| format!("{MARKER}{p}"))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
 /// A connected session; the connection task runs in the background until it is dropped.
+///
+/// Its `query`, `query_one`, `query_opt`, `execute`, `batch_execute`, `simple_query` and
+/// `prepare` put [`MARKER`] in front of the SQL when the session is quiet but could not turn
+/// pg_stat_statements off; `client` is the raw client (prepared statements, transactions).
 pub struct Conn {
     pub client: tokio_postgres::Client,
     params: ConnParams,
+    /// Mark every statement: quiet, but `SET pg_stat_statements.track` was refused.
+    marks: bool,
 }
 
 impl std::ops::Deref for Conn {
@@ -58,9 +113,89 @@ impl std::ops::Deref for Conn {
     }
 }
 
+type Params<'a> = &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)];
+
 impl Conn {
     pub fn params(&self) -> &ConnParams {
         &self.params
+    }
+
+    /// Whether this session's statements reach pg_stat_statements (marked): it was meant to be
+    /// quiet, but the role may not turn pg_stat_statements off.
+    pub fn marks(&self) -> bool {
+        self.marks
+    }
+
+    fn sql<'a>(&self, sql: &'a str) -> std::borrow::Cow<'a, str> {
+        if self.marks {
+            std::borrow::Cow::Owned(mark(sql))
+        } else {
+            std::borrow::Cow::Borrowed(sql)
+        }
+    }
+
+    pub async fn query(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> std::result::Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+        self.client.query(self.sql(sql).as_ref(), params).await
+    }
+
+    pub async fn query_one(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> std::result::Result<tokio_postgres::Row, tokio_postgres::Error> {
+        self.client.query_one(self.sql(sql).as_ref(), params).await
+    }
+
+    pub async fn query_opt(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> std::result::Result<Option<tokio_postgres::Row>, tokio_postgres::Error> {
+        self.client.query_opt(self.sql(sql).as_ref(), params).await
+    }
+
+    pub async fn execute(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> std::result::Result<u64, tokio_postgres::Error> {
+        self.client.execute(self.sql(sql).as_ref(), params).await
+    }
+
+    pub async fn batch_execute(&self, sql: &str) -> std::result::Result<(), tokio_postgres::Error> {
+        self.client.batch_execute(&self.sql(sql)).await
+    }
+
+    pub async fn simple_query(
+        &self,
+        sql: &str,
+    ) -> std::result::Result<Vec<tokio_postgres::SimpleQueryMessage>, tokio_postgres::Error> {
+        self.client.simple_query(&self.sql(sql)).await
+    }
+
+    pub async fn prepare(
+        &self,
+        sql: &str,
+    ) -> std::result::Result<tokio_postgres::Statement, tokio_postgres::Error> {
+        self.client.prepare(&self.sql(sql)).await
+    }
+}
+
+/// Turn pg_stat_statements off for this session. False when the role may not (42501), or
+/// when the server refuses the setting for another reason (the session is then marked).
+async fn silence(client: &tokio_postgres::Client) -> Result<bool> {
+    // Marked: with track = all this SET is itself recorded (a utility statement, counted after it ran).
+    match client
+        .batch_execute(&format!("{MARKER}SET pg_stat_statements.track = 'none'"))
+        .await
+    {
+        Ok(()) => Ok(true),
+        Err(e) if e.as_db_error().is_some() => Ok(false),
+        Err(e) => Err(PgError::query("setting up the session", e)),
     }
 }
 
@@ -290,9 +425,11 @@ pub async fn connect(p: &ConnParams, s: &SessionOptions) -> Result<Conn> {
     tokio::spawn(async move {
         let _ = connection.await;
     });
+    let marks = s.quiet && !silence(&client).await?;
     Ok(Conn {
         client,
         params: p.clone(),
+        marks,
     })
 }
 
@@ -370,4 +507,23 @@ pub fn connect_error(p: &ConnParams, e: tokio_postgres::Error) -> PgError {
             .to_string()
     };
     PgError::Unreachable { target, reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_statement_of_a_batch_is_marked() {
+        assert_eq!(mark("SELECT 1"), "/* dbopt */ SELECT 1");
+        assert_eq!(
+            mark("SELECT hypopg_create_index('CREATE INDEX ON t (a); --'); EXPLAIN SELECT ';'"),
+            "/* dbopt */ SELECT hypopg_create_index('CREATE INDEX ON t (a); --');/* dbopt */ EXPLAIN SELECT ';'"
+        );
+        assert!(is_own(&mark("DEALLOCATE ALL; PREPARE p AS SELECT 1")));
+        for part in mark("DEALLOCATE ALL; PREPARE p AS SELECT 1").split(';') {
+            assert!(is_own(part), "{part}");
+        }
+        assert!(!is_own("SELECT 1 /* dbopt */"));
+    }
 }

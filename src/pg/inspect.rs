@@ -128,7 +128,7 @@ pub async fn vacuum(
         super::quote_ident(schema),
         super::quote_ident(name)
     );
-    let worker = connect(params, &SessionOptions::unrestricted()).await?;
+    let worker = connect(params, &SessionOptions::unrestricted().quiet()).await?;
     let watcher = connect(params, session).await?;
     let before = dead_tuples(&watcher, table).await?;
     let pid: i32 = worker

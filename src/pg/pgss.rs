@@ -3,12 +3,20 @@
 //! Why detect columns at run time: 1.8 (PG 13) renamed `total_time` to `total_exec_time` (and
 //! the other timings), 1.9 added `toplevel`, PG 17 renamed `blk_read_time`. Asking the view
 //! which columns it has beats a table of versions that is wrong on the next release.
+//!
+//! Why rows are dropped ([`workload_rows`]): with `pg_stat_statements.track = all` the view
+//! also holds what is not the workload. A plain EXPLAIN still starts and ends the executor,
+//! so every plan dbopt (or anyone) asks for is counted as a nested call (`toplevel = false`)
+//! under the queryid of the statement planned; merged into the top-level row, those zero-time
+//! calls would move its calls, mean and deviation on every run. Statements of dbopt's own
+//! sessions carry [`MARKER`](super::connect::MARKER) when they could not be kept out, and
+//! CREATE EXTENSION scripts and extension functions run nested utility and catalog statements.
 
 use std::collections::HashSet;
 
-use super::connect::Conn;
+use super::connect::{is_own, Conn};
 use super::error::{PgError, Result};
-use crate::workload::{Source, Statement, Workload};
+use crate::workload::{shape, shaped, Source, Statement, Workload};
 
 /// The SELECT for the view's actual columns: `*_exec_time` (1.8+, PG 13) or `*_time` before;
 /// `toplevel` (1.9+); `shared_blk_read_time` (1.11+, PG 17) or `blk_read_time` before.
@@ -76,6 +84,7 @@ pub async fn read(c: &Conn) -> Result<Workload> {
         _ => PgError::query("reading pg_stat_statements", e),
     })?;
     let mut w = Workload::default();
+    let mut statements = Vec::new();
     for r in rows {
         let query: Option<String> = r.get(1);
         let fingerprint: Option<String> = r.get(0);
@@ -87,7 +96,7 @@ pub async fn read(c: &Conn) -> Result<Workload> {
             w.hidden += 1;
             continue;
         }
-        w.statements.push(Statement {
+        statements.push(Statement {
             fingerprint,
             query,
             calls: r.get(2),
@@ -108,6 +117,19 @@ pub async fn read(c: &Conn) -> Result<Workload> {
             example: None,
         });
     }
+    w.statements = workload_rows(statements);
+    let nested = w.statements.iter().filter(|s| !s.toplevel).count();
+    if c.marks() && !cols.contains("toplevel") {
+        w.notes.push(format!(
+            "this role may not SET pg_stat_statements.track and this pg_stat_statements (before 1.9) has no toplevel column: dbopt's own EXPLAINs are counted into the statements they plan (calls and mean times move with each run); run as a superuser, or GRANT SET ON PARAMETER pg_stat_statements.track TO {}",
+            super::quote_ident(c.params().user())
+        ));
+    } else if c.marks() && nested > 0 {
+        w.notes.push(format!(
+            "{nested} statement(s) run inside functions (toplevel = false): this role may not SET pg_stat_statements.track, so dbopt's EXPLAINs of them are counted into their calls; GRANT SET ON PARAMETER pg_stat_statements.track TO {}",
+            super::quote_ident(c.params().user())
+        ));
+    }
     // pg_stat_statements_info (1.9+) says since when the counters run.
     if let Ok(row) = c.query_one(&format!("SELECT extract(epoch FROM now() - stats_reset)::float8 FROM {}.pg_stat_statements_info", super::quote_ident(&schema)), &[]).await {
         w.window_s = row.get(0);
@@ -121,6 +143,30 @@ pub async fn read(c: &Conn) -> Result<Workload> {
     Ok(w)
 }
 
+/// The workload among pg_stat_statements' rows: dbopt's own statements (marked) are dropped;
+/// a nested row (`toplevel = false`) whose queryid also has a top-level row is dropped, never
+/// merged into it (it is EXPLAIN's count, or the same statement run inside a function); a
+/// nested-only row is kept when it reads or writes user tables (a statement of a user's
+/// function), dropped when it is a utility statement or reads only system catalogs (what
+/// CREATE EXTENSION and extension functions run).
+pub fn workload_rows(rows: Vec<Statement>) -> Vec<Statement> {
+    let top: HashSet<String> = rows
+        .iter()
+        .filter(|s| s.toplevel)
+        .map(|s| s.fingerprint.clone())
+        .collect();
+    rows.into_iter()
+        .filter(|s| !is_own(&s.query))
+        .filter(|s| {
+            s.toplevel
+                || (!top.contains(&s.fingerprint)
+                    && !shape::is_utility_text(&s.query)
+                    && (shaped::shape_of(&s.query, None).is_some()
+                        || shape::extract(&s.query).is_err()))
+        })
+        .collect()
+}
+
 /// Reset pg_stat_statements for the current database only; other databases on the server keep
 /// their statistics (tests and demos share one server).
 pub async fn reset_database(c: &Conn) -> Result<()> {
@@ -132,6 +178,40 @@ pub async fn reset_database(c: &Conn) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn row(queryid: &str, query: &str, toplevel: bool, calls: i64) -> Statement {
+        Statement {
+            fingerprint: queryid.into(),
+            query: query.into(),
+            toplevel,
+            calls,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn nested_explain_counts_and_own_statements_are_not_workload() {
+        let rows = vec![
+            row("1", "SELECT * FROM t WHERE a = $1", true, 400),
+            // What EXPLAIN of that statement left: same queryid, nested, zero time.
+            row("1", "PREPARE dbopt_whatif AS SELECT * FROM t WHERE a = $1", false, 66),
+            row("2", "/* dbopt */ SELECT n.nspname::text FROM pg_extension e", true, 5),
+            row("3", "/* dbopt */ EXPLAIN (FORMAT JSON) EXECUTE dbopt_whatif(NULL)", false, 9),
+            // CREATE EXTENSION's script, and HypoPG's own catalog query.
+            row("4", "/* contrib/pg_stat_statements/pg_stat_statements--1.9--1.10.sql */\nCREATE FUNCTION pg_stat_statements(IN showtext boolean) RETURNS SETOF record AS 'MODULE_PATHNAME' LANGUAGE C", false, 1),
+            row("5", "GRANT SELECT ON pg_stat_statements TO PUBLIC", false, 4),
+            row("6", "SELECT max(oid) FROM pg_catalog.pg_class WHERE oid < $1", false, 3),
+            // A user's function: kept, its own numbers.
+            row("7", "SELECT count(*) FROM orders WHERE customer = $1", false, 12),
+            // The user's own utility statement, top level: the user's.
+            row("8", "VACUUM t", true, 1),
+        ];
+        let kept: Vec<(String, i64)> = workload_rows(rows)
+            .into_iter()
+            .map(|s| (s.fingerprint, s.calls))
+            .collect();
+        assert_eq!(kept, [("1".into(), 400), ("7".into(), 12), ("8".into(), 1)]);
+    }
 
     fn cols(names: &str) -> HashSet<String> {
         names.split_whitespace().map(str::to_string).collect()

@@ -286,6 +286,27 @@ pub fn nesting(sql: &str) -> usize {
         .map_or(0, |t| depth_of(&t))
 }
 
+/// Whether `sql` is a utility statement (DDL, SET, SHOW, VACUUM, EXPLAIN, PREPARE, COPY, ...)
+/// by its first keyword, comments skipped: for texts the parser rejects, which must not be
+/// reported as "cannot parse" workload statements when there is nothing to index in them.
+/// False for queries and data changes, and for text that does not tokenize.
+pub fn is_utility_text(sql: &str) -> bool {
+    use sqlparser::tokenizer::Token;
+    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize() else {
+        return false;
+    };
+    let first = tokens
+        .iter()
+        .find(|t| !matches!(t, Token::Whitespace(_) | Token::LParen));
+    match first {
+        Some(Token::Word(w)) => !matches!(
+            w.value.to_ascii_uppercase().as_str(),
+            "SELECT" | "WITH" | "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "VALUES" | "TABLE"
+        ),
+        _ => false,
+    }
+}
+
 /// Whether `sql` is small enough to analyse: [`ShapeError::too_deep`] when it nests deeper
 /// than [`MAX_DEPTH`]. For callers that parse statement text their own way (an expression).
 pub fn check_depth(sql: &str) -> Result<(), ShapeError> {
@@ -1954,6 +1975,30 @@ fn view_columns(def: &str) -> HashMap<String, Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utility_texts_by_first_keyword() {
+        for u in [
+            "VACUUM (ANALYZE) t",
+            "set plan_cache_mode = force_generic_plan",
+            "/* dbopt */ EXPLAIN (FORMAT JSON) EXECUTE p(NULL)",
+            "-- note\nDEALLOCATE ALL",
+            "PREPARE p AS SELECT 1",
+            "CREATE FUNCTION f() RETURNS int LANGUAGE C AS 'x'",
+        ] {
+            assert!(is_utility_text(u), "{u}");
+        }
+        for q in [
+            "SELECT 1",
+            "(select 1) union (select 2)",
+            "WITH x AS (SELECT 1) SELECT * FROM x",
+            "/* app */ update t set a = 1",
+            "'unterminated",
+            "",
+        ] {
+            assert!(!is_utility_text(q), "{q}");
+        }
+    }
 
     fn one(sql: &str) -> Shape {
         let mut v = extract(sql).unwrap();

@@ -178,7 +178,11 @@ pub async fn load(spec: &SourceSpec, live: Option<&Live>) -> Result<Loaded, Sour
 pub fn from_activity(samples: &[crate::pg::activity::Sample]) -> Workload {
     let mut longest: std::collections::BTreeMap<(i32, String), (f64, &str)> =
         std::collections::BTreeMap::new();
-    for s in samples {
+    // Other dbopt sessions that could not keep out of the statistics are not the workload either.
+    for s in samples
+        .iter()
+        .filter(|s| !crate::pg::connect::is_own(&s.query))
+    {
         let e = longest
             .entry((s.pid, s.query_start.clone()))
             .or_insert((0.0, &s.query));
