@@ -405,8 +405,9 @@ async fn per_command(
                  count(*) FILTER (WHERE NOT (has_table_privilege(c.oid, 'SELECT') AND has_table_privilege(c.oid, 'INSERT') \
                                              AND has_table_privilege(c.oid, 'DELETE'))), \
                  count(*) FILTER (WHERE c.relkind <> 'v' AND NOT {maintain}), \
-                 coalesce(array_agg(DISTINCT pg_get_userbyid(c.relowner)::text) FILTER (WHERE c.relkind <> 'v' AND NOT {maintain}), '{{}}') \
-                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 coalesce(array_agg(DISTINCT o.rolname::text) FILTER (WHERE c.relkind <> 'v' AND NOT {maintain} AND NOT o.rolsuper), '{{}}'), \
+                 coalesce(array_agg(DISTINCT o.rolname::text) FILTER (WHERE c.relkind <> 'v' AND NOT {maintain} AND o.rolsuper), '{{}}') \
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_roles o ON o.oid = c.relowner \
                  JOIN pg_database d ON d.datname = current_database() \
                  WHERE c.relkind IN ('r', 'p', 'm', 'v') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
                  AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' GROUP BY 1, 2 ORDER BY 1"
@@ -422,7 +423,10 @@ async fn per_command(
         unreadable: i64,
         unwritable: i64,
         unmaintainable: i64,
+        /// Owners of the tables this role may not VACUUM: ordinary roles, and superusers
+        /// (whose membership must not be handed out).
         owners: Vec<String>,
+        super_owners: Vec<String>,
     }
     let schemas: Vec<Schema> = rows
         .iter()
@@ -434,6 +438,7 @@ async fn per_command(
             unwritable: r.get(4),
             unmaintainable: r.get(5),
             owners: r.get(6),
+            super_owners: r.get(7),
         })
         .collect();
     let total: i64 = schemas.iter().map(|s| s.tables).sum();
@@ -502,7 +507,7 @@ async fn per_command(
     if let Some(schema) = pgss_schema {
         let fns = c
             .query(
-                "SELECT format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)), \
+                "SELECT n.nspname::text, p.proname::text, pg_get_function_identity_arguments(p.oid), \
                  has_function_privilege(p.oid, 'EXECUTE') FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
                  WHERE n.nspname = $1 AND p.proname = 'pg_stat_statements_reset' ORDER BY pronargs DESC LIMIT 1",
                 &[&schema],
@@ -510,8 +515,13 @@ async fn per_command(
             .await
             .map_err(|e| PgError::query("checking pg_stat_statements_reset", e))?;
         if let Some(r) = fns.first() {
-            let sig: String = r.get(0);
-            let ok: bool = r.get(1);
+            let sig = format!(
+                "{}.{}({})",
+                quote_ident(&r.get::<_, String>(0)),
+                quote_ident(&r.get::<_, String>(1)),
+                r.get::<_, String>(2)
+            );
+            let ok: bool = r.get(3);
             let mut ch = check(
                 RESET,
                 ok,
@@ -550,11 +560,19 @@ async fn per_command(
         if server_version_num >= 170_000 {
             format!("GRANT pg_maintain TO {q_user};")
         } else {
-            s.owners
+            let grants = s
+                .owners
                 .iter()
-                .map(|o| format!("GRANT {} TO {q_user};", quote_ident(o)))
-                .collect::<Vec<_>>()
-                .join(" ")
+                .map(|o| format!("GRANT {} TO {q_user};", quote_ident(o)));
+            let supers = s.super_owners.iter().map(|o| {
+                format!(
+                    "VACUUM the tables of {} in {} as {} (a superuser) or ALTER TABLE ... OWNER TO a role this one belongs to;",
+                    quote_ident(o),
+                    quote_ident(&s.name),
+                    quote_ident(o)
+                )
+            });
+            grants.chain(supers).collect::<Vec<_>>().join(" ")
         }
     });
     let mut grants = grants;

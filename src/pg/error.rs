@@ -292,7 +292,7 @@ pub async fn qualify_denied(c: &super::Conn, err: PgError) -> PgError {
     let qualified = match relation {
         Some((_, name)) => c
             .query(
-                "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c \
+                "SELECT n.nspname::text FROM pg_class c \
                  JOIN pg_namespace n ON n.oid = c.relnamespace \
                  WHERE c.relname = $1 AND NOT has_table_privilege(c.oid, 'SELECT')",
                 &[&name],
@@ -300,7 +300,14 @@ pub async fn qualify_denied(c: &super::Conn, err: PgError) -> PgError {
             .await
             .ok()
             .filter(|rows| rows.len() == 1)
-            .map(|rows| rows[0].get::<_, String>(0)),
+            .map(|rows| {
+                let schema: String = rows[0].get(0);
+                format!(
+                    "{}.{}",
+                    crate::ident::quote_ident(&schema),
+                    crate::ident::quote_ident(name)
+                )
+            }),
         None => None,
     };
     let hint = grant_hint(&message, qualified.as_deref(), Some(c.params().user()));

@@ -289,7 +289,31 @@ pub async fn explain(c: &Conn, req: &Request) -> Result<Explained, ExplainError>
         let _ = c.batch_execute("SELECT hypopg_reset()").await;
     }
     rollback.map_err(|e| PgError::query("rolling back", e))?;
-    let mut explained = result?;
+    let mut explained = match result {
+        // A table or schema this role may not read: the hint names the exact GRANT.
+        Err(ExplainError::Pg(e)) => {
+            return Err(ExplainError::Pg(super::error::qualify_denied(c, e).await))
+        }
+        Err(ExplainError::AtPosition {
+            message,
+            code,
+            line,
+            column,
+            server_hint: None,
+        }) if code == super::error::INSUFFICIENT_PRIVILEGE => {
+            return Err(ExplainError::AtPosition {
+                server_hint: Some(super::error::privilege_hint(
+                    &message,
+                    Some(c.params().user()),
+                )),
+                message,
+                code,
+                line,
+                column,
+            })
+        }
+        r => r?,
+    };
     if let Some(before) = sequences_before {
         let after = sequences(c).await?;
         let advanced: Vec<String> = after
