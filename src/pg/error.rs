@@ -216,19 +216,17 @@ pub fn privilege_hint(message: &str, role: Option<&str>) -> String {
 /// found it (the server's message has the bare name).
 fn grant_hint(message: &str, qualified: Option<&str>, role: Option<&str>) -> String {
     use crate::ident::quote_ident;
-    /// Relations whose rows only pg_read_all_stats (or the owner) may see.
-    const STATS: [&str; 3] = [
-        "pg_statistic",
-        "pg_statistic_ext_data",
-        "pg_stat_statements",
-    ];
+    /// Superuser-only catalogs: no GRANT is the answer, their views are.
+    const SUPERUSER_ONLY: [&str; 2] = ["pg_statistic", "pg_statistic_ext_data"];
     let to = role.map_or_else(|| "<role>".to_string(), quote_ident);
+    if let Some(("table", name)) = denied_object(message) {
+        if SUPERUSER_ONLY.contains(&name) {
+            return format!("{name} is readable only by superusers; read its view instead (pg_stats, pg_stats_ext), which shows the rows of the tables this role may SELECT");
+        }
+    }
     let grant = denied_object(message).map(|(kind, name)| {
         let object = qualified.map_or_else(|| quote_ident(name), str::to_string);
         match kind {
-            "table" if STATS.contains(&name) => {
-                format!("GRANT pg_read_all_stats TO {to};  -- or pg_monitor")
-            }
             "table" => format!("GRANT SELECT ON {object} TO {to};"),
             "sequence" => format!("GRANT SELECT ON SEQUENCE {object} TO {to};"),
             "schema" => format!("GRANT USAGE ON SCHEMA {object} TO {to};"),
@@ -316,5 +314,74 @@ pub async fn qualify_denied(c: &super::Conn, err: PgError) -> PgError {
         message,
         code: Some(code),
         hint: Some(hint),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn privilege_hints_name_the_exact_grant() {
+        let r = Some("app_ro");
+        let cases = [
+            ("permission denied for table orders", "GRANT SELECT ON \"orders\" TO \"app_ro\";"),
+            ("permission denied for view v", "GRANT SELECT ON \"v\" TO \"app_ro\";"),
+            ("permission denied for materialized view mv", "GRANT SELECT ON \"mv\" TO \"app_ro\";"),
+            ("permission denied for sequence s", "GRANT SELECT ON SEQUENCE \"s\" TO \"app_ro\";"),
+            ("permission denied for schema vault", "GRANT USAGE ON SCHEMA \"vault\" TO \"app_ro\";"),
+            ("permission denied for database \"shop\"", "GRANT CONNECT ON DATABASE \"shop\" TO \"app_ro\";"),
+            ("permission denied for database shop", "GRANT CONNECT ON DATABASE \"shop\" TO \"app_ro\";"),
+            ("permission denied for function pg_stat_statements_reset", "GRANT EXECUTE ON FUNCTION \"pg_stat_statements_reset\" TO \"app_ro\";"),
+            ("must be superuser or have privileges of pg_read_all_settings to examine \"shared_preload_libraries\"", "GRANT pg_read_all_settings TO \"app_ro\";"),
+        ];
+        for (message, grant) in cases {
+            let h = privilege_hint(message, r);
+            assert!(h.contains(grant), "{message}: {h}");
+        }
+        assert_eq!(
+            grant_hint("permission denied for table orders", Some("\"app\".\"orders\""), r),
+            "an administrator (or the object's owner) can run: GRANT SELECT ON \"app\".\"orders\" TO \"app_ro\";"
+        );
+        // A role name is quoted like any identifier; unknown, it is a placeholder.
+        assert!(privilege_hint("permission denied for schema s", Some("Bob \"B\""))
+            .contains("TO \"Bob \"\"B\"\"\";"));
+        assert!(privilege_hint("permission denied for schema s", None).contains("TO <role>;"));
+        // No grant exists for superuser-only catalogs, and pg_read_all_stats is not one.
+        let h = privilege_hint("permission denied for table pg_statistic", r);
+        assert!(h.contains("pg_stats") && !h.contains("GRANT"), "{h}");
+        assert!(privilege_hint("must be owner of table t", r).contains("owner"));
+        // Through the error, at the CLI edge with the role.
+        let e = PgError::Query {
+            context: "x".into(),
+            message: "permission denied for schema vault".into(),
+            code: Some(INSUFFICIENT_PRIVILEGE.into()),
+            hint: None,
+        };
+        assert!(e.hint_for(r).unwrap().contains("TO \"app_ro\""));
+        assert!(!e.hint().unwrap().contains("pg_read_all_stats"));
+    }
+
+    #[test]
+    fn install_hints_follow_the_server_and_name_real_packages() {
+        let pgss = PgError::ExtensionMissing {
+            name: "pg_stat_statements".into(),
+            detail: "not created in this database".into(),
+            server_version_num: None,
+        }
+        .hint()
+        .unwrap();
+        assert!(!pgss.contains("postgresql-15-pg_stat_statements") && !pgss.contains("-pg_stat_statements"), "{pgss}");
+        assert!(pgss.contains("contrib") && pgss.contains("CREATE EXTENSION pg_stat_statements"), "{pgss}");
+        let hypo = PgError::ExtensionMissing {
+            name: "hypopg".into(),
+            detail: "not created in this database".into(),
+            server_version_num: Some(160_004),
+        }
+        .hint()
+        .unwrap();
+        assert!(hypo.contains("postgresql-16-hypopg") && !hypo.contains("postgresql-15"), "{hypo}");
+        assert!(install_hint("hypopg", Some(130_011)).contains("postgresql-13-hypopg"));
+        assert!(install_hint("hypopg", None).contains("postgresql-NN-hypopg"));
     }
 }

@@ -856,6 +856,15 @@ mod tests {
     }
 
     #[test]
+    fn the_hypopg_package_follows_the_server_major() {
+        let h = ExplainError::NoHypopg {
+            server_version_num: 170_002,
+        }
+        .hint();
+        assert!(h.contains("postgresql-17-hypopg") && !h.contains("postgresql-15"), "{h}");
+    }
+
+    #[test]
     fn positions_map_to_line_and_column() {
         assert_eq!(line_col("SELECT 1", 1), (1, 1));
         assert_eq!(line_col("SELECT\n  x FROM", 10), (2, 3));
