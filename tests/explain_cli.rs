@@ -336,7 +336,11 @@ async fn bad_input_gives_clear_errors() {
         .unwrap();
     let err = common::assert_clean_error(
         &o,
-        &["row-misestimate", "hint: the settings of row-misestimate:", "min_rows"],
+        &[
+            "row-misestimate",
+            "hint: the settings of row-misestimate:",
+            "min_rows",
+        ],
     );
     assert!(!err.contains("dbopt rules"), "no such command: {err}");
     common::assert_clean_error(

@@ -49,7 +49,7 @@ impl World {
 fn as_role(p: &ConnParams, role: &str) -> ConnParams {
     let mut q = p.clone();
     q.set("user", role);
-    q.set("password", &format!("pw-{role}"));
+    q.set("password", format!("pw-{role}"));
     q
 }
 
@@ -78,7 +78,9 @@ async fn world(tag: &str) -> World {
     .expect("roles and schemas");
     let owner = as_role(&admin, &own);
     let oc = common::setup_conn(&owner).await;
-    oc.batch_execute(APP).await.expect("app schema as its owner");
+    oc.batch_execute(APP)
+        .await
+        .expect("app schema as its owner");
     oc.batch_execute(&format!(
         "GRANT USAGE ON SCHEMA app TO {m}, {s};
          GRANT SELECT ON app.customers, app.orders TO {m}, {s};
@@ -319,7 +321,10 @@ async fn a_select_only_role_is_told_what_is_hidden_and_the_exact_grant() {
 
     let q = json(p, &["queries"]);
     let (texts, hidden) = statements(&q);
-    assert!(hidden >= 2, "the owner's and the superuser's statements: {q}");
+    assert!(
+        hidden >= 2,
+        "the owner's and the superuser's statements: {q}"
+    );
     assert!(
         !texts.iter().any(|t| t.contains("insufficient privilege")),
         "hidden rows are not statements: {texts:?}"
@@ -353,7 +358,11 @@ async fn a_select_only_role_is_told_what_is_hidden_and_the_exact_grant() {
     assert!(!err.contains("panicked"), "{err}");
 
     let (code, checks) = doctor(p);
-    assert_eq!(code, Some(1), "statistics privileges are missing: {checks:?}");
+    assert_eq!(
+        code,
+        Some(1),
+        "statistics privileges are missing: {checks:?}"
+    );
     assert_eq!(status(&checks, "statistics privileges"), "missing");
     assert!(fix(&checks, "statistics privileges")
         .contains(&format!("GRANT pg_read_all_stats TO \"{role}\"")));
@@ -410,13 +419,13 @@ async fn the_table_owner_without_superuser_works_on_what_it_owns() {
     let p = &w.owner;
     catalog_commands_work(p);
     explain_works(p);
-    common::assert_success(&run(
-        p,
-        &["explain", "SELECT sum(salary) FROM app.payroll"],
-    ));
+    common::assert_success(&run(p, &["explain", "SELECT sum(salary) FROM app.payroll"]));
 
     let (texts, hidden) = statements(&json(p, &["queries"]));
-    assert!(texts.iter().any(|t| t == WORKLOAD), "its own statements: {texts:?}");
+    assert!(
+        texts.iter().any(|t| t == WORKLOAD),
+        "its own statements: {texts:?}"
+    );
     assert!(hidden >= 1, "the superuser's statement is hidden");
     let advice = json(p, &["advise"]);
     assert!(

@@ -169,7 +169,16 @@ pub async fn run(c: &Conn) -> Result<DoctorReport> {
         ),
         || format!("{grant_stats}; lets dbopt see every user's statements"),
     ));
-    checks.extend(per_command(c, server_version_num, &user, stats_ok, pgss.as_ref().map(|(_, s)| s.as_str())).await?);
+    checks.extend(
+        per_command(
+            c,
+            server_version_num,
+            &user,
+            stats_ok,
+            pgss.as_ref().map(|(_, s)| s.as_str()),
+        )
+        .await?,
+    );
 
     for (name, want, why) in [
         (
@@ -296,16 +305,25 @@ async fn preloaded(c: &Conn, schema: Option<&str>, user: &str) -> Result<Check> 
             ),
         });
     };
-    let probe = format!("SELECT 1 FROM {}.pg_stat_statements LIMIT 1", quote_ident(schema));
+    let probe = format!(
+        "SELECT 1 FROM {}.pg_stat_statements LIMIT 1",
+        quote_ident(schema)
+    );
     Ok(match c.query(&probe, &[]).await {
-        Ok(_) => mk(CheckStatus::Ok, format!("loaded: its view answers ({setting})"), None),
+        Ok(_) => mk(
+            CheckStatus::Ok,
+            format!("loaded: its view answers ({setting})"),
+            None,
+        ),
         Err(e) if e.code().is_some_and(|s| s.code() == "55000") => mk(
             CheckStatus::Missing,
             format!("created but not loaded ({setting})"),
             Some(alter.into()),
         ),
         Err(e) => {
-            let e = super::error::qualify_denied(c, PgError::query("reading pg_stat_statements", e)).await;
+            let e =
+                super::error::qualify_denied(c, PgError::query("reading pg_stat_statements", e))
+                    .await;
             mk(CheckStatus::Missing, e.to_string(), e.hint_for(Some(user)))
         }
     })
@@ -461,9 +479,16 @@ async fn per_command(
                 let usage = if s.usage {
                     String::new()
                 } else {
-                    format!("GRANT USAGE ON SCHEMA {} TO {q_user}; ", quote_ident(&s.name))
+                    format!(
+                        "GRANT USAGE ON SCHEMA {} TO {q_user}; ",
+                        quote_ident(&s.name)
+                    )
                 };
-                let rest = if lacking(s) > 0 { grant(s) } else { String::new() };
+                let rest = if lacking(s) > 0 {
+                    grant(s)
+                } else {
+                    String::new()
+                };
                 format!("{usage}{rest}").trim().to_string()
             })
             .collect();
@@ -473,10 +498,18 @@ async fn per_command(
     // explain (and advise's what-if plans): SELECT on the tables the statements read.
     const EXPLAIN: &str = "explain: SELECT on tables";
     let (names, grants) = per_schema(&|s| s.unreadable, &|s| {
-        format!("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {q_user};", quote_ident(&s.name))
+        format!(
+            "GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {q_user};",
+            quote_ident(&s.name)
+        )
     });
     out.push(if names.is_empty() {
-        check(EXPLAIN, true, format!("all {total} tables and views readable"), String::new)
+        check(
+            EXPLAIN,
+            true,
+            format!("all {total} tables and views readable"),
+            String::new,
+        )
     } else {
         Check {
             name: EXPLAIN.into(),
@@ -492,7 +525,12 @@ async fn per_command(
     // connections: other roles' sessions.
     const CONNS: &str = "connections: other sessions' queries";
     out.push(if stats_ok {
-        check(CONNS, true, "every session's query is visible".into(), String::new)
+        check(
+            CONNS,
+            true,
+            "every session's query is visible".into(),
+            String::new,
+        )
     } else {
         Check {
             name: CONNS.into(),
@@ -549,7 +587,10 @@ async fn per_command(
         Check {
             name: ARCHIVE.into(),
             status: CheckStatus::Warning,
-            detail: format!("lacking on: {} (archive --execute fails on them)", names.join(", ")),
+            detail: format!(
+                "lacking on: {} (archive --execute fails on them)",
+                names.join(", ")
+            ),
             fix: Some(grants.join(" ")),
         }
     });
@@ -579,7 +620,12 @@ async fn per_command(
     grants.sort();
     grants.dedup();
     out.push(if names.is_empty() {
-        check(VACUUM, true, format!("may VACUUM all {total} tables"), String::new)
+        check(
+            VACUUM,
+            true,
+            format!("may VACUUM all {total} tables"),
+            String::new,
+        )
     } else {
         Check {
             name: VACUUM.into(),
@@ -604,11 +650,18 @@ async fn per_command(
             BENCH,
             *ok,
             format!("CREATE on schema {schema}: {}", yes_no(*ok)),
-            || format!("GRANT CREATE ON SCHEMA {} TO {q_user};  -- or bench on a throwaway server (no --database-url)", quote_ident(schema)),
+            || {
+                format!("GRANT CREATE ON SCHEMA {} TO {q_user};  -- or bench on a throwaway server (no --database-url)", quote_ident(schema))
+            },
         ),
-        None => check(BENCH, false, "no schema on the search_path exists".into(), || {
-            "set search_path to a schema this role may CREATE in, or bench on a throwaway server".into()
-        }),
+        None => check(
+            BENCH,
+            false,
+            "no schema on the search_path exists".into(),
+            || {
+                "set search_path to a schema this role may CREATE in, or bench on a throwaway server".into()
+            },
+        ),
     };
     if ch.status != CheckStatus::Ok {
         ch.status = CheckStatus::Warning;

@@ -286,7 +286,8 @@ pub async fn qualify_denied(c: &super::Conn, err: PgError) -> PgError {
             hint: None,
         };
     }
-    let relation = denied_object(&message).filter(|(kind, _)| matches!(*kind, "table" | "sequence"));
+    let relation =
+        denied_object(&message).filter(|(kind, _)| matches!(*kind, "table" | "sequence"));
     let qualified = match relation {
         Some((_, name)) => c
             .query(
@@ -344,8 +345,10 @@ mod tests {
             "an administrator (or the object's owner) can run: GRANT SELECT ON \"app\".\"orders\" TO \"app_ro\";"
         );
         // A role name is quoted like any identifier; unknown, it is a placeholder.
-        assert!(privilege_hint("permission denied for schema s", Some("Bob \"B\""))
-            .contains("TO \"Bob \"\"B\"\"\";"));
+        assert!(
+            privilege_hint("permission denied for schema s", Some("Bob \"B\""))
+                .contains("TO \"Bob \"\"B\"\"\";")
+        );
         assert!(privilege_hint("permission denied for schema s", None).contains("TO <role>;"));
         // No grant exists for superuser-only catalogs, and pg_read_all_stats is not one.
         let h = privilege_hint("permission denied for table pg_statistic", r);
@@ -371,8 +374,15 @@ mod tests {
         }
         .hint()
         .unwrap();
-        assert!(!pgss.contains("postgresql-15-pg_stat_statements") && !pgss.contains("-pg_stat_statements"), "{pgss}");
-        assert!(pgss.contains("contrib") && pgss.contains("CREATE EXTENSION pg_stat_statements"), "{pgss}");
+        assert!(
+            !pgss.contains("postgresql-15-pg_stat_statements")
+                && !pgss.contains("-pg_stat_statements"),
+            "{pgss}"
+        );
+        assert!(
+            pgss.contains("contrib") && pgss.contains("CREATE EXTENSION pg_stat_statements"),
+            "{pgss}"
+        );
         let hypo = PgError::ExtensionMissing {
             name: "hypopg".into(),
             detail: "not created in this database".into(),
@@ -380,7 +390,10 @@ mod tests {
         }
         .hint()
         .unwrap();
-        assert!(hypo.contains("postgresql-16-hypopg") && !hypo.contains("postgresql-15"), "{hypo}");
+        assert!(
+            hypo.contains("postgresql-16-hypopg") && !hypo.contains("postgresql-15"),
+            "{hypo}"
+        );
         assert!(install_hint("hypopg", Some(130_011)).contains("postgresql-13-hypopg"));
         assert!(install_hint("hypopg", None).contains("postgresql-NN-hypopg"));
     }

@@ -861,7 +861,10 @@ mod tests {
             server_version_num: 170_002,
         }
         .hint();
-        assert!(h.contains("postgresql-17-hypopg") && !h.contains("postgresql-15"), "{h}");
+        assert!(
+            h.contains("postgresql-17-hypopg") && !h.contains("postgresql-15"),
+            "{h}"
+        );
     }
 
     #[test]

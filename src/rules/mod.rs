@@ -307,14 +307,20 @@ mod tests {
     fn rule_hints_point_at_what_exists() {
         let unknown = RuleError::UnknownRule("nope".into()).hint();
         assert!(!unknown.contains("dbopt rules"), "{unknown}");
-        assert!(unknown.contains("slow-query") && unknown.contains("row-misestimate"), "{unknown}");
+        assert!(
+            unknown.contains("slow-query") && unknown.contains("row-misestimate"),
+            "{unknown}"
+        );
         let bad = RuleError::BadParams {
             rule: "row-misestimate".into(),
             message: "unknown field".into(),
         }
         .hint();
         assert!(!bad.contains("dbopt rules") && !bad.contains('\n'), "{bad}");
-        assert!(bad.contains("min_rows") && bad.contains("severity"), "{bad}");
+        assert!(
+            bad.contains("min_rows") && bad.contains("severity"),
+            "{bad}"
+        );
     }
 
     /// Invariants over the registry (ripgrep-style): every rule is well-formed and documented.
