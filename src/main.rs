@@ -53,9 +53,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let role = dbopt::cli::role_of(&cli);
     let status = match runtime.block_on(dbopt::cli::run(cli)) {
         Ok(status) => status,
-        Err(err) => dbopt::cli::report_error(&err),
+        Err(err) => dbopt::cli::report_error(&err, role.as_deref()),
     };
     // Let background connection tasks end without waiting on them.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));

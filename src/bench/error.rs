@@ -47,7 +47,7 @@ impl BenchError {
             BenchError::Options(_) => "run `dbopt bench pool --help` or `dbopt bench queries --help`".into(),
             BenchError::WritesNeedFlag => "pass --allow-writes if writing to that database is fine, or leave out --database-url to benchmark a throwaway server".into(),
             BenchError::AllFailed(_) => "run one statement of the workload by hand with psql to see why it fails".into(),
-            BenchError::Pgbench(_) => "pgbench ships with the PostgreSQL server packages (Debian: postgresql-15); check that it is on PATH or in the server's bin directory".into(),
+            BenchError::Pgbench(_) => "pgbench ships with the PostgreSQL server packages (Debian/Ubuntu: postgresql-NN, NN the major version); check that it is on PATH or in the server's bin directory".into(),
         })
     }
 }

@@ -213,7 +213,7 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
         (Costing::Auto, None) => false,
     };
     if a.costing == Costing::Auto && !use_hypo && conn.is_some() {
-        eprintln!("note: HypoPG is not available in this database; using dbopt's cost model (install postgresql-15-hypopg and CREATE EXTENSION hypopg for the planner's own what-if costs)");
+        eprintln!("note: HypoPG is not available in this database; using dbopt's cost model (CREATE EXTENSION hypopg for the planner's own what-if costs; if the server lacks its files: {})", pg::error::install_hint("hypopg", Some(catalog.server_version_num)));
     }
     let texts: Vec<String> = prep
         .stmts

@@ -130,10 +130,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     }
 }
 
-/// The user hint of a typed library error, whichever module raised it.
-fn hint_of(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+/// The user hint of a typed library error, whichever module raised it; `role` (who dbopt
+/// connects as) completes the GRANT of a missing privilege.
+fn hint_of(e: &(dyn std::error::Error + 'static), role: Option<&str>) -> Option<String> {
     if let Some(e) = e.downcast_ref::<PgError>() {
-        return e.hint();
+        return e.hint_for(role);
     }
     if let Some(e) = e.downcast_ref::<crate::workload::source::SourceError>() {
         return e.hint();
@@ -177,9 +178,14 @@ pub fn clap_value_error(e: &clap::Error) -> Option<String> {
     Some(format!("{first}; hint: {hint}"))
 }
 
+/// The role dbopt connects as for these flags and environment, for hints that name it.
+pub fn role_of(cli: &Cli) -> Option<String> {
+    cli.connect.params().ok().map(|p| p.user().to_string())
+}
+
 /// Print an error as one line, `error: what; hint: how to fix it`, and pick the exit code.
-/// A broken pipe (`dbopt ... | head`) is not an error.
-pub fn report_error(err: &anyhow::Error) -> ExitStatus {
+/// A broken pipe (`dbopt ... | head`) is not an error. `role`: see [`role_of`].
+pub fn report_error(err: &anyhow::Error, role: Option<&str>) -> ExitStatus {
     for cause in err.chain() {
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
             if io.kind() == std::io::ErrorKind::BrokenPipe {
@@ -187,7 +193,7 @@ pub fn report_error(err: &anyhow::Error) -> ExitStatus {
             }
         }
     }
-    let hint = err.chain().find_map(hint_of);
+    let hint = err.chain().find_map(|e| hint_of(e, role));
     let msg = err.chain().map(ToString::to_string).collect::<Vec<_>>();
     // anyhow contexts repeat their source's text sometimes; keep each part once.
     let mut line = String::new();

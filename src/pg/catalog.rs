@@ -3,6 +3,11 @@
 //!
 //! Why few, wide queries: a catalog of 500 tables must load in well under a second even over a
 //! slow link, so each kind of object is fetched once and joined in memory.
+//!
+//! Why only objects any role may read: managed servers (RDS, Cloud SQL, Azure, Supabase, Neon)
+//! give no superuser, so the catalog never touches superuser-only relations such as
+//! `pg_statistic`; "has statistics" comes from `pg_stats`, which shows the rows of the tables
+//! this role may SELECT, and from `pg_stat_user_tables.last_(auto)analyze`, which any role sees.
 
 use std::collections::HashMap;
 
@@ -50,9 +55,11 @@ pub async fn load(c: &Conn) -> Result<Catalog> {
                  coalesce(s.n_tup_ins, 0), coalesce(s.n_tup_upd, 0), coalesce(s.n_tup_del, 0), coalesce(s.n_tup_hot_upd, 0), \
                  coalesce(s.n_live_tup, 0), coalesce(s.n_dead_tup, 0), \
                  s.last_vacuum::text, s.last_autovacuum::text, s.last_analyze::text, s.last_autoanalyze::text, \
-                 EXISTS (SELECT 1 FROM pg_statistic st WHERE st.starelid = c.oid) \
+                 st.tablename IS NOT NULL \
                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
                  LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid \
+                 LEFT JOIN (SELECT DISTINCT schemaname, tablename FROM pg_stats) st \
+                   ON st.schemaname = n.nspname AND st.tablename = c.relname \
                  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {USER_SCHEMAS} ORDER BY 1, 2"
             ),
             &[],

@@ -476,6 +476,13 @@ pub fn connect_error(p: &ConnParams, e: tokio_postgres::Error) -> PgError {
                 user: p.user().into(),
                 target,
             },
+            // The server is up and answered: the role may not connect to this database.
+            super::error::INSUFFICIENT_PRIVILEGE => PgError::Query {
+                context: format!("connecting to {target}"),
+                message: db.message().to_string(),
+                code: Some(db.code().code().to_string()),
+                hint: Some(super::error::privilege_hint(db.message(), Some(p.user()))),
+            },
             _ => PgError::Unreachable {
                 target,
                 reason: db.message().to_string(),

@@ -84,52 +84,21 @@ pub async fn run(c: &Conn) -> Result<DoctorReport> {
         || "dbopt supports PostgreSQL 13 and newer; upgrade the server".into(),
     ));
 
-    let pgss: Option<String> = c
+    let pgss: Option<(String, String)> = c
         .query_opt(
-            "SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements'",
+            "SELECT e.extversion, n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace \
+             WHERE e.extname = 'pg_stat_statements'",
             &[],
         )
         .await
         .map_err(|e| PgError::query("looking for pg_stat_statements", e))?
-        .map(|r| r.get(0));
-    // Reading shared_preload_libraries needs pg_read_all_settings; without it, probe the view.
-    let preload = show(c, "shared_preload_libraries").await?;
-    let preloaded = match &preload {
-        Some(list) => Some(list.split(',').any(|l| l.trim() == "pg_stat_statements")),
-        None if pgss.is_some() => Some(
-            c.query("SELECT 1 FROM pg_stat_statements LIMIT 1", &[])
-                .await
-                .is_ok(),
-        ),
-        None => None,
-    };
-    let mut ch = check(
-        "pg_stat_statements preloaded",
-        preloaded.unwrap_or(false),
-        match &preload {
-            Some(list) => format!("shared_preload_libraries = '{list}'"),
-            None => {
-                "shared_preload_libraries is hidden from this role (needs pg_read_all_settings)"
-                    .into()
-            }
-        },
-        || {
-            "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'; -- then restart the server".into()
-        },
-    );
-    if preloaded.is_none() {
-        ch.status = CheckStatus::Warning;
-        ch.fix = Some(format!(
-            "GRANT pg_read_all_settings TO {};  -- or pg_monitor",
-            quote_ident(&user)
-        ));
-    }
-    checks.push(ch);
+        .map(|r| (r.get(0), r.get(1)));
+    checks.push(preloaded(c, pgss.as_ref().map(|(_, s)| s.as_str()), &user).await?);
     checks.push(check(
         "pg_stat_statements created",
         pgss.is_some(),
         pgss.as_ref()
-            .map(|v| format!("version {v} in {database}"))
+            .map(|(v, _)| format!("version {v} in {database}"))
             .unwrap_or_else(|| format!("not created in {database}")),
         || format!("psql -d {db} -c 'CREATE EXTENSION pg_stat_statements;'"),
     ));
@@ -174,52 +143,42 @@ pub async fn run(c: &Conn) -> Result<DoctorReport> {
     }
     checks.push(hypo);
 
-    let roles: Vec<(String, bool)> = c
-        .query(
-            "SELECT r, pg_has_role(current_user, r, 'USAGE') FROM unnest(ARRAY['pg_read_all_stats','pg_monitor']) r",
-            &[],
-        )
-        .await
-        .map_err(|e| PgError::query("reading role memberships", e))?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-    let superuser: bool = one(
+    // Privileges are checked, never inferred from superuser-ness: pg_has_role is true for a
+    // superuser anyway, and a managed server's "admin" is not one.
+    let stats_ok: bool = one(
         c,
-        "reading the role",
-        "SELECT rolsuper FROM pg_roles WHERE rolname = current_user",
+        "reading role memberships",
+        "SELECT pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')",
     )
     .await?;
-    let stats_ok = superuser || roles.iter().any(|(_, has)| *has);
+    let monitor: bool = one(
+        c,
+        "reading role memberships",
+        "SELECT pg_has_role(current_user, 'pg_monitor', 'USAGE')",
+    )
+    .await?;
     let q_user = quote_ident(&user);
+    let grant_stats = format!("GRANT pg_read_all_stats TO {q_user};  -- or pg_monitor");
     checks.push(check(
         "statistics privileges",
         stats_ok,
-        if superuser {
-            "superuser".into()
-        } else {
-            roles.iter().map(|(r, h)| format!("{r}: {}", if *h { "yes" } else { "no" })).collect::<Vec<_>>().join(", ")
-        },
-        || format!("GRANT pg_read_all_stats TO {q_user};  -- or pg_monitor; lets dbopt see every user's statements"),
+        format!(
+            "pg_read_all_stats: {}, pg_monitor: {}",
+            yes_no(stats_ok),
+            yes_no(monitor)
+        ),
+        || format!("{grant_stats}; lets dbopt see every user's statements"),
     ));
-    let unreadable: i64 = one(
-        c,
-        "checking table privileges",
-        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE c.relkind IN ('r','p','m') AND n.nspname NOT IN ('pg_catalog','information_schema') \
-         AND n.nspname NOT LIKE 'pg_toast%' AND NOT has_table_privilege(c.oid, 'SELECT')",
-    )
-    .await?;
-    checks.push(check(
-        "SELECT on tables (for pg_stats)",
-        unreadable == 0,
-        if unreadable == 0 {
-            "all user tables readable".into()
-        } else {
-            format!("{unreadable} tables not readable: their pg_stats rows are hidden")
-        },
-        || format!("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {q_user};  -- per schema"),
-    ));
+    checks.extend(
+        per_command(
+            c,
+            server_version_num,
+            &user,
+            stats_ok,
+            pgss.as_ref().map(|(_, s)| s.as_str()),
+        )
+        .await?,
+    );
 
     for (name, want, why) in [
         (
@@ -306,4 +265,407 @@ fn parse_size(s: &str) -> i64 {
         "GB" => n * 1024 * 1024 * 1024,
         _ => n,
     }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// Is pg_stat_statements loaded? Found by using its view when the extension exists: the
+/// setting is hidden from roles without pg_read_all_settings, and "listed" is not "working".
+async fn preloaded(c: &Conn, schema: Option<&str>, user: &str) -> Result<Check> {
+    const NAME: &str = "pg_stat_statements preloaded";
+    let alter = "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'; -- keep the libraries already listed, then restart the server";
+    let preload = show(c, "shared_preload_libraries").await?;
+    let listed = preload
+        .as_deref()
+        .map(|l| l.split(',').any(|x| x.trim() == "pg_stat_statements"));
+    let setting = match &preload {
+        Some(list) => format!("shared_preload_libraries = '{list}'"),
+        None => "shared_preload_libraries is hidden from this role (pg_read_all_settings)".into(),
+    };
+    let mk = |status, detail: String, fix: Option<String>| Check {
+        name: NAME.into(),
+        status,
+        detail,
+        fix,
+    };
+    let Some(schema) = schema else {
+        return Ok(match listed {
+            Some(true) => mk(CheckStatus::Ok, setting, None),
+            Some(false) => mk(CheckStatus::Missing, setting, Some(alter.into())),
+            None => mk(
+                CheckStatus::Warning,
+                format!("cannot tell: {setting} and the extension is not created, so its view cannot be tried"),
+                Some(format!("GRANT pg_read_all_settings TO {};  -- or create the extension and rerun", quote_ident(user))),
+            ),
+        });
+    };
+    let probe = format!(
+        "SELECT 1 FROM {}.pg_stat_statements LIMIT 1",
+        quote_ident(schema)
+    );
+    Ok(match c.query(&probe, &[]).await {
+        Ok(_) => mk(
+            CheckStatus::Ok,
+            format!("loaded: its view answers ({setting})"),
+            None,
+        ),
+        Err(e) if e.code().is_some_and(|s| s.code() == "55000") => mk(
+            CheckStatus::Missing,
+            format!("created but not loaded ({setting})"),
+            Some(alter.into()),
+        ),
+        Err(e) => {
+            let e =
+                super::error::qualify_denied(c, PgError::query("reading pg_stat_statements", e))
+                    .await;
+            mk(CheckStatus::Missing, e.to_string(), e.hint_for(Some(user)))
+        }
+    })
+}
+
+/// A command's check from trying what the command does: ok, or missing with the error's hint.
+fn tried<T>(name: &str, user: &str, r: Result<T>, ok: impl FnOnce(T) -> Check) -> Check {
+    match r {
+        Ok(v) => ok(v),
+        Err(e) => Check {
+            name: name.into(),
+            status: CheckStatus::Missing,
+            detail: e.to_string(),
+            fix: e.hint_for(Some(user)),
+        },
+    }
+}
+
+/// One check per command family: what it needs, and whether this role has it, found by doing
+/// what the command does (loading the catalog, reading pg_stat_statements) or by asking the
+/// server's privilege functions (has_table_privilege, pg_has_role) for what would write.
+/// Read-only commands that cannot work are `missing`; writing commands, which run only when
+/// asked, and partial visibility are `warning`.
+async fn per_command(
+    c: &Conn,
+    server_version_num: i32,
+    user: &str,
+    stats_ok: bool,
+    pgss_schema: Option<&str>,
+) -> Result<Vec<Check>> {
+    let q_user = quote_ident(user);
+    let grant_stats = format!("GRANT pg_read_all_stats TO {q_user};  -- or pg_monitor");
+    let mut out = Vec::new();
+
+    // tables, indexes, size, snapshot: the catalog and the database size.
+    const CATALOG: &str = "tables, indexes, size, snapshot: catalog";
+    let loaded = match super::catalog::load(c).await {
+        Ok(cat) => super::inspect::database_size(c).await.map(|_| cat),
+        Err(e) => Err(e),
+    };
+    let loaded = match loaded {
+        Err(e) => Err(super::error::qualify_denied(c, e).await),
+        ok => ok,
+    };
+    out.push(tried(CATALOG, user, loaded, |cat| {
+        let with_stats = cat
+            .tables
+            .iter()
+            .filter(|t| t.columns.iter().any(|col| col.stats.is_some()))
+            .count();
+        check(
+            CATALOG,
+            true,
+            format!(
+                "{} relations and {} indexes read; column statistics visible for {with_stats}",
+                cat.tables.len(),
+                cat.indexes.len()
+            ),
+            String::new,
+        )
+    }));
+
+    // queries, advise, nplusone: pg_stat_statements.
+    const PGSS: &str = "queries, advise, nplusone: pg_stat_statements";
+    let read = match super::pgss::read(c).await {
+        Err(e) => Err(super::error::qualify_denied(c, e).await),
+        ok => ok,
+    };
+    out.push(tried(PGSS, user, read, |w| {
+        let seen = format!("{} statements readable", w.statements.len());
+        if w.hidden > 0 {
+            Check {
+                name: PGSS.into(),
+                status: CheckStatus::Warning,
+                detail: format!(
+                    "{seen}; {} statements of other roles are hidden (<insufficient privilege>) and are not advised on",
+                    w.hidden
+                ),
+                fix: Some(grant_stats.clone()),
+            }
+        } else {
+            check(PGSS, true, seen, String::new)
+        }
+    }));
+
+    // Per schema: what this role may do with the tables in it.
+    let maintain = if server_version_num >= 170_000 {
+        "has_table_privilege(c.oid, 'MAINTAIN')"
+    } else {
+        "(pg_has_role(c.relowner, 'USAGE') OR pg_has_role(d.datdba, 'USAGE'))"
+    };
+    let rows = c
+        .query(
+            &format!(
+                "SELECT n.nspname::text, has_schema_privilege(n.oid, 'USAGE'), count(*), \
+                 count(*) FILTER (WHERE NOT has_table_privilege(c.oid, 'SELECT')), \
+                 count(*) FILTER (WHERE NOT (has_table_privilege(c.oid, 'SELECT') AND has_table_privilege(c.oid, 'INSERT') \
+                                             AND has_table_privilege(c.oid, 'DELETE'))), \
+                 count(*) FILTER (WHERE c.relkind <> 'v' AND NOT {maintain}), \
+                 coalesce(array_agg(DISTINCT o.rolname::text) FILTER (WHERE c.relkind <> 'v' AND NOT {maintain} AND NOT o.rolsuper), '{{}}'), \
+                 coalesce(array_agg(DISTINCT o.rolname::text) FILTER (WHERE c.relkind <> 'v' AND NOT {maintain} AND o.rolsuper), '{{}}') \
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_roles o ON o.oid = c.relowner \
+                 JOIN pg_database d ON d.datname = current_database() \
+                 WHERE c.relkind IN ('r', 'p', 'm', 'v') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+                 AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' GROUP BY 1, 2 ORDER BY 1"
+            ),
+            &[],
+        )
+        .await
+        .map_err(|e| PgError::query("checking table privileges", e))?;
+    struct Schema {
+        name: String,
+        usage: bool,
+        tables: i64,
+        unreadable: i64,
+        unwritable: i64,
+        unmaintainable: i64,
+        /// Owners of the tables this role may not VACUUM: ordinary roles, and superusers
+        /// (whose membership must not be handed out).
+        owners: Vec<String>,
+        super_owners: Vec<String>,
+    }
+    let schemas: Vec<Schema> = rows
+        .iter()
+        .map(|r| Schema {
+            name: r.get(0),
+            usage: r.get(1),
+            tables: r.get(2),
+            unreadable: r.get(3),
+            unwritable: r.get(4),
+            unmaintainable: r.get(5),
+            owners: r.get(6),
+            super_owners: r.get(7),
+        })
+        .collect();
+    let total: i64 = schemas.iter().map(|s| s.tables).sum();
+    // The schemas where `lacking` counts tables, as "s (n of m)", and the GRANTs for them.
+    let per_schema = |lacking: &dyn Fn(&Schema) -> i64, grant: &dyn Fn(&Schema) -> String| {
+        let short: Vec<&Schema> = schemas
+            .iter()
+            .filter(|s| lacking(s) > 0 || (!s.usage && s.tables > 0))
+            .collect();
+        let names: Vec<String> = short
+            .iter()
+            .map(|s| {
+                let n = if s.usage { lacking(s) } else { s.tables };
+                format!("{} ({n} of {})", s.name, s.tables)
+            })
+            .collect();
+        let grants: Vec<String> = short
+            .iter()
+            .map(|s| {
+                let usage = if s.usage {
+                    String::new()
+                } else {
+                    format!(
+                        "GRANT USAGE ON SCHEMA {} TO {q_user}; ",
+                        quote_ident(&s.name)
+                    )
+                };
+                let rest = if lacking(s) > 0 {
+                    grant(s)
+                } else {
+                    String::new()
+                };
+                format!("{usage}{rest}").trim().to_string()
+            })
+            .collect();
+        (names, grants)
+    };
+
+    // explain (and advise's what-if plans): SELECT on the tables the statements read.
+    const EXPLAIN: &str = "explain: SELECT on tables";
+    let (names, grants) = per_schema(&|s| s.unreadable, &|s| {
+        format!(
+            "GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {q_user};",
+            quote_ident(&s.name)
+        )
+    });
+    out.push(if names.is_empty() {
+        check(
+            EXPLAIN,
+            true,
+            format!("all {total} tables and views readable"),
+            String::new,
+        )
+    } else {
+        Check {
+            name: EXPLAIN.into(),
+            status: CheckStatus::Warning,
+            detail: format!(
+                "not readable: {} (statements on them fail, and their pg_stats rows are hidden)",
+                names.join(", ")
+            ),
+            fix: Some(grants.join(" ")),
+        }
+    });
+
+    // connections: other roles' sessions.
+    const CONNS: &str = "connections: other sessions' queries";
+    out.push(if stats_ok {
+        check(
+            CONNS,
+            true,
+            "every session's query is visible".into(),
+            String::new,
+        )
+    } else {
+        Check {
+            name: CONNS.into(),
+            status: CheckStatus::Warning,
+            detail: "other roles' sessions are listed without their query text".into(),
+            fix: Some(grant_stats.clone()),
+        }
+    });
+
+    // queries --reset: EXECUTE on pg_stat_statements_reset.
+    const RESET: &str = "queries --reset: pg_stat_statements_reset";
+    if let Some(schema) = pgss_schema {
+        let fns = c
+            .query(
+                "SELECT n.nspname::text, p.proname::text, pg_get_function_identity_arguments(p.oid), \
+                 has_function_privilege(p.oid, 'EXECUTE') FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+                 WHERE n.nspname = $1 AND p.proname = 'pg_stat_statements_reset' ORDER BY pronargs DESC LIMIT 1",
+                &[&schema],
+            )
+            .await
+            .map_err(|e| PgError::query("checking pg_stat_statements_reset", e))?;
+        if let Some(r) = fns.first() {
+            let sig = format!(
+                "{}.{}({})",
+                quote_ident(&r.get::<_, String>(0)),
+                quote_ident(&r.get::<_, String>(1)),
+                r.get::<_, String>(2)
+            );
+            let ok: bool = r.get(3);
+            let mut ch = check(
+                RESET,
+                ok,
+                format!("EXECUTE on {sig}: {}", yes_no(ok)),
+                || format!("GRANT EXECUTE ON FUNCTION {sig} TO {q_user};"),
+            );
+            if !ok {
+                ch.status = CheckStatus::Warning;
+            }
+            out.push(ch);
+        }
+    }
+
+    // archive: SELECT, INSERT and DELETE (move); the archive table needs INSERT.
+    const ARCHIVE: &str = "archive: SELECT, INSERT, DELETE on tables";
+    let (names, grants) = per_schema(&|s| s.unwritable, &|s| {
+        format!(
+            "GRANT SELECT, INSERT, DELETE ON ALL TABLES IN SCHEMA {} TO {q_user};",
+            quote_ident(&s.name)
+        )
+    });
+    out.push(if names.is_empty() {
+        check(ARCHIVE, true, format!("all {total} tables"), String::new)
+    } else {
+        Check {
+            name: ARCHIVE.into(),
+            status: CheckStatus::Warning,
+            detail: format!(
+                "lacking on: {} (archive --execute fails on them)",
+                names.join(", ")
+            ),
+            fix: Some(grants.join(" ")),
+        }
+    });
+
+    // vacuum: the table's owner (PG 17: the MAINTAIN privilege).
+    const VACUUM: &str = "vacuum: table owner";
+    let (names, grants) = per_schema(&|s| s.unmaintainable, &|s| {
+        if server_version_num >= 170_000 {
+            format!("GRANT pg_maintain TO {q_user};")
+        } else {
+            let grants = s
+                .owners
+                .iter()
+                .map(|o| format!("GRANT {} TO {q_user};", quote_ident(o)));
+            let supers = s.super_owners.iter().map(|o| {
+                format!(
+                    "VACUUM the tables of {} in {} as {} (a superuser) or ALTER TABLE ... OWNER TO a role this one belongs to;",
+                    quote_ident(o),
+                    quote_ident(&s.name),
+                    quote_ident(o)
+                )
+            });
+            grants.chain(supers).collect::<Vec<_>>().join(" ")
+        }
+    });
+    let mut grants = grants;
+    grants.sort();
+    grants.dedup();
+    out.push(if names.is_empty() {
+        check(
+            VACUUM,
+            true,
+            format!("may VACUUM all {total} tables"),
+            String::new,
+        )
+    } else {
+        Check {
+            name: VACUUM.into(),
+            status: CheckStatus::Warning,
+            detail: format!("not the owner of: {}", names.join(", ")),
+            fix: Some(grants.join(" ")),
+        }
+    });
+
+    // bench on --database-url --allow-writes: creates its built-in tables.
+    const BENCH: &str = "bench --allow-writes: CREATE in the current schema";
+    let create: Option<(String, bool)> = c
+        .query_one(
+            "SELECT current_schema()::text, coalesce(has_schema_privilege(current_schema(), 'CREATE'), false)",
+            &[],
+        )
+        .await
+        .map_err(|e| PgError::query("checking CREATE on the current schema", e))
+        .map(|r| r.get::<_, Option<String>>(0).map(|s| (s, r.get(1))))?;
+    let mut ch = match &create {
+        Some((schema, ok)) => check(
+            BENCH,
+            *ok,
+            format!("CREATE on schema {schema}: {}", yes_no(*ok)),
+            || {
+                format!("GRANT CREATE ON SCHEMA {} TO {q_user};  -- or bench on a throwaway server (no --database-url)", quote_ident(schema))
+            },
+        ),
+        None => check(
+            BENCH,
+            false,
+            "no schema on the search_path exists".into(),
+            || {
+                "set search_path to a schema this role may CREATE in, or bench on a throwaway server".into()
+            },
+        ),
+    };
+    if ch.status != CheckStatus::Ok {
+        ch.status = CheckStatus::Warning;
+    }
+    out.push(ch);
+    Ok(out)
 }

@@ -103,7 +103,7 @@ pub enum ExplainError {
     #[error(
         "hypothetical indexes need the hypopg extension, which is not created in this database"
     )]
-    NoHypopg,
+    NoHypopg { server_version_num: i32 },
     /// A `--with-index` statement dbopt will not build.
     #[error("--with-index: {0}")]
     BadIndex(String),
@@ -125,7 +125,7 @@ impl ExplainError {
             ExplainError::ParamCount { .. } => {
                 "give one --param per placeholder, in order, or none for a generic plan".into()
             }
-            ExplainError::NoHypopg => "install it (Debian: postgresql-15-hypopg) and run CREATE EXTENSION hypopg; or use --with-index to build the index inside a rolled-back transaction".into(),
+            ExplainError::NoHypopg { server_version_num } => format!("run CREATE EXTENSION hypopg (if the server lacks its files: {}); or use --with-index to build the index inside a rolled-back transaction", super::error::install_hint("hypopg", Some(*server_version_num))),
             ExplainError::BadIndex(_) => "give one CREATE INDEX statement per --with-index, on columns or on expressions of built-in (pg_catalog) functions, like --with-index \"CREATE INDEX ON orders (customer_id)\"".into(),
         }
     }
@@ -252,16 +252,17 @@ pub async fn explain(c: &Conn, req: &Request) -> Result<Explained, ExplainError>
         });
     }
     if !req.hypothetical.is_empty() {
-        let has: bool = c
+        let row = c
             .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'hypopg')",
+                "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'hypopg'), current_setting('server_version_num')::int",
                 &[],
             )
             .await
-            .map_err(|e| PgError::query("looking for hypopg", e))?
-            .get(0);
-        if !has {
-            return Err(ExplainError::NoHypopg);
+            .map_err(|e| PgError::query("looking for hypopg", e))?;
+        if !row.get::<_, bool>(0) {
+            return Err(ExplainError::NoHypopg {
+                server_version_num: row.get(1),
+            });
         }
     }
     let executes_writes = req.writes && mode_of(req) == Mode::Analyze;
@@ -288,7 +289,31 @@ pub async fn explain(c: &Conn, req: &Request) -> Result<Explained, ExplainError>
         let _ = c.batch_execute("SELECT hypopg_reset()").await;
     }
     rollback.map_err(|e| PgError::query("rolling back", e))?;
-    let mut explained = result?;
+    let mut explained = match result {
+        // A table or schema this role may not read: the hint names the exact GRANT.
+        Err(ExplainError::Pg(e)) => {
+            return Err(ExplainError::Pg(super::error::qualify_denied(c, e).await))
+        }
+        Err(ExplainError::AtPosition {
+            message,
+            code,
+            line,
+            column,
+            server_hint: None,
+        }) if code == super::error::INSUFFICIENT_PRIVILEGE => {
+            return Err(ExplainError::AtPosition {
+                server_hint: Some(super::error::privilege_hint(
+                    &message,
+                    Some(c.params().user()),
+                )),
+                message,
+                code,
+                line,
+                column,
+            })
+        }
+        r => r?,
+    };
     if let Some(before) = sequences_before {
         let after = sequences(c).await?;
         let advanced: Vec<String> = after
@@ -828,6 +853,18 @@ mod tests {
             assert!(err.contains(needle), "{bad}: {err}");
             assert!(!err.contains('\n'), "one line: {err}");
         }
+    }
+
+    #[test]
+    fn the_hypopg_package_follows_the_server_major() {
+        let h = ExplainError::NoHypopg {
+            server_version_num: 170_002,
+        }
+        .hint();
+        assert!(
+            h.contains("postgresql-17-hypopg") && !h.contains("postgresql-15"),
+            "{h}"
+        );
     }
 
     #[test]

@@ -62,6 +62,7 @@ pub async fn read(c: &Conn) -> Result<Workload> {
         return Err(PgError::ExtensionMissing {
             name: "pg_stat_statements".into(),
             detail: "not created in this database (or use --queries FILE to read statements from a file)".into(),
+            server_version_num: None,
         });
     };
     let view = format!("{}.pg_stat_statements", super::quote_ident(&schema));
@@ -80,6 +81,7 @@ pub async fn read(c: &Conn) -> Result<Workload> {
         Some("55000") => PgError::ExtensionMissing {
             name: "pg_stat_statements".into(),
             detail: "created but not loaded: add it to shared_preload_libraries and restart the server".into(),
+            server_version_num: None,
         },
         _ => PgError::query("reading pg_stat_statements", e),
     })?;

@@ -100,17 +100,45 @@ pub enum RuleError {
 }
 
 impl RuleError {
+    /// One line; it points only at what exists: the rule's documented thresholds (its
+    /// `## Thresholds` section) and the list of rule ids, not at a command dbopt lacks.
     pub fn hint(&self) -> String {
         match self {
-            RuleError::BadParams { .. } => {
-                "see `dbopt rules` for each rule's settings and defaults".into()
+            RuleError::BadParams { rule, .. } => {
+                let common = "every rule also takes enabled = true|false and severity = \"info\"|\"warning\"|\"critical\"";
+                match thresholds_doc(rule) {
+                    Some(doc) => format!("the settings of {rule}: {doc}; {common}"),
+                    None => format!("check the keys and values under [rules.{rule}]; {common}"),
+                }
             }
             RuleError::Config { .. } => {
                 "dbopt.toml must be valid TOML with [rules.<id>] tables".into()
             }
-            RuleError::UnknownRule(_) => "rule ids are listed by `dbopt rules`".into(),
+            RuleError::UnknownRule(_) => format!(
+                "the rule ids are: {}",
+                RULES
+                    .iter()
+                    .map(|e| e.rule.id)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         }
     }
+}
+
+/// The `## Thresholds` section of a rule's documentation, on one line.
+fn thresholds_doc(rule_id: &str) -> Option<String> {
+    let entry = RULES.iter().find(|e| e.rule.id == rule_id)?;
+    let text: Vec<&str> = entry
+        .docs
+        .lines()
+        .skip_while(|l| l.trim() != "## Thresholds")
+        .skip(1)
+        .take_while(|l| !l.starts_with("## "))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    (!text.is_empty()).then(|| text.join(" "))
 }
 
 /// A rule's section of `dbopt.toml`: `enabled`, `severity`, and its own thresholds.
@@ -274,6 +302,26 @@ pub fn check_with_defaults(rule: &Rule, ctx: &Ctx<'_>) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rule_hints_point_at_what_exists() {
+        let unknown = RuleError::UnknownRule("nope".into()).hint();
+        assert!(!unknown.contains("dbopt rules"), "{unknown}");
+        assert!(
+            unknown.contains("slow-query") && unknown.contains("row-misestimate"),
+            "{unknown}"
+        );
+        let bad = RuleError::BadParams {
+            rule: "row-misestimate".into(),
+            message: "unknown field".into(),
+        }
+        .hint();
+        assert!(!bad.contains("dbopt rules") && !bad.contains('\n'), "{bad}");
+        assert!(
+            bad.contains("min_rows") && bad.contains("severity"),
+            "{bad}"
+        );
+    }
 
     /// Invariants over the registry (ripgrep-style): every rule is well-formed and documented.
     #[test]
