@@ -381,3 +381,40 @@ async fn urls_with_an_ipv6_host_connect() {
         .unwrap();
     common::assert_success(&out);
 }
+
+/// `host=/socket/dir` connects over the Unix-domain socket, as libpq does, and without TLS
+/// whatever sslmode says (libpq never uses TLS on a socket). It used to fail with
+/// "TLS handshake: invalid dns name" even with sslmode=disable.
+#[test]
+fn unix_socket_hosts_connect() {
+    let s = server();
+    let p = s.params("postgres");
+    for mode in ["disable", "prefer", "require"] {
+        let kv = format!(
+            "host={} port={} user=postgres password='{}' dbname=postgres sslmode={mode}",
+            s.root().display(),
+            s.port(),
+            p.password().unwrap()
+        );
+        let out = dbopt()
+            .args(["doctor", "--format", "json", "--database-url", &kv])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("sslmode={mode}: {}", String::from_utf8_lossy(&out.stderr)));
+        assert_eq!(v["database"], "postgres", "sslmode={mode}");
+    }
+    let url = format!(
+        "postgresql://postgres:{}@/postgres?host={}&port={}",
+        p.password().unwrap(),
+        s.root().display(),
+        s.port()
+    );
+    let out = dbopt()
+        .args(["doctor", "--format", "json", "--database-url", &url])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{url}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(v["database"], "postgres");
+}

@@ -250,6 +250,8 @@ pub fn pg_config(p: &ConnParams, s: &SessionOptions) -> Result<tokio_postgres::C
         });
     }
     c.ssl_mode(match p.sslmode() {
+        // libpq never uses TLS on a Unix-domain socket, whatever sslmode says.
+        _ if unix_socket_only(p) => TpSslMode::Disable,
         SslMode::Disable => TpSslMode::Disable,
         SslMode::Allow | SslMode::Prefer => TpSslMode::Prefer,
         SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => TpSslMode::Require,
@@ -420,17 +422,42 @@ impl ServerCertVerifier for ChainOnly {
 /// Open one session.
 pub async fn connect(p: &ConnParams, s: &SessionOptions) -> Result<Conn> {
     let config = pg_config(p, s)?;
-    let tls = tls_connector(p)?;
-    let (client, connection) = config.connect(tls).await.map_err(|e| connect_error(p, e))?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
+    let opened = if unix_socket_only(p) {
+        open(&config, tokio_postgres::NoTls).await
+    } else {
+        open(&config, tls_connector(p)?).await
+    };
+    let client = opened.map_err(|e| connect_error(p, e))?;
     let marks = s.quiet && !silence(&client).await?;
     Ok(Conn {
         client,
         params: p.clone(),
         marks,
     })
+}
+
+/// Every host is a Unix-domain socket directory (`host=/var/run/postgresql`) and no `hostaddr`
+/// is given: no TLS then, as in libpq. rustls cannot even be set up for such a host, since
+/// tokio-postgres hands it an empty server name.
+fn unix_socket_only(p: &ConnParams) -> bool {
+    let hosts = p.hosts();
+    p.get("hostaddr").is_none() && !hosts.is_empty() && hosts.iter().all(|h| h.starts_with('/'))
+}
+
+/// Connect with `tls` and drive the connection in the background.
+async fn open<T>(
+    config: &tokio_postgres::Config,
+    tls: T,
+) -> std::result::Result<tokio_postgres::Client, tokio_postgres::Error>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, connection) = config.connect(tls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
 }
 
 /// A pool for commands that run work in parallel; every pooled session gets the same settings.
@@ -441,14 +468,14 @@ pub fn pool(
 ) -> Result<deadpool_postgres::Pool> {
     use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod};
     let config = pg_config(p, s)?;
-    let tls = tls_connector(p)?;
-    let mgr = Manager::from_config(
-        config,
-        tls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+    let how = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let mgr = if unix_socket_only(p) {
+        Manager::from_config(config, tokio_postgres::NoTls, how)
+    } else {
+        Manager::from_config(config, tls_connector(p)?, how)
+    };
     deadpool_postgres::Pool::builder(mgr)
         .max_size(max_size)
         .runtime(deadpool_postgres::Runtime::Tokio1)
