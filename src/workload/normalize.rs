@@ -32,7 +32,7 @@ pub struct Split {
 }
 
 /// A token with its byte range in the source.
-type Spanned = (Token, usize, usize);
+pub(super) type Spanned = (Token, usize, usize);
 
 /// Maps the tokenizer's (line, column) locations to byte offsets in one forward pass.
 ///
@@ -81,7 +81,7 @@ impl<'s> Cursor<'s> {
 }
 
 /// Tokens with their byte ranges, or the tokenizer's message and the byte offset of the error.
-fn tokens(sql: &str) -> Result<Vec<Spanned>, (String, usize)> {
+pub(super) fn tokens(sql: &str) -> Result<Vec<Spanned>, (String, usize)> {
     let dialect = PostgreSqlDialect {};
     let toks: Vec<TokenWithSpan> = Tokenizer::new(&dialect, sql)
         .tokenize_with_location()
