@@ -451,6 +451,62 @@ pub fn plannable(text: &str) -> Plannable {
     }
 }
 
+/// Whether a text dbopt cannot parse reads system catalogs only (monitoring tools, dbopt
+/// itself): every relation named after FROM or JOIN is in `pg_catalog` or
+/// `information_schema` or has a `pg_` name, or, naming none, it calls a `pg_` function or
+/// reads a setting. Mentioning `pg_catalog` is not enough: foreign-key checks spell their
+/// operator `OPERATOR(pg_catalog.=)` on user tables.
+pub fn reads_only_system(text: &str) -> bool {
+    let Ok(toks) = tokens(text) else {
+        return false;
+    };
+    let t = Toks { sql: text, toks };
+    let mut relations: Vec<Vec<String>> = Vec::new();
+    let mut calls_system = false;
+    for (i, (tok, _, _)) in t.toks.iter().enumerate() {
+        if let Token::Word(w) = tok {
+            let v = w.value.to_ascii_lowercase();
+            if v.starts_with("pg_") || v == "current_setting" {
+                calls_system = true;
+            }
+        }
+        if !matches!(t.kw(Some(i)), Some(Keyword::FROM | Keyword::JOIN)) {
+            continue;
+        }
+        let mut at = t.next(i + 1);
+        if t.kw(at) == Some(Keyword::ONLY) {
+            at = at.and_then(|k| t.next(k + 1));
+        }
+        let mut name = Vec::new();
+        while let Some(Token::Word(w)) = t.tok(at) {
+            name.push(if w.quote_style.is_some() {
+                w.value.clone()
+            } else {
+                w.value.to_ascii_lowercase()
+            });
+            let dot = at.and_then(|k| t.next(k + 1));
+            if t.tok(dot) != Some(&Token::Period) {
+                break;
+            }
+            at = dot.and_then(|k| t.next(k + 1));
+        }
+        if !name.is_empty() {
+            relations.push(name);
+        }
+    }
+    let system = |name: &Vec<String>| {
+        matches!(
+            name.first().map(String::as_str),
+            Some("pg_catalog" | "information_schema")
+        ) || name.last().is_some_and(|n| n.starts_with("pg_"))
+    };
+    if relations.is_empty() {
+        calls_system
+    } else {
+        relations.iter().all(system)
+    }
+}
+
 /// The parameter numbers a text references.
 fn referenced(sql: &str) -> Vec<usize> {
     let Ok(toks) = tokens(sql) else {
@@ -671,6 +727,24 @@ mod tests {
         assert_eq!(plannable(same).parse_sql, same);
         let custom = "SELECT * FROM t WHERE a OPERATOR(public.===) $1";
         assert_eq!(plannable(custom).parse_sql, custom);
+    }
+
+    #[test]
+    fn system_statements_are_told_by_the_relations_they_read() {
+        for system in [
+            "SELECT * FROM pg_catalog.pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = ANY ($1) FOR KEY SHARE",
+            "SELECT current_setting($1) WHERE x OPERATOR(pg_catalog.~) $2",
+            "SELECT * FROM information_schema.columns WHERE a ~~ $1 ESCAPE $2 GROUP BY ROLLUP(a) WINDOW w AS (x)",
+        ] {
+            assert!(reads_only_system(system), "{system}");
+        }
+        for user in [
+            "SELECT $2 FROM ONLY \"public\".\"t\" x WHERE $1 OPERATOR(pg_catalog.=) \"col\" FOR KEY SHARE OF x",
+            "SELECT * FROM orders o JOIN pg_catalog.pg_class c ON c.relname = o.name",
+            "SELECT 1 + 1",
+        ] {
+            assert!(!reads_only_system(user), "{user}");
+        }
     }
 
     #[test]
