@@ -62,9 +62,10 @@ async fn orm_statements_as_pg_stat_statements_holds_them_plan() {
             why.contains("could not plan") || why.contains("cannot parse")
         })
         .collect();
-    // 94 statements in the fixtures, 80 of them DML on user tables (Rails' catalog query and
-    // the utility statements do not count).
-    assert_eq!(statements, 80, "{w}");
+    // 94 statements in the fixtures, 89 of them DML on user tables (not BEGIN, CLOSE, COMMIT,
+    // Hibernate's nextval and Rails' catalog query), 3 of those the same statement in two
+    // files (a foreign-key check, the EXPLAIN and COPY of Django's literal twins).
+    assert_eq!(statements, 86, "{w}");
     #[allow(clippy::cast_precision_loss)]
     let share = planned as f64 / statements as f64;
     assert!(share >= 0.99, "planned {planned} of {statements}: {unplanned:#?}");
