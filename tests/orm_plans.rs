@@ -68,7 +68,10 @@ async fn orm_statements_as_pg_stat_statements_holds_them_plan() {
     assert_eq!(statements, 86, "{w}");
     #[allow(clippy::cast_precision_loss)]
     let share = planned as f64 / statements as f64;
-    assert!(share >= 0.99, "planned {planned} of {statements}: {unplanned:#?}");
+    assert!(
+        share >= 0.99,
+        "planned {planned} of {statements}: {unplanned:#?}"
+    );
     assert!(unplanned.is_empty(), "{unplanned:#?}");
 
     let out = advise(&p, "table");
@@ -89,9 +92,8 @@ async fn an_untyped_parameter_in_date_arithmetic_is_planned_as_an_interval() {
     let c = dbopt::pg::connect(&p, &dbopt::pg::SessionOptions::default())
         .await
         .unwrap();
-    let stmt = plannable(
-        "SELECT * FROM \"Post\" WHERE \"createdAt\" >= now() - $2 AND \"authorId\" = $1",
-    );
+    let stmt =
+        plannable("SELECT * FROM \"Post\" WHERE \"createdAt\" >= now() - $2 AND \"authorId\" = $1");
     let e = dbopt::pg::explain::plan_generic(&c, &stmt).await.unwrap();
     assert_eq!(e.param_types, ["unknown", "interval"]);
     let plan = e.raw.to_string();

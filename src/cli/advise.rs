@@ -229,7 +229,10 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
     let (outcome, costing, calls) = if use_hypo {
         let p = params.as_ref().expect("a live server when HypoPG is used");
         let pool = pg::whatif::HypoPool::open(p, &session, a.jobs.clamp(1, 16)).await?;
-        let types = planning.as_ref().map(|p| p.types.clone()).unwrap_or_default();
+        let types = planning
+            .as_ref()
+            .map(|p| p.types.clone())
+            .unwrap_or_default();
         let mut o =
             HypoOracle::new(pool, &texts, catalog.clone(), a.size_estimate).with_types(types);
         let out = select::search(&prep.stmts, &prep.candidates, &mut o, &opts).await;
@@ -253,11 +256,8 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
     if let Some(p) = planning {
         rep.workload.planned = Some(p.planned);
         // Statements outside the search (HypoPG reports its own failures).
-        let failed: std::collections::BTreeSet<&str> = rep
-            .skipped
-            .iter()
-            .map(|s| s.statement.as_str())
-            .collect();
+        let failed: std::collections::BTreeSet<&str> =
+            rep.skipped.iter().map(|s| s.statement.as_str()).collect();
         let more: Vec<advisor::report::Skipped> = p
             .failed
             .into_iter()

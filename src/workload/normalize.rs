@@ -263,7 +263,9 @@ pub fn normalize(sql: &str) -> Normalized {
 fn kept_constants(toks: &[Spanned]) -> Vec<bool> {
     use sqlparser::keywords::Keyword as K;
     let mut kept = vec![false; toks.len()];
-    let solid: Vec<usize> = (0..toks.len()).filter(|&k| !is_trivia(&toks[k].0)).collect();
+    let solid: Vec<usize> = (0..toks.len())
+        .filter(|&k| !is_trivia(&toks[k].0))
+        .collect();
     let kw = |k: Option<&usize>| match k.map(|&k| &toks[k].0) {
         Some(Token::Word(w)) if w.quote_style.is_none() => Some(w.keyword),
         _ => None,
@@ -278,9 +280,12 @@ fn kept_constants(toks: &[Spanned]) -> Vec<bool> {
             Token::LParen => {
                 // `::type(` or `AS type(` (one or two words: `character varying(`).
                 let typed = |words: usize| {
-                    (1..=words).all(|b| matches!(before(b).map(|&x| &toks[x].0), Some(Token::Word(_))))
-                        && (matches!(before(words + 1).map(|&x| &toks[x].0), Some(Token::DoubleColon))
-                            || kw(before(words + 1)) == Some(K::AS))
+                    (1..=words)
+                        .all(|b| matches!(before(b).map(|&x| &toks[x].0), Some(Token::Word(_))))
+                        && (matches!(
+                            before(words + 1).map(|&x| &toks[x].0),
+                            Some(Token::DoubleColon)
+                        ) || kw(before(words + 1)) == Some(K::AS))
                 };
                 parens.push(typed(1) || typed(2));
             }
@@ -436,12 +441,16 @@ mod tests {
             "SELECT cast(price AS decimal(15,4)), x::varchar(50)[], y::character varying(9) FROM t WHERE a = $1"
         );
         assert_eq!(
-            normalize("SELECT status, count(*) FROM post GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5").text,
+            normalize("SELECT status, count(*) FROM post GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5")
+                .text,
             "SELECT status, count(*) FROM post GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $1"
         );
         // Values stay values: in a function call, an expression, a subquery's WHERE.
         assert_eq!(
-            normalize("SELECT round(x, 2) FROM t ORDER BY coalesce(a, 0), b + 1, (SELECT 1 WHERE c = 3)").text,
+            normalize(
+                "SELECT round(x, 2) FROM t ORDER BY coalesce(a, 0), b + 1, (SELECT 1 WHERE c = 3)"
+            )
+            .text,
             "SELECT round(x, $1) FROM t ORDER BY coalesce(a, $2), b + $3, (SELECT $4 WHERE c = $5)"
         );
     }

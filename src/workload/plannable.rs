@@ -229,7 +229,8 @@ fn unwrap(t: &Toks<'_>, from: usize, to: usize) -> Option<Unwrapped> {
         }
         // DECLARE name [options] CURSOR [WITH[OUT] HOLD] FOR query
         Keyword::DECLARE => {
-            let cursor = (first + 1..to).find(|&k| keyword(&t.toks[k].0) == Some(Keyword::CURSOR))?;
+            let cursor =
+                (first + 1..to).find(|&k| keyword(&t.toks[k].0) == Some(Keyword::CURSOR))?;
             let f = (cursor + 1..to).find(|&k| keyword(&t.toks[k].0) == Some(Keyword::FOR))?;
             Some((f + 1, to, "DECLARE", vec![]))
         }
@@ -239,10 +240,7 @@ fn unwrap(t: &Toks<'_>, from: usize, to: usize) -> Option<Unwrapped> {
             if t.tok(Some(at)) == Some(&Token::LParen) {
                 at = t.next(t.closing(at)?)?;
             }
-            while matches!(
-                t.kw(Some(at)),
-                Some(Keyword::ANALYZE | Keyword::VERBOSE)
-            ) {
+            while matches!(t.kw(Some(at)), Some(Keyword::ANALYZE | Keyword::VERBOSE)) {
                 at = t.next(at + 1)?;
             }
             Some((at, to, "EXPLAIN", vec![]))
@@ -267,10 +265,7 @@ fn typed_literal(t: &Toks<'_>, i: usize, to: usize) -> Option<(usize, String)> {
         return None;
     }
     // A name's last part (`t.date`) or a cast target (`x::date`) is not a literal's type.
-    if matches!(
-        t.tok(t.prev(i)),
-        Some(Token::Period | Token::DoubleColon)
-    ) {
+    if matches!(t.tok(t.prev(i)), Some(Token::Period | Token::DoubleColon)) {
         return None;
     }
     let mut words = vec![first.clone()];
@@ -342,15 +337,16 @@ fn parse_only(t: &Toks<'_>, i: usize, to: usize) -> Option<(usize, String)> {
         }
         // FOR KEY SHARE -> FOR SHARE; FOR NO KEY UPDATE -> FOR UPDATE (both lock rows).
         Keyword::KEY
-            if t.kw(t.prev(i)) == Some(Keyword::FOR)
-                && t.kw(next(i)) == Some(Keyword::SHARE) =>
+            if t.kw(t.prev(i)) == Some(Keyword::FOR) && t.kw(next(i)) == Some(Keyword::SHARE) =>
         {
             Some((next(i)? - i, String::new()))
         }
         Keyword::NO
             if t.kw(t.prev(i)) == Some(Keyword::FOR)
                 && t.kw(next(i)) == Some(Keyword::KEY)
-                && next(i).and_then(next).is_some_and(|k| t.kw(Some(k)) == Some(Keyword::UPDATE)) =>
+                && next(i)
+                    .and_then(next)
+                    .is_some_and(|k| t.kw(Some(k)) == Some(Keyword::UPDATE)) =>
         {
             Some((next(i).and_then(next)? - i, String::new()))
         }
@@ -694,7 +690,10 @@ mod tests {
             sql("EXPLAIN (ANALYZE, BUFFERS) SELECT * FROM t WHERE id = $1"),
             "SELECT * FROM t WHERE id = $1"
         );
-        assert_eq!(sql("explain analyze verbose delete from t"), "delete from t");
+        assert_eq!(
+            sql("explain analyze verbose delete from t"),
+            "delete from t"
+        );
         assert_eq!(
             sql("COPY (SELECT * FROM t WHERE id = $1) TO STDOUT WITH (FORMAT csv);"),
             "SELECT * FROM t WHERE id = $1"
@@ -721,7 +720,10 @@ mod tests {
         );
         crate::workload::shape::parse(&p.parse_sql).expect("sqlparser reads it");
         let p = plannable("UPDATE ONLY t SET a = $1 WHERE id = $2 RETURNING a FOR NO KEY UPDATE");
-        assert_eq!(p.parse_sql, "UPDATE t SET a = $1 WHERE id = $2 RETURNING a FOR UPDATE");
+        assert_eq!(
+            p.parse_sql,
+            "UPDATE t SET a = $1 WHERE id = $2 RETURNING a FOR UPDATE"
+        );
         // FETCH ... ROWS ONLY and other operators are left alone.
         let same = "SELECT * FROM t OFFSET $1 ROWS FETCH FIRST $2 ROWS ONLY";
         assert_eq!(plannable(same).parse_sql, same);
@@ -786,7 +788,10 @@ mod tests {
             Some(vec!["unknown".into(), "text".into()])
         );
         // Nothing to change: an unrelated error, a unary minus, a type already set.
-        assert_eq!(retype(q, &unknown, "42P01", "relation \"t\" does not exist"), None);
+        assert_eq!(
+            retype(q, &unknown, "42P01", "relation \"t\" does not exist"),
+            None
+        );
         assert_eq!(
             retype(
                 "SELECT * FROM t WHERE a >= -$1",
@@ -798,7 +803,12 @@ mod tests {
         );
         let typed = vec!["unknown".to_string(), "interval".to_string()];
         assert_eq!(
-            retype(q, &typed, "42883", "operator does not exist: timestamp with time zone >= interval"),
+            retype(
+                q,
+                &typed,
+                "42883",
+                "operator does not exist: timestamp with time zone >= interval"
+            ),
             None
         );
     }
