@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use crate::catalog::{Catalog, TableKind};
 use crate::emit::ddl;
 use crate::index_key::KeyExpr;
+use crate::workload::plannable::{self, plannable, Plannable};
 use crate::workload::shape::{self, PredKind, PredValue, StatementKind};
 use crate::workload::Workload;
 use candidates::{Access, Candidate, OrderCol};
@@ -54,6 +55,20 @@ pub struct Prepared {
     pub skipped: Vec<Skipped>,
     /// Statements that read only system catalogs (monitoring tools, dbopt itself): ignored.
     pub system_statements: usize,
+    /// The workload's SELECT/INSERT/UPDATE/DELETE/MERGE statements (after --min-calls and
+    /// --min-time, system statements left out), whether or not they take part in the search:
+    /// what `workload.planned` counts.
+    pub dml: Vec<Dml>,
+}
+
+/// One DML statement of the workload, as the server is to plan it.
+#[derive(Debug, Clone)]
+pub struct Dml {
+    /// As the workload holds it (for the report).
+    pub query: String,
+    pub plan: Plannable,
+    /// Its position in [`Prepared::stmts`] when it takes part in the search.
+    pub stmt: Option<usize>,
 }
 
 fn matches_table(list: &[String], table: &str) -> bool {
@@ -147,24 +162,37 @@ pub fn prepare(
         if s.calls < f.min_calls || s.total_ms < f.min_time_ms {
             continue;
         }
-        let shapes = match shape::extract(&s.query) {
+        // What the server plans: the example when the source has one (constants included),
+        // else the normalised text, made plannable.
+        let plan = plannable(&s.query);
+        let planned = s.example.as_deref().map_or_else(|| plan.clone(), plannable);
+        let dml = |p: &mut Prepared| {
+            p.dml.push(Dml {
+                query: s.query.clone(),
+                plan: planned.clone(),
+                stmt: None,
+            });
+        };
+        let shapes = match shape::extract(&plan.parse_sql) {
             Ok(v) => v,
             // Refused before parsing (it would overflow the stack): say so, not "cannot parse".
             Err(e) if e.too_deep => {
+                if plan.is_dml() {
+                    dml(&mut p);
+                }
                 skip(&mut p, &s.query, e.to_string());
                 continue;
             }
-            Err(_)
-                if s.query.contains("pg_catalog")
-                    || s.query.contains("pg_stat")
-                    || s.query.contains("current_setting(") =>
-            {
+            Err(_) if plannable::reads_only_system(&plan.sql) => {
                 p.system_statements += 1;
                 continue;
             }
             // SET, SHOW, VACUUM, PREPARE, ...: nothing to index, whether or not it parses.
             Err(_) if shape::is_utility_text(&s.query) => continue,
             Err(e) => {
+                if plan.is_dml() {
+                    dml(&mut p);
+                }
                 skip(&mut p, &s.query, format!("cannot parse: {e}"));
                 continue;
             }
@@ -187,6 +215,7 @@ pub fn prepare(
             p.system_statements += 1;
             continue;
         }
+        dml(&mut p);
         let mut accesses = Vec::new();
         let mut writes = Vec::new();
         let mut notes = Vec::new();
@@ -284,14 +313,17 @@ pub fn prepare(
             continue;
         }
         let updated = if sh.kind == StatementKind::Update {
-            updated_columns(&s.query)
+            updated_columns(&plan.sql)
         } else {
             vec![]
         };
+        if let Some(d) = p.dml.last_mut() {
+            d.stmt = Some(p.stmts.len());
+        }
         p.stmts.push(StmtInput {
             fingerprint: s.fingerprint.clone(),
             query: s.query.clone(),
-            example: s.example.clone(),
+            example: (planned.sql != s.query).then(|| planned.sql.clone()),
             weight: s.calls.max(1) as f64,
             mean_ms: s.mean_ms,
             accesses,
@@ -458,7 +490,9 @@ pub fn build_report(
         workload: WorkloadCost {
             cost_before: out.workload_cost(&prep.stmts, false),
             cost_after: out.workload_cost(&prep.stmts, true) + out.write_cost,
-            statements: prep.stmts.len(),
+            statements: prep.dml.len(),
+            planned: None,
+            searched: prep.stmts.len(),
         },
         findings: vec![],
         skipped,

@@ -28,7 +28,8 @@ pub enum SizeEstimate {
 /// What-if costs from HypoPG.
 pub struct HypoOracle {
     pub pool: HypoPool,
-    statements: Vec<(String, usize)>,
+    /// Text, number of parameters, and their types (empty: inferred).
+    statements: Vec<(String, usize, Vec<String>)>,
     catalog: Catalog,
     sizes: SizeEstimate,
 }
@@ -44,11 +45,21 @@ impl HypoOracle {
             pool,
             statements: statements
                 .iter()
-                .map(|s| (s.clone(), placeholders(s)))
+                .map(|s| (s.clone(), placeholders(s), vec![]))
                 .collect(),
             catalog,
             sizes,
         }
+    }
+
+    /// The parameter types each statement plans with (as [`crate::pg::explain::plan_generic`]
+    /// found them), in statement order; an empty list leaves them to the server.
+    #[must_use]
+    pub fn with_types(mut self, types: Vec<Vec<String>>) -> Self {
+        for (s, t) in self.statements.iter_mut().zip(types) {
+            s.2 = t;
+        }
+        self
     }
 }
 
@@ -59,6 +70,7 @@ impl Oracle for HypoOracle {
             .map(|(q, cfg)| WhatIfRequest {
                 sql: self.statements[*q].0.clone(),
                 params: self.statements[*q].1,
+                types: self.statements[*q].2.clone(),
                 indexes: cfg.iter().map(Candidate::hypo_ddl).collect(),
             })
             .collect();

@@ -240,6 +240,7 @@ async fn total_cost<'a>(
         .map(|sql| WhatIfRequest {
             sql: sql.to_string(),
             params: 0,
+            types: vec![],
             indexes: ddls.to_vec(),
         })
         .collect();
@@ -333,6 +334,7 @@ pub async fn run(
                     reqs.push(WhatIfRequest {
                         sql: s.plan_text().to_string(),
                         params: 0,
+                        types: vec![],
                         indexes: vec![],
                     });
                     // All permutations of width <= 2 of the columns each table access uses.
@@ -366,6 +368,7 @@ pub async fn run(
                     reqs.push(WhatIfRequest {
                         sql: s.plan_text().to_string(),
                         params: 0,
+                        types: vec![],
                         indexes: ddls,
                     });
                 }

@@ -220,10 +220,21 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
         .iter()
         .map(|s| s.plan_text().to_string())
         .collect();
+    // Every DML statement planned once, generic, by the server: the share that plans is
+    // reported, and the what-if calls reuse the parameter types found.
+    let planning = match &conn {
+        Some(c) => Some(plan_statements(c, &prep).await),
+        None => None,
+    };
     let (outcome, costing, calls) = if use_hypo {
         let p = params.as_ref().expect("a live server when HypoPG is used");
         let pool = pg::whatif::HypoPool::open(p, &session, a.jobs.clamp(1, 16)).await?;
-        let mut o = HypoOracle::new(pool, &texts, catalog.clone(), a.size_estimate);
+        let types = planning
+            .as_ref()
+            .map(|p| p.types.clone())
+            .unwrap_or_default();
+        let mut o =
+            HypoOracle::new(pool, &texts, catalog.clone(), a.size_estimate).with_types(types);
         let out = select::search(&prep.stmts, &prep.candidates, &mut o, &opts).await;
         o.pool.reset().await?;
         (out, o.name(), o.calls())
@@ -242,6 +253,22 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
     let mut rep: AdviseReport =
         advisor::build_report(&catalog, &workload, &prep, &outcome, costing);
     rep.whatif_calls = calls;
+    if let Some(p) = planning {
+        rep.workload.planned = Some(p.planned);
+        // Statements outside the search (HypoPG reports its own failures).
+        let failed: std::collections::BTreeSet<&str> =
+            rep.skipped.iter().map(|s| s.statement.as_str()).collect();
+        let more: Vec<advisor::report::Skipped> = p
+            .failed
+            .into_iter()
+            .filter(|(q, _)| !failed.contains(q.as_str()))
+            .map(|(statement, err)| advisor::report::Skipped {
+                statement,
+                reason: format!("the planner could not plan it: {err}"),
+            })
+            .collect();
+        rep.skipped.extend(more);
+    }
     let config = Config::load(None)?;
     let ctx = Ctx {
         catalog: Some(&catalog),
@@ -326,6 +353,36 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
         (Some(level), Some(w)) if w >= level => ExitStatus::Findings,
         _ => ExitStatus::Ok,
     })
+}
+
+/// What planning the workload's DML statements found.
+struct Planning {
+    planned: usize,
+    /// Per statement of the search: the parameter types it planned with (empty: none found).
+    types: Vec<Vec<String>>,
+    /// (statement, the server's error) for those that did not plan.
+    failed: Vec<(String, String)>,
+}
+
+/// Plan each DML statement once (generic, never executed).
+async fn plan_statements(c: &pg::Conn, prep: &advisor::Prepared) -> Planning {
+    let mut out = Planning {
+        planned: 0,
+        types: vec![Vec::new(); prep.stmts.len()],
+        failed: Vec::new(),
+    };
+    for d in &prep.dml {
+        match pg::explain::plan_generic(c, &d.plan).await {
+            Ok(e) => {
+                out.planned += 1;
+                if let Some(q) = d.stmt {
+                    out.types[q] = e.param_types;
+                }
+            }
+            Err(e) => out.failed.push((d.query.clone(), e.to_string())),
+        }
+    }
+    out
 }
 
 async fn catalog_has_hypopg(c: &pg::Conn) -> anyhow::Result<bool> {

@@ -19,6 +19,10 @@
 //! (`PREPARE`/`EXECUTE`), else as a generic plan: `PREPARE` under
 //! `plan_cache_mode = force_generic_plan` and `EXECUTE` with NULLs, not executed (on every
 //! version: `EXPLAIN (GENERIC_PLAN)` would need parameters bound over the extended protocol).
+//! The server infers the parameters' types; where it infers wrongly (`now() - $2` read as the
+//! difference of two timestamps) or cannot (`SELECT $2 FROM ...`), the PREPARE is retried
+//! under a savepoint with the types its error implies
+//! ([`crate::workload::plannable::retype`]), at most once per parameter.
 //! Prepared statements get a name of dbopt's own and are deallocated, so the session's other
 //! prepared statements are never touched.
 
@@ -50,6 +54,9 @@ pub struct Request {
     pub nparams: usize,
     /// `--param` values, as text (`NULL` for a null).
     pub params: Vec<String>,
+    /// Types for `PREPARE name (types)`, one per parameter (`unknown`: the server infers it);
+    /// empty for all `unknown`. See [`crate::workload::plannable::Plannable::types`].
+    pub param_types: Vec<String>,
     /// The statement writes: planned only, unless `analyze_writes`.
     pub writes: bool,
     /// Execute a writing statement too (read-write, rolled back; sequences advance).
@@ -81,6 +88,9 @@ pub struct Explained {
     pub raw: Value,
     /// Things the user must know (rolled back, generic plan, ...).
     pub notes: Vec<String>,
+    /// The parameter types the statement was prepared with (after any retry).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub param_types: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -215,17 +225,29 @@ fn line_col(sql: &str, pos: usize) -> (u64, u64) {
 /// its plan: planned only, never executed (a generic plan when it has `$n` parameters), so a
 /// read-only session is enough even for DML.
 pub async fn plan_summary(c: &Conn, sql: &str) -> Result<PlanSummary, ExplainError> {
-    let e = explain(
+    Ok(plan_generic(c, &crate::workload::plannable::plannable(sql))
+        .await?
+        .plan
+        .summary())
+}
+
+/// The generic plan of a statement as [`crate::workload::plannable`] made it plannable:
+/// planned only, never executed.
+pub async fn plan_generic(
+    c: &Conn,
+    p: &crate::workload::plannable::Plannable,
+) -> Result<Explained, ExplainError> {
+    explain(
         c,
         &Request {
-            sql: sql.into(),
+            sql: p.sql.clone(),
             analyze: false,
-            nparams: crate::workload::shape::placeholders(sql),
+            nparams: p.types.len(),
+            param_types: p.types.clone(),
             ..Default::default()
         },
     )
-    .await?;
-    Ok(e.plan.summary())
+    .await
 }
 
 /// The session's effective search_path (`current_schemas(false)`: existing schemas only,
@@ -452,6 +474,7 @@ async fn run(
     }
     let mode = mode_of(req);
     let generic = mode == Mode::Generic;
+    let mut types = Vec::new();
     let opts = match mode {
         Mode::Analyze => "ANALYZE, BUFFERS, VERBOSE, FORMAT JSON",
         Mode::Plain | Mode::Generic => "VERBOSE, FORMAT JSON",
@@ -472,14 +495,7 @@ async fn run(
                 .map_err(|e| PgError::query("asking for a generic plan", e))?;
         }
         let name = statement_name();
-        let prefix = format!("PREPARE {name} AS ");
-        send(
-            c,
-            &format!("{prefix}{sql}"),
-            Some(prefix.chars().count()),
-            sql,
-        )
-        .await?;
+        types = prepare(c, &name, sql, req).await?;
         *prepared = Some(name.clone());
         let args: Vec<String> = if generic {
             vec!["NULL".into(); req.nparams]
@@ -532,7 +548,52 @@ async fn run(
         plan,
         raw,
         notes,
+        param_types: types,
     })
+}
+
+/// `PREPARE name (types) AS sql`, retried under a savepoint with the types the server's error
+/// implies (see the module documentation); the types it was prepared with.
+async fn prepare(
+    c: &Conn,
+    name: &str,
+    sql: &str,
+    req: &Request,
+) -> Result<Vec<String>, ExplainError> {
+    let mut types = if req.param_types.len() == req.nparams {
+        req.param_types.clone()
+    } else {
+        vec!["unknown".to_string(); req.nparams]
+    };
+    let savepoint = |q: &'static str| async move {
+        c.batch_execute(q)
+            .await
+            .map_err(|e| ExplainError::Pg(PgError::query("preparing the statement", e)))
+    };
+    let mut retries = 0;
+    loop {
+        let prefix = format!("PREPARE {name} ({}) AS ", types.join(", "));
+        savepoint("SAVEPOINT dbopt_prepare").await?;
+        match c.query(&format!("{prefix}{sql}"), &[]).await {
+            Ok(_) => {
+                savepoint("RELEASE SAVEPOINT dbopt_prepare").await?;
+                return Ok(types);
+            }
+            Err(e) => {
+                savepoint("ROLLBACK TO SAVEPOINT dbopt_prepare").await?;
+                let retry = e.as_db_error().and_then(|db| {
+                    crate::workload::plannable::retype(sql, &types, db.code().code(), db.message())
+                });
+                match retry {
+                    Some(t) if retries < req.nparams => {
+                        types = t;
+                        retries += 1;
+                    }
+                    _ => return Err(map_error(e, Some(prefix.chars().count()), sql)),
+                }
+            }
+        }
+    }
 }
 
 /// One `--with-index` statement: exactly one CREATE INDEX, checked and rebuilt from its parsed

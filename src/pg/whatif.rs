@@ -33,6 +33,9 @@ pub struct WhatIfRequest {
     pub sql: String,
     /// Number of `$n` parameters (0: EXPLAIN the text as is).
     pub params: usize,
+    /// Their types for `PREPARE (types)`, as found when the statement was first planned
+    /// ([`super::explain::plan_generic`]); empty: the server infers them all.
+    pub types: Vec<String>,
     pub indexes: Vec<String>,
 }
 
@@ -169,7 +172,12 @@ impl HypoSession {
             format!("EXPLAIN (FORMAT JSON) {}", r.sql)
         } else {
             let nulls = vec!["NULL"; r.params].join(", ");
-            format!("DEALLOCATE ALL; PREPARE dbopt_whatif AS {}; EXPLAIN (FORMAT JSON) EXECUTE dbopt_whatif({nulls})", r.sql)
+            let types = if r.types.len() == r.params {
+                format!(" ({})", r.types.join(", "))
+            } else {
+                String::new()
+            };
+            format!("DEALLOCATE ALL; PREPARE dbopt_whatif{types} AS {}; EXPLAIN (FORMAT JSON) EXECUTE dbopt_whatif({nulls})", r.sql)
         };
         self.calls += 1;
         let rows = self

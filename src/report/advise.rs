@@ -140,12 +140,15 @@ pub fn render(r: &AdviseReport, format: Format) -> String {
     let _ = writeln!(
         out,
         "\nWorkload: {} statements, estimated cost {:.0} → {:.0} ({}), {} what-if calls.",
-        w.statements,
+        w.searched,
         w.cost_before,
         w.cost_after,
         pct(w.cost_before, w.cost_after),
         r.whatif_calls
     );
+    if let Some(line) = w.planned_line() {
+        let _ = writeln!(out, "The server {line}.");
+    }
     if let Some(v) = &r.verification {
         let _ = writeln!(
             out,

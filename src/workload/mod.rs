@@ -7,6 +7,7 @@
 pub mod collect;
 pub mod log;
 pub mod normalize;
+pub mod plannable;
 pub mod source;
 
 use serde::{Deserialize, Serialize};

@@ -32,7 +32,7 @@ pub struct Split {
 }
 
 /// A token with its byte range in the source.
-type Spanned = (Token, usize, usize);
+pub(super) type Spanned = (Token, usize, usize);
 
 /// Maps the tokenizer's (line, column) locations to byte offsets in one forward pass.
 ///
@@ -81,7 +81,7 @@ impl<'s> Cursor<'s> {
 }
 
 /// Tokens with their byte ranges, or the tokenizer's message and the byte offset of the error.
-fn tokens(sql: &str) -> Result<Vec<Spanned>, (String, usize)> {
+pub(super) fn tokens(sql: &str) -> Result<Vec<Spanned>, (String, usize)> {
     let dialect = PostgreSqlDialect {};
     let toks: Vec<TokenWithSpan> = Tokenizer::new(&dialect, sql)
         .tokenize_with_location()
@@ -192,6 +192,7 @@ pub fn normalize(sql: &str) -> Normalized {
         .filter(|&n| n <= MAX_PARAMETER)
         .max()
         .unwrap_or(0);
+    let kept = kept_constants(&toks);
     let mut text = String::with_capacity(sql.len());
     let mut key = String::with_capacity(sql.len());
     let mut prev: Option<&Token> = None;
@@ -209,7 +210,7 @@ pub fn normalize(sql: &str) -> Normalized {
                 Some(Token::Word(_) | Token::Number(..) | Token::RParen | Token::Placeholder(_))
             )
             && !prev.is_some_and(is_constant);
-        if is_constant(tok) || unary_minus {
+        if (is_constant(tok) || unary_minus) && !kept[i] {
             if unary_minus {
                 i += 1;
             }
@@ -253,6 +254,104 @@ pub fn normalize(sql: &str) -> Normalized {
         fingerprint: fingerprint_of(&key),
         text: text.trim().to_string(),
     }
+}
+
+/// Per token: a number pg_stat_statements leaves as it is, because it is not a value: a type
+/// modifier (`decimal(15,4)`, `x::varchar(50)`; written `decimal($1,$2)` it no longer parses)
+/// or a position in ORDER BY / GROUP BY (`GROUP BY 1`; as `GROUP BY $1` it groups by a constant
+/// and no longer plans).
+fn kept_constants(toks: &[Spanned]) -> Vec<bool> {
+    use sqlparser::keywords::Keyword as K;
+    let mut kept = vec![false; toks.len()];
+    let solid: Vec<usize> = (0..toks.len())
+        .filter(|&k| !is_trivia(&toks[k].0))
+        .collect();
+    let kw = |k: Option<&usize>| match k.map(|&k| &toks[k].0) {
+        Some(Token::Word(w)) if w.quote_style.is_none() => Some(w.keyword),
+        _ => None,
+    };
+    // Per open parenthesis: whether it holds a type modifier.
+    let mut parens: Vec<bool> = Vec::new();
+    // The parenthesis depth of the ORDER BY / GROUP BY list being read.
+    let mut by_list: Option<usize> = None;
+    for (n, &k) in solid.iter().enumerate() {
+        let before = |back: usize| n.checked_sub(back).and_then(|b| solid.get(b));
+        match &toks[k].0 {
+            Token::LParen => {
+                // `::type(` or `AS type(` (one or two words: `character varying(`).
+                let typed = |words: usize| {
+                    (1..=words)
+                        .all(|b| matches!(before(b).map(|&x| &toks[x].0), Some(Token::Word(_))))
+                        && (matches!(
+                            before(words + 1).map(|&x| &toks[x].0),
+                            Some(Token::DoubleColon)
+                        ) || kw(before(words + 1)) == Some(K::AS))
+                };
+                parens.push(typed(1) || typed(2));
+            }
+            Token::RParen => {
+                parens.pop();
+                if by_list.is_some_and(|d| d > parens.len()) {
+                    by_list = None;
+                }
+            }
+            Token::Number(..) if parens.last() == Some(&true) => kept[k] = true,
+            Token::Number(..) if by_list == Some(parens.len()) => {
+                let after_item = matches!(before(1).map(|&x| &toks[x].0), Some(Token::Comma))
+                    || kw(before(1)) == Some(K::BY);
+                let next = solid.get(n + 1);
+                let ends = match next.map(|&x| &toks[x].0) {
+                    None | Some(Token::Comma | Token::RParen | Token::SemiColon) => true,
+                    Some(Token::Word(_)) => matches!(
+                        kw(next),
+                        Some(
+                            K::ASC
+                                | K::DESC
+                                | K::NULLS
+                                | K::LIMIT
+                                | K::OFFSET
+                                | K::HAVING
+                                | K::WINDOW
+                                | K::FETCH
+                                | K::FOR
+                                | K::UNION
+                                | K::EXCEPT
+                                | K::INTERSECT
+                                | K::ORDER
+                        )
+                    ),
+                    _ => false,
+                };
+                kept[k] = after_item && ends;
+            }
+            Token::Word(_) => match kw(Some(&k)) {
+                Some(K::BY) if matches!(kw(before(1)), Some(K::ORDER | K::GROUP)) => {
+                    by_list = Some(parens.len());
+                }
+                Some(
+                    K::LIMIT
+                    | K::OFFSET
+                    | K::HAVING
+                    | K::WINDOW
+                    | K::FETCH
+                    | K::FOR
+                    | K::UNION
+                    | K::EXCEPT
+                    | K::INTERSECT
+                    | K::SELECT
+                    | K::FROM
+                    | K::WHERE,
+                ) if by_list == Some(parens.len()) => by_list = None,
+                _ => {}
+            },
+            Token::SemiColon => {
+                by_list = None;
+                parens.clear();
+            }
+            _ => {}
+        }
+    }
+    kept
 }
 
 /// A character that, written right next to a `$n`, would be read as part of it (`$1` `2`) or
@@ -332,6 +431,28 @@ mod tests {
         assert_eq!(s.statements, vec!["select 1", "select 2"]);
         let e = s.error.unwrap();
         assert!(e.contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn type_modifiers_and_sort_positions_stay_as_pg_stat_statements_keeps_them() {
+        // As PostgreSQL 15's pg_stat_statements recorded these statements.
+        assert_eq!(
+            normalize("SELECT cast(price AS decimal(15,4)), x::varchar(50)[], y::character varying(9) FROM t WHERE a = 5").text,
+            "SELECT cast(price AS decimal(15,4)), x::varchar(50)[], y::character varying(9) FROM t WHERE a = $1"
+        );
+        assert_eq!(
+            normalize("SELECT status, count(*) FROM post GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5")
+                .text,
+            "SELECT status, count(*) FROM post GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $1"
+        );
+        // Values stay values: in a function call, an expression, a subquery's WHERE.
+        assert_eq!(
+            normalize(
+                "SELECT round(x, 2) FROM t ORDER BY coalesce(a, 0), b + 1, (SELECT 1 WHERE c = 3)"
+            )
+            .text,
+            "SELECT round(x, $1) FROM t ORDER BY coalesce(a, $2), b + $3, (SELECT $4 WHERE c = $5)"
+        );
     }
 
     #[test]

@@ -267,8 +267,9 @@ fn key_param(query: &str, column: &str) -> Option<(usize, usize, usize)> {
 }
 
 fn join_text(n: &mut NPlusOne) -> String {
+    // A parent prepared with SQL (`PREPARE q AS SELECT ...`) is nested as its statement.
     n.single_statement = rewrite_single(
-        &n.parent.query,
+        &super::plannable::plannable(&n.parent.query).sql,
         &n.child.query,
         &n.child_column,
         &n.parent_column,

@@ -17,9 +17,11 @@ pub struct Shaped<'a> {
 }
 
 /// The shape of one query text, resolved when a catalog is given; `None` for utility
-/// statements, text that does not parse, and statements on system catalogs only.
+/// statements, text that does not parse, and statements on system catalogs only. A wrapped
+/// statement (`PREPARE q AS ...`) has the shape of the statement inside.
 pub fn shape_of(query: &str, catalog: Option<&Catalog>) -> Option<Shape> {
-    let mut sh = shape::extract(query).ok()?.into_iter().next()?;
+    let text = super::plannable::plannable(query).parse_sql;
+    let mut sh = shape::extract(&text).ok()?.into_iter().next()?;
     if sh.kind == StatementKind::Utility {
         return None;
     }
