@@ -54,6 +54,23 @@ pub struct Prepared {
     pub skipped: Vec<Skipped>,
     /// Statements that read only system catalogs (monitoring tools, dbopt itself): ignored.
     pub system_statements: usize,
+    /// Statements dbopt could not parse (or refused as too large).
+    pub unparsed: usize,
+    /// Statements that parsed but name no relation of the catalog, and those names: a workload
+    /// of only these is for another database.
+    pub on_unknown_tables: usize,
+    pub unknown_tables: BTreeSet<String>,
+    /// Statements naming at least one relation of the catalog (whether or not they get advice).
+    pub on_known_tables: usize,
+}
+
+impl Prepared {
+    /// Some statements were given, and not one of them can be used: none parses, or none names
+    /// a table of this database. (System-catalog statements and utility commands are not
+    /// counted either way.)
+    pub fn nothing_usable(&self) -> bool {
+        self.on_known_tables == 0 && (self.unparsed + self.on_unknown_tables) > 0
+    }
 }
 
 fn matches_table(list: &[String], table: &str) -> bool {
@@ -151,6 +168,7 @@ pub fn prepare(
             Ok(v) => v,
             // Refused before parsing (it would overflow the stack): say so, not "cannot parse".
             Err(e) if e.too_deep => {
+                p.unparsed += 1;
                 skip(&mut p, &s.query, e.to_string());
                 continue;
             }
@@ -163,6 +181,7 @@ pub fn prepare(
                 continue;
             }
             Err(e) => {
+                p.unparsed += 1;
                 skip(&mut p, &s.query, format!("cannot parse: {e}"));
                 continue;
             }
@@ -184,6 +203,13 @@ pub fn prepare(
         if sh.accesses.iter().all(|a| system(&a.table)) {
             p.system_statements += 1;
             continue;
+        }
+        if sh.accesses.iter().any(|a| catalog.table(&a.table).is_some()) {
+            p.on_known_tables += 1;
+        } else {
+            p.on_unknown_tables += 1;
+            p.unknown_tables
+                .extend(sh.accesses.iter().filter(|a| !system(&a.table)).map(|a| a.table.clone()));
         }
         let mut accesses = Vec::new();
         let mut writes = Vec::new();
