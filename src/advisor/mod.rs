@@ -204,12 +204,20 @@ pub fn prepare(
             p.system_statements += 1;
             continue;
         }
-        if sh.accesses.iter().any(|a| catalog.table(&a.table).is_some()) {
+        if sh
+            .accesses
+            .iter()
+            .any(|a| catalog.table(&a.table).is_some())
+        {
             p.on_known_tables += 1;
         } else {
             p.on_unknown_tables += 1;
-            p.unknown_tables
-                .extend(sh.accesses.iter().filter(|a| !system(&a.table)).map(|a| a.table.clone()));
+            p.unknown_tables.extend(
+                sh.accesses
+                    .iter()
+                    .filter(|a| !system(&a.table))
+                    .map(|a| a.table.clone()),
+            );
         }
         let mut accesses = Vec::new();
         let mut writes = Vec::new();

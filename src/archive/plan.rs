@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{filter, q, sql, ArchiveError, Result};
-use crate::pg::{quote_ident, Conn};
 pub use crate::ident::sql_name;
+use crate::pg::{quote_ident, Conn};
 
 /// What happens to the selected rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]

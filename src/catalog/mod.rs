@@ -359,7 +359,10 @@ mod tests {
         let e = c.tables_named("ordrs").unwrap_err();
         assert_eq!(e.closest, ["app.orders", "public.orders"]);
         assert!(e.hint().contains("did you mean app.orders"), "{}", e.hint());
-        assert!(c.tables_named("pg_class").is_err(), "system tables are not advised on");
+        assert!(
+            c.tables_named("pg_class").is_err(),
+            "system tables are not advised on"
+        );
         let e = c.tables_named("invoices").unwrap_err();
         assert!(e.closest.is_empty() && e.hint().contains("dbopt tables"));
     }

@@ -33,7 +33,7 @@ pub struct AdviseArgs {
     #[command(flatten)]
     pub source: super::source::SourceArgs,
     /// Storage budget for the new indexes: `500MB`, `2GB`, or `10%` of the database size.
-    #[arg(long, value_name = "SIZE", value_parser = parse_budget, allow_negative_numbers = true)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_budget, allow_hyphen_values = true)]
     pub budget: Option<Budget>,
     /// At most this many new indexes.
     #[arg(long)]
@@ -357,7 +357,12 @@ fn nothing_usable(p: &advisor::Prepared, database: &str) -> String {
     }
     if p.on_unknown_tables > 0 {
         const SHOWN: usize = 5;
-        let mut names: Vec<&str> = p.unknown_tables.iter().map(String::as_str).take(SHOWN).collect();
+        let mut names: Vec<&str> = p
+            .unknown_tables
+            .iter()
+            .map(String::as_str)
+            .take(SHOWN)
+            .collect();
         if p.unknown_tables.len() > SHOWN {
             names.push("…");
         }

@@ -181,9 +181,9 @@ fn nothing_parsed(paths: &str, statements: usize, first: Option<&BadStatement>) 
     match first {
         None if statements == 0 => format!("no SQL statement in {paths}"),
         None => format!("none of the {statements} statement(s) in {paths} can be used"),
-        Some(b) => format!(
-            "none of the {statements} statement(s) in {paths} can be parsed (first: {b})"
-        ),
+        Some(b) => {
+            format!("none of the {statements} statement(s) in {paths} can be parsed (first: {b})")
+        }
     }
 }
 
@@ -232,7 +232,9 @@ pub fn queries_from_text(text: &str, name: &str) -> Result<Script, SourceError> 
         let at = text.get(from..).and_then(|rest| rest.find(st.as_str()));
         let start = match at {
             Some(off) => {
-                line += text.get(from..from + off).map_or(0, |p| p.matches('\n').count());
+                line += text
+                    .get(from..from + off)
+                    .map_or(0, |p| p.matches('\n').count());
                 from += off + st.len();
                 let start = line;
                 line += st.matches('\n').count();
@@ -398,6 +400,9 @@ mod tests {
         let long = format!("select (1 '{}');", "x".repeat(1000));
         let s = queries_from_text(&long, "y.sql").unwrap();
         let r = &s.bad[0].reason;
-        assert!(r.ends_with('…') && r.chars().count() == MAX_REASON_CHARS + 1, "{r}");
+        assert!(
+            r.ends_with('…') && r.chars().count() == MAX_REASON_CHARS + 1,
+            "{r}"
+        );
     }
 }
