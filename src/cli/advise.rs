@@ -47,10 +47,11 @@ pub struct AdviseArgs {
     /// Ignore statements with less total execution time (ms).
     #[arg(long, default_value_t = 0.0)]
     pub min_time: f64,
-    /// Only advise on these tables (repeatable; `schema.table` or `table`).
+    /// Only advise on these tables (repeatable; `schema.table` or `table`, spelled as in SQL:
+    /// `Orders` is `orders`, `'"Weird Table"'` keeps its case). A name of no table is an error.
     #[arg(long)]
     pub include: Vec<String>,
-    /// Never advise on these tables (repeatable).
+    /// Never advise on these tables (repeatable; spelled like --include).
     #[arg(long)]
     pub exclude: Vec<String>,
     /// Each new (or widened) index must lower the workload's current estimated cost by at
