@@ -1,5 +1,6 @@
 //! Quoting of identifiers and string literals: the one place dbopt turns a name or a value
-//! into SQL text.
+//! into SQL text, and (with [`sql_name`]) reads a name the user spelled in SQL back into its
+//! parts.
 //!
 //! Why one place: a name is data the user's schema chose (`Mixed Case`, `select`, `日本`, even
 //! `id) WHERE true; DROP TABLE x; --`), and every statement dbopt prints may be pasted into
@@ -41,6 +42,48 @@ pub fn quote_literal(value: &str) -> String {
     out
 }
 
+/// Split an SQL-spelled name (`app.events`, `"My Schema"."T"`) into its parts, the way
+/// PostgreSQL reads it (unquoted parts fold to lower case). `None` when it is not valid SQL
+/// name syntax; the caller then takes the text as one exact name. Never returns raw SQL.
+pub fn sql_name(text: &str) -> Option<Vec<String>> {
+    let mut parts = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        let mut part = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next()? {
+                    '"' if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        part.push('"');
+                    }
+                    '"' => break,
+                    c => part.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_alphanumeric() || c == '_' || c == '$' {
+                    part.extend(c.to_lowercase());
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+        }
+        if part.is_empty() {
+            return None;
+        }
+        parts.push(part);
+        match chars.next() {
+            None => return Some(parts),
+            Some('.') => {}
+            Some(_) => return None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +108,16 @@ mod tests {
         assert_eq!(quote_literal(r"a\b"), r"E'a\\b'");
         assert_eq!(quote_literal(r"a\'b"), r"E'a\\''b'");
         assert_eq!(quote_literal(""), "''");
+    }
+
+    #[test]
+    fn sql_names() {
+        assert_eq!(sql_name("App.Events").unwrap(), ["app", "events"]);
+        assert_eq!(sql_name(r#""My S"."T""x""#).unwrap(), ["My S", "T\"x"]);
+        assert_eq!(sql_name("events_archive").unwrap(), ["events_archive"]);
+        assert!(sql_name("a.b; DROP TABLE events; --").is_none());
+        assert!(sql_name("Old \"Events\"").is_none());
+        assert!(sql_name("a..b").is_none());
+        assert!(sql_name(r#""unterminated"#).is_none());
     }
 }

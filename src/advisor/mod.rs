@@ -59,6 +59,23 @@ pub struct Prepared {
     /// --min-time, system statements left out), whether or not they take part in the search:
     /// what `workload.planned` counts.
     pub dml: Vec<Dml>,
+    /// Statements dbopt could not parse (or refused as too large).
+    pub unparsed: usize,
+    /// Statements that parsed but name no relation of the catalog, and those names: a workload
+    /// of only these is for another database.
+    pub on_unknown_tables: usize,
+    pub unknown_tables: BTreeSet<String>,
+    /// Statements naming at least one relation of the catalog (whether or not they get advice).
+    pub on_known_tables: usize,
+}
+
+impl Prepared {
+    /// Some statements were given, and not one of them can be used: none parses, or none names
+    /// a table of this database. (System-catalog statements and utility commands are not
+    /// counted either way.)
+    pub fn nothing_usable(&self) -> bool {
+        self.on_known_tables == 0 && (self.unparsed + self.on_unknown_tables) > 0
+    }
 }
 
 /// One DML statement of the workload, as the server is to plan it.
@@ -180,6 +197,7 @@ pub fn prepare(
                 if plan.is_dml() {
                     dml(&mut p);
                 }
+                p.unparsed += 1;
                 skip(&mut p, &s.query, e.to_string());
                 continue;
             }
@@ -193,6 +211,7 @@ pub fn prepare(
                 if plan.is_dml() {
                     dml(&mut p);
                 }
+                p.unparsed += 1;
                 skip(&mut p, &s.query, format!("cannot parse: {e}"));
                 continue;
             }
@@ -216,6 +235,21 @@ pub fn prepare(
             continue;
         }
         dml(&mut p);
+        if sh
+            .accesses
+            .iter()
+            .any(|a| catalog.table(&a.table).is_some())
+        {
+            p.on_known_tables += 1;
+        } else {
+            p.on_unknown_tables += 1;
+            p.unknown_tables.extend(
+                sh.accesses
+                    .iter()
+                    .filter(|a| !system(&a.table))
+                    .map(|a| a.table.clone()),
+            );
+        }
         let mut accesses = Vec::new();
         let mut writes = Vec::new();
         let mut notes = Vec::new();

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{filter, q, sql, ArchiveError, Result};
+pub use crate::ident::sql_name;
 use crate::pg::{quote_ident, Conn};
 
 /// What happens to the selected rows.
@@ -510,48 +511,6 @@ fn qualify(schema: &str, name: &str, o: &PlanOptions) -> String {
     }
 }
 
-/// Split an SQL-spelled name (`app.events`, `"My Schema"."T"`) into its parts, the way
-/// PostgreSQL reads it (unquoted parts fold to lower case). `None` when it is not valid SQL
-/// name syntax; the caller then takes the text as one exact name. Never returns raw SQL.
-pub fn sql_name(text: &str) -> Option<Vec<String>> {
-    let mut parts = Vec::new();
-    let mut chars = text.chars().peekable();
-    loop {
-        let mut part = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            loop {
-                match chars.next()? {
-                    '"' if chars.peek() == Some(&'"') => {
-                        chars.next();
-                        part.push('"');
-                    }
-                    '"' => break,
-                    c => part.push(c),
-                }
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c.is_alphanumeric() || c == '_' || c == '$' {
-                    part.extend(c.to_lowercase());
-                    chars.next();
-                } else {
-                    break;
-                }
-            }
-        }
-        if part.is_empty() {
-            return None;
-        }
-        parts.push(part);
-        match chars.next() {
-            None => return Some(parts),
-            Some('.') => {}
-            Some(_) => return None,
-        }
-    }
-}
-
 /// The archive must have every copied column with the same type, and (for idempotent
 /// strategies) a unique index on the key.
 async fn check_compatible(c: &Conn, plan: &Plan, aoid: u32, aname: &str) -> Result<()> {
@@ -591,7 +550,7 @@ async fn check_compatible(c: &Conn, plan: &Plan, aoid: u32, aname: &str) -> Resu
 
 #[cfg(test)]
 mod tests {
-    use super::{find_column, sql_name, Column};
+    use super::{find_column, Column};
 
     #[test]
     fn columns_are_spelled_like_tables() {
@@ -613,16 +572,5 @@ mod tests {
         assert_eq!(found("WHEN"), None);
         assert_eq!(found("\"CREATED_AT\""), None);
         assert_eq!(found("a.created_at"), None);
-    }
-
-    #[test]
-    fn sql_names() {
-        assert_eq!(sql_name("App.Events").unwrap(), ["app", "events"]);
-        assert_eq!(sql_name(r#""My S"."T""x""#).unwrap(), ["My S", "T\"x"]);
-        assert_eq!(sql_name("events_archive").unwrap(), ["events_archive"]);
-        assert!(sql_name("a.b; DROP TABLE events; --").is_none());
-        assert!(sql_name("Old \"Events\"").is_none());
-        assert!(sql_name("a..b").is_none());
-        assert!(sql_name(r#""unterminated"#).is_none());
     }
 }

@@ -229,4 +229,141 @@ impl Catalog {
     pub fn indexes_on<'a>(&'a self, table: &'a str) -> impl Iterator<Item = &'a Index> + 'a {
         self.indexes.iter().filter(move |i| i.table == table)
     }
+
+    /// The user tables a name typed on the command line means (`--include`, `--exclude`):
+    /// the exact text first (`Weird Table` unquoted, `app.events`), then the text read as an
+    /// SQL name (`Orders` folds to `orders`, `'"Weird Table"'` keeps its case,
+    /// `app."Events"`). A bare name means that table in every schema.
+    pub fn tables_named(&self, spelled: &str) -> Result<Vec<&Table>, UnknownTable> {
+        let user = || {
+            self.tables
+                .iter()
+                .filter(|t| t.schema != "pg_catalog" && t.schema != "information_schema")
+        };
+        let exact: Vec<&Table> = user()
+            .filter(|t| t.name == spelled || t.qualified() == spelled)
+            .collect();
+        if !exact.is_empty() {
+            return Ok(exact);
+        }
+        let parts = crate::ident::sql_name(spelled);
+        let found: Vec<&Table> = match parts.as_deref() {
+            Some([name]) => user().filter(|t| &t.name == name).collect(),
+            Some([schema, name]) => user()
+                .filter(|t| &t.schema == schema && &t.name == name)
+                .collect(),
+            _ => vec![],
+        };
+        if !found.is_empty() {
+            return Ok(found);
+        }
+        // The closest names, by edit distance on the name as typed (quotes and case aside).
+        let typed = parts
+            .as_ref()
+            .and_then(|p| p.last().cloned())
+            .unwrap_or_else(|| spelled.to_string())
+            .to_lowercase();
+        let limit = (typed.chars().count() / 3).max(2);
+        let mut near: Vec<(usize, String)> = user()
+            .map(|t| (edit_distance(&typed, &t.name.to_lowercase()), t.qualified()))
+            .filter(|(d, _)| *d <= limit)
+            .collect();
+        near.sort();
+        near.dedup();
+        Err(UnknownTable {
+            spelled: spelled.to_string(),
+            database: self.database.clone(),
+            closest: near.into_iter().take(3).map(|(_, n)| n).collect(),
+        })
+    }
+}
+
+/// A table name from the command line that names no table of the database.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no table named {spelled} in database \"{database}\"")]
+pub struct UnknownTable {
+    pub spelled: String,
+    pub database: String,
+    /// The most similar existing tables (`schema.name`), closest first.
+    pub closest: Vec<String>,
+}
+
+impl UnknownTable {
+    pub fn hint(&self) -> String {
+        if self.closest.is_empty() {
+            "`dbopt tables` lists the tables; spell a name as `schema.table` or `table`, and quote one with capitals or spaces (`'\"Weird Table\"'`); is --database-url the right database?".into()
+        } else {
+            format!("did you mean {}?", self.closest.join(", "))
+        }
+    }
+}
+
+/// Levenshtein distance in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog(names: &[(&str, &str)]) -> Catalog {
+        Catalog {
+            database: "app".into(),
+            tables: names
+                .iter()
+                .map(|(s, n)| Table {
+                    schema: (*s).into(),
+                    name: (*n).into(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn names_from_the_command_line_resolve_like_sql() {
+        let c = catalog(&[
+            ("public", "orders"),
+            ("app", "orders"),
+            ("public", "Weird Table"),
+            ("pg_catalog", "pg_class"),
+        ]);
+        let q = |s: &str| -> Vec<String> {
+            c.tables_named(s)
+                .unwrap()
+                .iter()
+                .map(|t| t.qualified())
+                .collect()
+        };
+        assert_eq!(q("orders"), ["public.orders", "app.orders"]);
+        assert_eq!(q("Orders"), ["public.orders", "app.orders"]);
+        assert_eq!(q("app.orders"), ["app.orders"]);
+        assert_eq!(q("APP.\"orders\""), ["app.orders"]);
+        assert_eq!(q("Weird Table"), ["public.Weird Table"]);
+        assert_eq!(q("\"Weird Table\""), ["public.Weird Table"]);
+        assert_eq!(q("public.\"Weird Table\""), ["public.Weird Table"]);
+        let e = c.tables_named("\"weird table\"").unwrap_err();
+        assert_eq!(e.closest, ["public.Weird Table"]);
+        let e = c.tables_named("ordrs").unwrap_err();
+        assert_eq!(e.closest, ["app.orders", "public.orders"]);
+        assert!(e.hint().contains("did you mean app.orders"), "{}", e.hint());
+        assert!(
+            c.tables_named("pg_class").is_err(),
+            "system tables are not advised on"
+        );
+        let e = c.tables_named("invoices").unwrap_err();
+        assert!(e.closest.is_empty() && e.hint().contains("dbopt tables"));
+    }
 }

@@ -33,7 +33,7 @@ pub struct AdviseArgs {
     #[command(flatten)]
     pub source: super::source::SourceArgs,
     /// Storage budget for the new indexes: `500MB`, `2GB`, or `10%` of the database size.
-    #[arg(long, value_name = "SIZE", value_parser = parse_budget)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_budget, allow_hyphen_values = true)]
     pub budget: Option<Budget>,
     /// At most this many new indexes.
     #[arg(long)]
@@ -47,20 +47,21 @@ pub struct AdviseArgs {
     /// Ignore statements with less total execution time (ms).
     #[arg(long, default_value_t = 0.0)]
     pub min_time: f64,
-    /// Only advise on these tables (repeatable; `schema.table` or `table`).
+    /// Only advise on these tables (repeatable; `schema.table` or `table`, spelled as in SQL:
+    /// `Orders` is `orders`, `'"Weird Table"'` keeps its case). A name of no table is an error.
     #[arg(long)]
     pub include: Vec<String>,
-    /// Never advise on these tables (repeatable).
+    /// Never advise on these tables (repeatable; spelled like --include).
     #[arg(long)]
     pub exclude: Vec<String>,
     /// Each new (or widened) index must lower the workload's current estimated cost by at
     /// least this many percent.
-    #[arg(long, default_value_t = 1.0, value_parser = parse_percent)]
+    #[arg(long, default_value_t = 1.0, value_parser = parse_percent, allow_negative_numbers = true)]
     pub min_improvement: f64,
     /// ... or lower the cost of the statements on its table by at least this many percent
     /// (0: the workload rule alone). A table with a small share of the workload still gets
     /// an index that makes its own statements much cheaper.
-    #[arg(long, default_value_t = 20.0, value_parser = parse_percent)]
+    #[arg(long, default_value_t = 20.0, value_parser = parse_percent, allow_negative_numbers = true)]
     pub min_table_improvement: f64,
     /// Tables with fewer rows get no advice (a scan is as cheap as an index).
     #[arg(long, default_value_t = 1000.0)]
@@ -145,6 +146,7 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
         session: session.clone(),
     });
     let loaded = crate::workload::source::load(&spec, live.as_ref()).await?;
+    super::source::warn_bad_statements(&loaded.bad_statements);
     let workload = loaded.workload;
     let conn = match &params {
         Some(p) if !offline => Some(pg::connect(p, &session).await?),
@@ -179,12 +181,15 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
     let filters = Filters {
         min_calls: a.min_calls,
         min_time_ms: a.min_time,
-        include: a.include.clone(),
-        exclude: a.exclude.clone(),
+        include: tables_named(&catalog, "--include", &a.include)?,
+        exclude: tables_named(&catalog, "--exclude", &a.exclude)?,
         min_rows: a.min_rows,
         max_width: usize::from(a.max_width),
     };
     let prep = advisor::prepare(&catalog, &workload, &search_path, &filters);
+    if prep.nothing_usable() {
+        anyhow::bail!("{}", nothing_usable(&prep, &catalog.database));
+    }
     if workload.statements.is_empty() {
         eprintln!("note: the workload is empty (pg_stat_statements holds no statements for this database yet?); run the application for a while, or give --queries FILE or --log FILE");
     }
@@ -383,6 +388,52 @@ async fn plan_statements(c: &pg::Conn, prep: &advisor::Prepared) -> Planning {
         }
     }
     out
+}
+
+/// The `schema.table` of every table the `flag` values name; an unknown name is an error
+/// naming it, with the closest tables as the hint.
+fn tables_named(
+    catalog: &crate::catalog::Catalog,
+    flag: &str,
+    spelled: &[String],
+) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for s in spelled {
+        let found = catalog
+            .tables_named(s)
+            .map_err(|e| anyhow::anyhow!("{flag}: {e}; hint: {}", e.hint()))?;
+        out.extend(found.iter().map(|t| t.qualified()));
+    }
+    Ok(out)
+}
+
+/// The error line when no statement of the workload can be used, with what each was.
+fn nothing_usable(p: &advisor::Prepared, database: &str) -> String {
+    let mut why = Vec::new();
+    if p.unparsed > 0 {
+        why.push(format!("{} cannot be parsed", p.unparsed));
+    }
+    if p.on_unknown_tables > 0 {
+        const SHOWN: usize = 5;
+        let mut names: Vec<&str> = p
+            .unknown_tables
+            .iter()
+            .map(String::as_str)
+            .take(SHOWN)
+            .collect();
+        if p.unknown_tables.len() > SHOWN {
+            names.push("…");
+        }
+        why.push(format!(
+            "{} name only tables database \"{database}\" does not have ({})",
+            p.on_unknown_tables,
+            names.join(", ")
+        ));
+    }
+    format!(
+        "no statement of the workload can be used: {}; hint: dbopt reads PostgreSQL SQL (is the input another dialect?), and advises on the database it connects to (is --database-url the application's database?)",
+        why.join(", ")
+    )
 }
 
 async fn catalog_has_hypopg(c: &pg::Conn) -> anyhow::Result<bool> {

@@ -284,6 +284,7 @@ pub async fn run(g: &Globals, a: &ArchiveArgs) -> anyhow::Result<ExitStatus> {
     render_stats(g.format, &plan, &stats)?;
     Ok(match &stats.verify {
         Some(v) if !v.ok => ExitStatus::Findings,
+        _ if stats.stopped.as_deref() == Some("interrupted") => ExitStatus::Interrupted,
         _ => ExitStatus::Ok,
     })
 }

@@ -24,12 +24,15 @@ use crate::pg::PgError;
 use crate::report::Format;
 pub use args::ConnectArgs;
 
-/// Exit codes: 0 ok, 1 findings at or above `--fail-on`, 2 error.
+/// Exit codes: 0 ok, 1 findings at or above `--fail-on`, 2 error, 130 stopped by Ctrl-C
+/// (SIGINT) or SIGTERM after finishing cleanly, as shells report a command Ctrl-C ended, so
+/// a script never mistakes an interrupted run for a finished one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
     Ok,
     Findings,
     Error,
+    Interrupted,
 }
 
 impl From<ExitStatus> for ExitCode {
@@ -38,6 +41,7 @@ impl From<ExitStatus> for ExitCode {
             ExitStatus::Ok => 0,
             ExitStatus::Findings => 1,
             ExitStatus::Error => 2,
+            ExitStatus::Interrupted => 130,
         })
     }
 }

@@ -82,7 +82,26 @@ impl SourceArgs {
         } else {
             None
         };
-        Ok(source::load(&spec, live.as_ref()).await?)
+        let loaded = source::load(&spec, live.as_ref()).await?;
+        warn_bad_statements(&loaded.bad_statements);
+        Ok(loaded)
+    }
+}
+
+/// At most this many unparsable statements are named one by one.
+const SHOWN_BAD_STATEMENTS: usize = 20;
+
+/// One `warning:` line per statement dbopt cannot parse (the first few, then how many more),
+/// on stderr, so the report on stdout stays clean.
+pub fn warn_bad_statements(bad: &[source::BadStatement]) {
+    for b in bad.iter().take(SHOWN_BAD_STATEMENTS) {
+        eprintln!("warning: {b}");
+    }
+    if bad.len() > SHOWN_BAD_STATEMENTS {
+        eprintln!(
+            "warning: and {} more statement(s) dbopt cannot parse",
+            bad.len() - SHOWN_BAD_STATEMENTS
+        );
     }
 }
 

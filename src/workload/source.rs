@@ -15,6 +15,7 @@ use super::{Source, Workload};
 use crate::catalog::Catalog;
 use crate::pg::{ConnParams, PgError, SessionOptions};
 use crate::snapshot::{self, SnapshotError};
+use crate::workload::shape::ShapeError;
 
 /// Which sources to read (plain data; `crate::cli::source::SourceArgs` builds it from flags).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -60,6 +61,70 @@ pub struct Live {
 pub struct Loaded {
     pub workload: Workload,
     pub catalog: Option<Catalog>,
+    /// Statements of the `--queries` files that dbopt cannot parse, in file order: each is
+    /// worth one warning, since the advice silently lacks them.
+    pub bad_statements: Vec<BadStatement>,
+}
+
+/// A statement of a SQL file that dbopt cannot parse: where it starts and why, never its
+/// text (it may be huge).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadStatement {
+    pub path: String,
+    /// 1-based position in the file.
+    pub number: usize,
+    /// 1-based line where it starts (0 when unknown).
+    pub line: usize,
+    pub reason: String,
+}
+
+impl std::fmt::Display for BadStatement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: statement {}", self.path, self.number)?;
+        if self.line > 0 {
+            write!(f, " (line {})", self.line)?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+/// The longest parser message quoted in a warning or error (it may quote a huge token).
+const MAX_REASON_CHARS: usize = 160;
+
+impl BadStatement {
+    fn new(path: &str, number: usize, line: usize, e: &ShapeError) -> Self {
+        let reason = if e.too_deep {
+            format!("cannot analyse: {e}")
+        } else if e.line > 0 {
+            // The parser counts lines from the statement's start; the user counts in the file.
+            let at = usize::try_from(e.line).unwrap_or(1).saturating_sub(1) + line.max(1);
+            format!(
+                "cannot parse at line {at}, column {}: {}",
+                e.column, e.message
+            )
+        } else {
+            format!("cannot parse: {}", e.message)
+        };
+        let mut short: String = reason.chars().take(MAX_REASON_CHARS).collect();
+        if short.len() < reason.len() {
+            short.push('…');
+        }
+        BadStatement {
+            path: path.to_string(),
+            number,
+            line,
+            reason: short,
+        }
+    }
+}
+
+/// A SQL script read: its statements grouped, and those dbopt cannot parse.
+#[derive(Debug, Clone, Default)]
+pub struct Script {
+    pub workload: Workload,
+    /// Statements in the script.
+    pub statements: usize,
+    pub bad: Vec<BadStatement>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +145,16 @@ pub enum SourceError {
     BadPrefix { prefix: String, message: String },
     #[error("{path}: {message}, and no complete statement precedes it")]
     BadSql { path: String, message: String },
+    #[error("{path} is not a SQL text file: {why}")]
+    Binary { path: String, why: &'static str },
+    #[error("{}", nothing_parsed(paths, *statements, first.as_ref()))]
+    NothingParsed {
+        paths: String,
+        statements: usize,
+        first: Option<BadStatement>,
+    },
+    #[error("no statement in {paths} read as {format} log(s): no entry is a statement with its duration")]
+    NoLogStatements { paths: String, format: &'static str },
     #[error("this source needs a server connection")]
     NoServer,
 }
@@ -93,28 +168,55 @@ impl SourceError {
             SourceError::ForeignLog { .. } => Some("pick the format with --log-format stderr|csv|json, and for stderr give the server's prefix with --log-line-prefix (SHOW log_line_prefix)".into()),
             SourceError::BadPrefix { .. } => Some("copy the value of SHOW log_line_prefix".into()),
             SourceError::BadSql { .. } => Some("close the string, quoted name, dollar quote or comment that starts there".into()),
+            SourceError::Binary { .. } => Some("give a plain-text UTF-8 .sql file (a pg_dump archive: `pg_restore -f - FILE` prints its SQL; another encoding: convert it with iconv)".into()),
+            SourceError::NothingParsed { statements: 0, .. } => Some("give a file of SQL statements separated by `;` (this one is empty or only comments)".into()),
+            SourceError::NothingParsed { .. } => Some("dbopt reads PostgreSQL SQL: is the file in another dialect (MySQL backticks, T-SQL brackets) or not SQL at all?".into()),
+            SourceError::NoLogStatements { .. } => Some("check --log-format and --log-line-prefix against the server (SHOW log_destination, log_line_prefix), and log statements with log_min_duration_statement (0 logs every one)".into()),
             SourceError::NoServer => Some("give --database-url, or read an offline source (--queries, --log, --from-snapshot)".into()),
         }
     }
 }
 
-/// Read a `.sql` script (or stdin for `-`) into executions of unknown duration.
-pub fn read_queries(path: &Path) -> Result<Workload, SourceError> {
+fn nothing_parsed(paths: &str, statements: usize, first: Option<&BadStatement>) -> String {
+    match first {
+        None if statements == 0 => format!("no SQL statement in {paths}"),
+        None => format!("none of the {statements} statement(s) in {paths} can be used"),
+        Some(b) => {
+            format!("none of the {statements} statement(s) in {paths} can be parsed (first: {b})")
+        }
+    }
+}
+
+/// Read a `.sql` script (or stdin for `-`) into executions of unknown duration. A file that
+/// is not text (NUL bytes, not UTF-8) is refused rather than read as garbage statements.
+pub fn read_queries(path: &Path) -> Result<Script, SourceError> {
+    use std::io::Read;
     let name = path.display().to_string();
     let io = |e: std::io::Error| SourceError::Io {
         path: name.clone(),
         message: e.to_string(),
     };
-    let text = if path == Path::new("-") {
-        std::io::read_to_string(std::io::stdin()).map_err(io)?
+    let bytes = if path == Path::new("-") {
+        let mut b = Vec::new();
+        std::io::stdin().read_to_end(&mut b).map_err(io)?;
+        b
     } else {
-        String::from_utf8_lossy(&std::fs::read(path).map_err(io)?).into_owned()
+        std::fs::read(path).map_err(io)?
     };
+    let binary = |why| SourceError::Binary {
+        path: name.clone(),
+        why,
+    };
+    if bytes.contains(&0) {
+        return Err(binary("it holds NUL bytes"));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| binary("it is not valid UTF-8"))?;
     queries_from_text(&text, &name)
 }
 
-/// The statements of a script, grouped; `name` labels notes and errors.
-pub fn queries_from_text(text: &str, name: &str) -> Result<Workload, SourceError> {
+/// The statements of a script, grouped; `name` labels notes and errors. Each statement is
+/// also parsed, so those dbopt cannot read are reported with where they start.
+pub fn queries_from_text(text: &str, name: &str) -> Result<Script, SourceError> {
     let s = split(text);
     if let (Some(e), true) = (&s.error, s.statements.is_empty()) {
         return Err(SourceError::BadSql {
@@ -123,7 +225,26 @@ pub fn queries_from_text(text: &str, name: &str) -> Result<Workload, SourceError
         });
     }
     let mut c = Collector::new();
-    for st in &s.statements {
+    let mut bad = Vec::new();
+    // Where each statement starts: found in order, counting the lines passed over.
+    let (mut from, mut line) = (0usize, 1usize);
+    for (i, st) in s.statements.iter().enumerate() {
+        let at = text.get(from..).and_then(|rest| rest.find(st.as_str()));
+        let start = match at {
+            Some(off) => {
+                line += text
+                    .get(from..from + off)
+                    .map_or(0, |p| p.matches('\n').count());
+                from += off + st.len();
+                let start = line;
+                line += st.matches('\n').count();
+                start
+            }
+            None => 0,
+        };
+        if let Err(e) = crate::workload::shape::parse(st) {
+            bad.push(BadStatement::new(name, i + 1, start, &e));
+        }
         c.add(st, None, 0, Source::File);
     }
     let mut w = c.finish();
@@ -133,7 +254,11 @@ pub fn queries_from_text(text: &str, name: &str) -> Result<Workload, SourceError
             s.statements.len()
         ));
     }
-    Ok(w)
+    Ok(Script {
+        workload: w,
+        statements: s.statements.len(),
+        bad,
+    })
 }
 
 /// Read every source of `spec` into one workload. `live` is needed for pg_stat_statements and
@@ -156,19 +281,48 @@ pub async fn load(spec: &SourceSpec, live: Option<&Live>) -> Result<Loaded, Sour
             merge(&mut out.workload, from_activity(&samples));
         }
     }
+    let from_others = out.workload.statements.len();
+    let (mut in_files, mut parsed) = (0, 0);
     for path in &spec.queries {
-        merge(&mut out.workload, read_queries(path)?);
+        let script = read_queries(path)?;
+        in_files += script.statements;
+        parsed += script.statements - script.bad.len();
+        out.bad_statements.extend(script.bad);
+        merge(&mut out.workload, script.workload);
     }
     let prefix = if spec.log_line_prefix.is_empty() {
         log::DEFAULT_PREFIX
     } else {
         &spec.log_line_prefix
     };
+    let mut logged = 0;
     for path in &spec.logs {
-        merge(
-            &mut out.workload,
-            log::read_file(path, spec.log_format, prefix)?,
-        );
+        let w = log::read_file(path, spec.log_format, prefix)?;
+        logged += w.statements.len();
+        merge(&mut out.workload, w);
+    }
+    // Input was given, and nothing in it is a statement dbopt can read: say so, not "no
+    // index is worth building".
+    if from_others == 0 && parsed == 0 && logged == 0 {
+        let names = |ps: &[PathBuf]| {
+            ps.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !spec.queries.is_empty() {
+            return Err(SourceError::NothingParsed {
+                paths: names(&spec.queries),
+                statements: in_files,
+                first: out.bad_statements.first().cloned(),
+            });
+        }
+        if !spec.logs.is_empty() {
+            return Err(SourceError::NoLogStatements {
+                paths: names(&spec.logs),
+                format: spec.log_format.name(),
+            });
+        }
     }
     Ok(out)
 }
@@ -221,11 +375,38 @@ mod tests {
 
     #[test]
     fn sql_text_with_a_broken_tail_keeps_the_good_part() {
-        let w = queries_from_text("select 1; select 2; select 'x", "t.sql").unwrap();
+        let w = queries_from_text("select 1; select 2; select 'x", "t.sql")
+            .unwrap()
+            .workload;
         assert_eq!(w.statements.len(), 1, "select 1 and 2 are one shape");
         assert_eq!(w.statements[0].calls, 2);
         assert!(w.notes[0].contains("stopped reading"), "{:?}", w.notes);
         let e = queries_from_text("select 'x", "t.sql").unwrap_err();
         assert!(e.to_string().contains("t.sql"));
+    }
+
+    #[test]
+    fn unparsable_statements_are_named_by_number_and_line() {
+        let text = "select 1;\n-- two\nselec * form t;\n\nselect\n  `a` from t;\nselect 'é';";
+        let s = queries_from_text(text, "x.sql").unwrap();
+        assert_eq!(s.statements, 4);
+        let got: Vec<String> = s.bad.iter().map(ToString::to_string).collect();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            got[0].starts_with("x.sql: statement 2 (line 2): cannot parse at line 3, column 1: "),
+            "{got:?}"
+        );
+        assert!(
+            got[1].starts_with("x.sql: statement 3 (line 5): ")
+                && got[1].contains("cannot parse at line 6, column 3: "),
+            "{got:?}"
+        );
+        let long = format!("select (1 '{}');", "x".repeat(1000));
+        let s = queries_from_text(&long, "y.sql").unwrap();
+        let r = &s.bad[0].reason;
+        assert!(
+            r.ends_with('…') && r.chars().count() == MAX_REASON_CHARS + 1,
+            "{r}"
+        );
     }
 }
