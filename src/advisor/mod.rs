@@ -303,7 +303,7 @@ pub fn prepare(
 }
 
 /// Drop findings a recommendation already fixes: a foreign key without an index, when a
-/// recommended index leads with its columns (in any order). The finding is matched by the
+/// recommended plain (not partial) B-tree leads with its columns (in any order). The finding is matched by the
 /// fix it proposes, built by the same function the rule uses.
 pub fn drop_resolved(
     findings: &mut Vec<crate::rules::Finding>,
@@ -315,7 +315,11 @@ pub fn drop_resolved(
         !catalog.foreign_keys.iter().any(|fk| {
             ddl::foreign_key_index(&fk.table, &fk.columns).create_sql() == *sql
                 && recs.iter().any(|r| {
+                    // A partial index serves no foreign-key check (the check's rows need not
+                    // match its predicate); only a plain B-tree does.
                     r.table == fk.table
+                        && r.predicate.is_none()
+                        && r.method == "btree"
                         && fk.columns.len() <= r.columns.len()
                         && fk.columns.iter().all(|c| {
                             r.columns[..fk.columns.len()]
@@ -327,12 +331,14 @@ pub fn drop_resolved(
     });
 }
 
-/// Keys for people: `status, created_at DESC`.
-fn labels(keys: &[crate::index_key::IndexKey]) -> String {
-    keys.iter()
-        .map(crate::index_key::IndexKey::label)
-        .collect::<Vec<_>>()
-        .join(", ")
+/// A candidate for people, whole: `(index status, created_at DESC INCLUDE total WHERE ... on
+/// public.orders)`.
+fn described(c: &Candidate) -> String {
+    format!(
+        "(index {} on {})",
+        report::index_label(&c.columns, &c.include, c.predicate.as_deref()),
+        c.table
+    )
 }
 
 /// Turn the search's outcome into the report.
@@ -420,16 +426,13 @@ pub fn build_report(
     }
     for w in &out.withheld {
         skipped.push(Skipped {
-            statement: format!("(index {} on {})", labels(&w.candidate.columns), w.candidate.table),
-            reason: format!(
-                "withheld: write-heavy table, estimated index maintenance {:.0} outweighs the read savings {:.0} (cost units)",
-                w.write_cost, w.read_benefit
-            ),
+            statement: described(&w.candidate),
+            reason: w.reason(),
         });
     }
     for (c, err) in &out.invalid {
         skipped.push(Skipped {
-            statement: format!("(index {} on {})", labels(&c.columns), c.table),
+            statement: described(c),
             reason: format!("the server cannot build this candidate: {err}"),
         });
     }
@@ -468,6 +471,46 @@ pub fn build_report(
 #[cfg(test)]
 mod tests {
     use super::updated_columns;
+    use super::*;
+
+    /// A foreign key on child(p_id), its finding, and a recommendation on p_id with `pred`.
+    fn fk_case(pred: Option<&str>) -> (Vec<crate::rules::Finding>, Vec<IndexRecommendation>, Catalog) {
+        let mut cat = Catalog::default();
+        cat.foreign_keys.push(crate::catalog::ForeignKey {
+            name: "child_p_fkey".into(),
+            table: "public.child".into(),
+            columns: vec!["p_id".into()],
+            ref_table: "public.p".into(),
+            ref_columns: vec!["id".into()],
+        });
+        let finding = crate::rules::Finding {
+            rule: "fk-without-index".into(),
+            severity: crate::rules::Severity::Warning,
+            object: "public.child".into(),
+            message: String::new(),
+            evidence: vec![],
+            remedy: String::new(),
+            sql: Some(ddl::foreign_key_index("public.child", &["p_id".into()]).create_sql()),
+        };
+        let rec = IndexRecommendation {
+            table: "public.child".into(),
+            columns: vec![crate::index_key::IndexKey::column("p_id")],
+            predicate: pred.map(str::to_string),
+            method: "btree".into(),
+            ..Default::default()
+        };
+        (vec![finding], vec![rec], cat)
+    }
+
+    #[test]
+    fn a_partial_index_does_not_resolve_a_foreign_key_finding() {
+        let (mut findings, recs, cat) = fk_case(Some("\"deleted_at\" IS NULL"));
+        drop_resolved(&mut findings, &recs, &cat);
+        assert_eq!(findings.len(), 1, "a partial index does not serve FK checks");
+        let (mut findings, recs, cat) = fk_case(None);
+        drop_resolved(&mut findings, &recs, &cat);
+        assert!(findings.is_empty(), "a full index on the FK columns does");
+    }
 
     #[test]
     fn update_set_columns() {

@@ -110,3 +110,21 @@ pub struct Skipped {
     pub statement: String,
     pub reason: String,
 }
+
+/// An index's keys, INCLUDE columns and predicate for people, on one line:
+/// `status, created_at DESC INCLUDE total WHERE "deleted_at" IS NULL`.
+pub fn index_label(columns: &[IndexKey], include: &[String], predicate: Option<&str>) -> String {
+    let mut s = columns
+        .iter()
+        .map(IndexKey::label)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if !include.is_empty() {
+        s.push_str(&format!(" INCLUDE {}", include.join(", ")));
+    }
+    if let Some(p) = predicate {
+        s.push_str(" WHERE ");
+        s.push_str(&p.split_whitespace().collect::<Vec<_>>().join(" "));
+    }
+    s
+}

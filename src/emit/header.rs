@@ -47,24 +47,15 @@ pub fn lines(ctx: &EmitContext, unit: &Unit, dir: Direction, timeouts: &str) -> 
             },
         ),
         format!(
-            "Index {} on {} ({}: {}{}{}).",
+            "Index {} on {} ({}: {}).",
             unit.name,
             rec.table,
             rec.method,
-            rec.columns
-                .iter()
-                .map(crate::index_key::IndexKey::label)
-                .collect::<Vec<_>>()
-                .join(", "),
-            if rec.include.is_empty() {
-                String::new()
-            } else {
-                format!(" INCLUDE {}", rec.include.join(", "))
-            },
-            rec.predicate
-                .as_deref()
-                .map(|p| format!(" WHERE {}", one_line(p)))
-                .unwrap_or_default(),
+            one_line(&crate::advisor::report::index_label(
+                &rec.columns,
+                &rec.include,
+                rec.predicate.as_deref()
+            )),
         ),
     ];
     match unit.part {
