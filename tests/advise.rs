@@ -316,6 +316,62 @@ async fn write_heavy_table_has_its_index_withheld_with_the_reason() {
     );
 }
 
+/// An index on a column the workload's UPDATEs set: recommended (reads dominate), with its
+/// real write overhead (the model's: the updates were HOT and now write an entry in both
+/// indexes, 2x the table's current write cost) and a HOT warning with the measured rate, in
+/// the report and in the migration header.
+#[tokio::test]
+async fn updated_key_column_gets_write_overhead_and_a_hot_warning() {
+    let setup = "CREATE TABLE acct (id bigint PRIMARY KEY, b int NOT NULL, pad text);
+        INSERT INTO acct SELECT g, g % 5000, md5(g::text) FROM generate_series(1, 100000) g;";
+    let p = common::fresh_db("hotwarn").await;
+    let c = common::setup_conn(&p).await;
+    c.batch_execute(setup).await.unwrap();
+    c.batch_execute("ANALYZE").await.unwrap();
+    dbopt::pg::pgss::reset_database(&c).await.unwrap();
+    for i in 0..200 {
+        c.batch_execute(&format!("SELECT * FROM acct WHERE b = {}", i * 7 % 5000))
+            .await
+            .unwrap();
+    }
+    for i in 0..40 {
+        c.batch_execute(&format!("UPDATE acct SET b = b + 1 WHERE id = {}", i * 13 + 1))
+            .await
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let r = report(
+        &p,
+        &[
+            "--emit-migrations",
+            dir.path().to_str().unwrap(),
+            "--migration-format",
+            "plain",
+        ],
+    );
+    assert_eq!(recs(&r), one("public.acct", &["b"]));
+    let rec = &r["recommendations"][0];
+    let overhead = rec["write_overhead"].as_f64().unwrap();
+    assert!((overhead - 2.0).abs() < 1e-9, "write_overhead {overhead}");
+    let warnings: Vec<&str> = rec["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("updates of b (") && warnings[0].contains("/s measured) will no longer be HOT"),
+        "{warnings:?}"
+    );
+    let header: String = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(header.contains("write overhead: +200.0%"), "{header}");
+    assert!(header.contains("Warning: updates of b ("), "{header}");
+}
+
 #[tokio::test]
 async fn budget_too_small_and_cost_model_fallback() {
     let r = advise(

@@ -9,6 +9,7 @@ pub mod oracle;
 pub mod report;
 pub mod select;
 pub mod size;
+pub mod writes;
 
 use std::collections::BTreeSet;
 
@@ -295,6 +296,7 @@ pub fn prepare(
             accesses,
             writes,
             updated,
+            kind: Some(sh.kind),
         });
     }
     cands.sort();
@@ -366,6 +368,8 @@ pub fn build_report(
         })
         .collect();
     let names = ddl::unique_names(&defs);
+    // Overhead is a ratio: the cost per row cancels out.
+    let model = writes::Writes::new(&prep.stmts, &writes::existing(catalog), 1.0);
     for (c, name) in out.chosen.iter().zip(names) {
         let mut statements = Vec::new();
         for (q, s) in prep.stmts.iter().enumerate() {
@@ -413,7 +417,8 @@ pub fn build_report(
                 100.0 * statements.iter().map(|s| s.cost_before * s.calls as f64).sum::<f64>() / base_total,
                 if helped > 0.0 { 100.0 * helped / statements.iter().map(|s| s.cost_before * s.calls as f64).sum::<f64>().max(1e-9) } else { 0.0 }
             ),
-            write_overhead: 0.0,
+            write_overhead: model.overhead(c),
+            warnings: model.hot_warnings(c, workload.window_s),
             statements,
         });
     }

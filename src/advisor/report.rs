@@ -76,9 +76,15 @@ pub struct IndexRecommendation {
     pub partitions: Vec<String>,
     /// The statements this index helps.
     pub statements: Vec<StatementBenefit>,
-    /// Estimated extra cost on writes, as a share of the table's write time (0.0 .. 1.0).
+    /// Estimated extra cost on writes, as a share of the table's current write cost (0.1 =
+    /// writes cost 10 % more; see `advisor::writes` for the model). 0 when the workload wrote
+    /// nothing to the table.
     #[serde(default)]
     pub write_overhead: f64,
+    /// What the index does to writers that a reviewer must know: updates it stops from
+    /// being HOT, with their measured rate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Why, in plain words (shown in reports and migration headers).
     #[serde(default)]
     pub reason: String,

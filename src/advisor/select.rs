@@ -32,6 +32,8 @@ pub struct StmtInput {
     pub writes: Vec<(String, f64)>,
     /// UPDATE: columns it sets (an index on them stops HOT updates).
     pub updated: Vec<String>,
+    /// What kind of statement it is (decides what its writes cost an index); None: unknown.
+    pub kind: Option<crate::workload::shape::StatementKind>,
 }
 
 /// The result of one what-if call.
@@ -76,6 +78,8 @@ pub struct SearchOptions {
     pub min_table_improvement: Option<f64>,
     /// Planner cost units per index entry written (insert or non-HOT update).
     pub write_cost_per_row: f64,
+    /// The columns the tables' existing indexes read (see [`super::writes`]).
+    pub existing: super::writes::Existing,
 }
 
 impl SearchOptions {
@@ -104,6 +108,7 @@ impl Default for SearchOptions {
             min_improvement: 0.01,
             min_table_improvement: Some(0.2),
             write_cost_per_row: 2.0,
+            existing: super::writes::Existing::new(),
         }
     }
 }
@@ -313,9 +318,7 @@ struct Search<'a, O: Oracle> {
     maintenance: HashMap<Id, f64>,
     /// Per statement: the (table, column) names it constrains, sorted.
     cols: Vec<Vec<Name>>,
-    writes: BTreeMap<String, f64>,
-    hot_updates: Vec<(String, Vec<String>, f64)>,
-    opts: SearchOptions,
+    writes: super::writes::Writes,
 }
 
 impl<O: Oracle> Search<'_, O> {
@@ -415,29 +418,12 @@ impl<O: Oracle> Search<'_, O> {
         }
     }
 
-    /// Cost of keeping index `c` up to date: every written row, plus updates it makes non-HOT.
+    /// Cost of keeping index `c` up to date (see [`super::writes`]).
     fn maintenance(&mut self, c: Id) -> f64 {
         if let Some(&m) = self.maintenance.get(&c) {
             return m;
         }
-        let cand = self.ids.get(c);
-        let rows = self.writes.get(&cand.table).copied().unwrap_or(0.0);
-        let keys: Vec<&str> = cand
-            .keys()
-            .into_iter()
-            .filter_map(KeyExpr::column)
-            .chain(cand.include.iter().map(String::as_str))
-            .collect();
-        let hot_broken: f64 = self
-            .hot_updates
-            .iter()
-            .filter(|(t, cols, _)| {
-                t == &cand.table && cols.iter().any(|u| keys.contains(&u.as_str()))
-            })
-            .map(|(_, _, n)| n)
-            .sum();
-        // A non-HOT update writes a new heap tuple and an entry in every index of the table.
-        let m = (rows + hot_broken * 3.0) * self.opts.write_cost_per_row;
+        let m = self.writes.added(self.ids.get(c));
         self.maintenance.insert(c, m);
         m
     }
@@ -500,16 +486,7 @@ pub async fn search<O: Oracle>(
             v
         })
         .collect();
-    let mut writes: BTreeMap<String, f64> = BTreeMap::new();
-    let mut hot_updates = Vec::new();
-    for s in stmts {
-        for (t, n) in &s.writes {
-            *writes.entry(t.clone()).or_default() += n;
-            if !s.updated.is_empty() {
-                hot_updates.push((t.clone(), s.updated.clone(), *n));
-            }
-        }
-    }
+    let writes = super::writes::Writes::new(stmts, &opts.existing, opts.write_cost_per_row);
     let nt = tables.len();
     let tix = |t: &str| ids.tables[t];
     // Per table: the statements that read it, and the tables those statements also read.
@@ -536,8 +513,6 @@ pub async fn search<O: Oracle>(
         maintenance: HashMap::new(),
         cols,
         writes,
-        hot_updates,
-        opts: opts.clone(),
     };
     let mut invalid = Vec::new();
     let mut valid: Vec<Id> = Vec::with_capacity(candidates.len());

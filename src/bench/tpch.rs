@@ -421,6 +421,7 @@ pub async fn run(
                     min_table_improvement: SearchOptions::default().min_table_improvement,
                     write_cost_per_row: 0.0,
                     max_indexes: None,
+                    existing: Default::default(),
                 };
                 let out = select::search(&prep.stmts, &prep.candidates, &mut oracle, &opts).await;
                 let seconds = t0.elapsed().as_secs_f64();

@@ -87,6 +87,9 @@ pub fn lines(ctx: &EmitContext, unit: &Unit, dir: Direction, timeouts: &str) -> 
         crate::report::bytes(rec.size_bytes),
         rec.write_overhead * 100.0
     ));
+    for w in &rec.warnings {
+        out.push(format!("Warning: {}.", one_line(w)));
+    }
     out.extend(timeouts.lines().map(str::to_string));
     if dir != Direction::Down && unit.concurrent() {
         let built: Vec<&str> = unit
