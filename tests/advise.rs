@@ -335,9 +335,12 @@ async fn updated_key_column_gets_write_overhead_and_a_hot_warning() {
             .unwrap();
     }
     for i in 0..40 {
-        c.batch_execute(&format!("UPDATE acct SET b = b + 1 WHERE id = {}", i * 13 + 1))
-            .await
-            .unwrap();
+        c.batch_execute(&format!(
+            "UPDATE acct SET b = b + 1 WHERE id = {}",
+            i * 13 + 1
+        ))
+        .await
+        .unwrap();
     }
     let dir = tempfile::tempdir().unwrap();
     let r = report(
@@ -361,7 +364,8 @@ async fn updated_key_column_gets_write_overhead_and_a_hot_warning() {
         .collect();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
-        warnings[0].starts_with("updates of b (") && warnings[0].contains("/s measured) will no longer be HOT"),
+        warnings[0].starts_with("updates of b (")
+            && warnings[0].contains("/s measured) will no longer be HOT"),
         "{warnings:?}"
     );
     let header: String = std::fs::read_dir(dir.path())
@@ -428,9 +432,13 @@ async fn cost_model_costs_existing_indexes_like_the_planner() {
 
     dbopt::pg::pgss::reset_database(&c).await.unwrap();
     for i in 0..50 {
-        c.batch_execute(&format!("SELECT * FROM t WHERE id = {} AND a = {}", i * 7 + 1, i % 10))
-            .await
-            .unwrap();
+        c.batch_execute(&format!(
+            "SELECT * FROM t WHERE id = {} AND a = {}",
+            i * 7 + 1,
+            i % 10
+        ))
+        .await
+        .unwrap();
     }
     let r = report(&p, &["--costing", "model"]);
     assert_eq!(r["costing"], "dbopt-cost-model");

@@ -479,7 +479,13 @@ mod tests {
     use super::*;
 
     /// A foreign key on child(p_id), its finding, and a recommendation on p_id with `pred`.
-    fn fk_case(pred: Option<&str>) -> (Vec<crate::rules::Finding>, Vec<IndexRecommendation>, Catalog) {
+    fn fk_case(
+        pred: Option<&str>,
+    ) -> (
+        Vec<crate::rules::Finding>,
+        Vec<IndexRecommendation>,
+        Catalog,
+    ) {
         let mut cat = Catalog::default();
         cat.foreign_keys.push(crate::catalog::ForeignKey {
             name: "child_p_fkey".into(),
@@ -511,7 +517,11 @@ mod tests {
     fn a_partial_index_does_not_resolve_a_foreign_key_finding() {
         let (mut findings, recs, cat) = fk_case(Some("\"deleted_at\" IS NULL"));
         drop_resolved(&mut findings, &recs, &cat);
-        assert_eq!(findings.len(), 1, "a partial index does not serve FK checks");
+        assert_eq!(
+            findings.len(),
+            1,
+            "a partial index does not serve FK checks"
+        );
         let (mut findings, recs, cat) = fk_case(None);
         drop_resolved(&mut findings, &recs, &cat);
         assert!(findings.is_empty(), "a full index on the FK columns does");

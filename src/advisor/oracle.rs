@@ -252,8 +252,8 @@ impl CostModel {
         // searches and 50 operator costs per page on the way down (btcostestimate).
         let leaf_read = (frac * index_pages).ceil().max(1.0);
         let height = (index_pages.ln() / 200f64.ln()).ceil().max(0.0);
-        let descent = rows.log2().ceil() * s.cpu_operator_cost
-            + (height + 1.0) * 50.0 * s.cpu_operator_cost;
+        let descent =
+            rows.log2().ceil() * s.cpu_operator_cost + (height + 1.0) * 50.0 * s.cpu_operator_cost;
         let index_io = leaf_read * s.random_page_cost
             + fetched * (s.cpu_index_tuple_cost + matched as f64 * s.cpu_operator_cost)
             + descent;

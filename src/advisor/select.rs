@@ -823,9 +823,10 @@ pub async fn search<O: Oracle>(
         let wider = chosen.clone();
         chosen.retain(|&c| {
             let c = st.ids.get(c);
-            !wider.iter().map(|&w| st.ids.get(w)).any(|w| {
-                w.columns.len() > c.columns.len() && serves(w, c)
-            })
+            !wider
+                .iter()
+                .map(|&w| st.ids.get(w))
+                .any(|w| w.columns.len() > c.columns.len() && serves(w, c))
         });
         if chosen.len() == before {
             break;
@@ -1024,7 +1025,11 @@ mod tests {
     }
 
     /// The report of a search on the toy oracle, for the withheld-reason tests.
-    fn toy_report(stmts: Vec<StmtInput>, cands: &[Candidate], out: &Outcome) -> crate::advisor::report::AdviseReport {
+    fn toy_report(
+        stmts: Vec<StmtInput>,
+        cands: &[Candidate],
+        out: &Outcome,
+    ) -> crate::advisor::report::AdviseReport {
         let prep = crate::advisor::Prepared {
             stmts,
             candidates: cands.to_vec(),
@@ -1071,13 +1076,19 @@ mod tests {
                     assert!(w.write_cost > w.read_benefit, "{rows} rows: {reason}");
                 }
                 assert!(reason.contains(&format!("{:.0}", w.write_cost)), "{reason}");
-                assert!(reason.contains(&format!("{:.0}", w.read_benefit)), "{reason}");
+                assert!(
+                    reason.contains(&format!("{:.0}", w.read_benefit)),
+                    "{reason}"
+                );
                 if w.write_cost < w.read_benefit {
                     between += 1;
                 }
             }
         }
-        assert!(between > 0, "the sweep must reach maintenance below the savings");
+        assert!(
+            between > 0,
+            "the sweep must reach maintenance below the savings"
+        );
     }
 
     /// A covering variant that an UPDATE of its INCLUDE column makes costlier is turned down
@@ -1118,7 +1129,10 @@ mod tests {
     }
 
     fn labels_of(keys: &[IndexKey]) -> String {
-        keys.iter().map(IndexKey::label).collect::<Vec<_>>().join(", ")
+        keys.iter()
+            .map(IndexKey::label)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     #[tokio::test]

@@ -194,7 +194,11 @@ impl Writes {
         let cols = columns_of(c);
         let mut rows: BTreeMap<&str, f64> = BTreeMap::new();
         for u in t.updates.iter().filter(|u| u.hot) {
-            for col in u.set.iter().filter(|s| touches(std::slice::from_ref(s), &cols)) {
+            for col in u
+                .set
+                .iter()
+                .filter(|s| touches(std::slice::from_ref(s), &cols))
+            {
                 *rows.entry(col.as_str()).or_default() += u.rows;
             }
         }
