@@ -316,6 +316,135 @@ async fn write_heavy_table_has_its_index_withheld_with_the_reason() {
     );
 }
 
+/// An index on a column the workload's UPDATEs set: recommended (reads dominate), with its
+/// real write overhead (the model's: the updates were HOT and now write an entry in both
+/// indexes, 2x the table's current write cost) and a HOT warning with the measured rate, in
+/// the report and in the migration header.
+#[tokio::test]
+async fn updated_key_column_gets_write_overhead_and_a_hot_warning() {
+    let setup = "CREATE TABLE acct (id bigint PRIMARY KEY, b int NOT NULL, pad text);
+        INSERT INTO acct SELECT g, g % 5000, md5(g::text) FROM generate_series(1, 100000) g;";
+    let p = common::fresh_db("hotwarn").await;
+    let c = common::setup_conn(&p).await;
+    c.batch_execute(setup).await.unwrap();
+    c.batch_execute("ANALYZE").await.unwrap();
+    dbopt::pg::pgss::reset_database(&c).await.unwrap();
+    for i in 0..200 {
+        c.batch_execute(&format!("SELECT * FROM acct WHERE b = {}", i * 7 % 5000))
+            .await
+            .unwrap();
+    }
+    for i in 0..40 {
+        c.batch_execute(&format!(
+            "UPDATE acct SET b = b + 1 WHERE id = {}",
+            i * 13 + 1
+        ))
+        .await
+        .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let r = report(
+        &p,
+        &[
+            "--emit-migrations",
+            dir.path().to_str().unwrap(),
+            "--migration-format",
+            "plain",
+        ],
+    );
+    assert_eq!(recs(&r), one("public.acct", &["b"]));
+    let rec = &r["recommendations"][0];
+    let overhead = rec["write_overhead"].as_f64().unwrap();
+    assert!((overhead - 2.0).abs() < 1e-9, "write_overhead {overhead}");
+    let warnings: Vec<&str> = rec["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("updates of b (")
+            && warnings[0].contains("/s measured) will no longer be HOT"),
+        "{warnings:?}"
+    );
+    let header: String = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(header.contains("write overhead: +200.0%"), "{header}");
+    assert!(header.contains("Warning: updates of b ("), "{header}");
+}
+
+/// dbopt's cost model sees the indexes the table has: `WHERE id = $1` on a primary key costs
+/// an index scan in the model, within a factor of the server's own estimate (it cost a
+/// sequential scan, 100x more, when the model ignored existing indexes), and the model
+/// recommends nothing for a lookup the primary key already serves.
+#[tokio::test]
+async fn cost_model_costs_existing_indexes_like_the_planner() {
+    use dbopt::advisor::select::Oracle;
+    let p = common::fresh_db("modelpk").await;
+    let c = common::setup_conn(&p).await;
+    c.batch_execute(T).await.unwrap();
+    c.batch_execute("ANALYZE").await.unwrap();
+    let plan: serde_json::Value = {
+        let msgs = c
+            .simple_query("EXPLAIN (FORMAT JSON) SELECT * FROM t WHERE id = 5")
+            .await
+            .unwrap();
+        let text = msgs
+            .iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                _ => None,
+            })
+            .expect("a plan");
+        serde_json::from_str(&text).unwrap()
+    };
+    let server = plan[0]["Plan"]["Total Cost"].as_f64().unwrap();
+    let catalog = dbopt::pg::catalog::load(&c).await.unwrap();
+    let workload = dbopt::workload::Workload {
+        statements: vec![dbopt::workload::Statement {
+            fingerprint: "pk".into(),
+            query: "SELECT * FROM t WHERE id = $1".into(),
+            calls: 1,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let prep = dbopt::advisor::prepare(
+        &catalog,
+        &workload,
+        &["public".to_string()],
+        &dbopt::advisor::Filters::default(),
+    );
+    assert_eq!(prep.stmts.len(), 1);
+    let mut model = dbopt::advisor::oracle::CostModel::new(
+        catalog,
+        prep.stmts.iter().map(|s| s.accesses.clone()).collect(),
+    );
+    let r = model.evaluate(&[(0, vec![])]).await;
+    let cost = r[0].as_ref().unwrap().cost;
+    assert!(
+        cost > server / 2.0 && cost < server * 2.0,
+        "model {cost:.2} vs server {server:.2}"
+    );
+
+    dbopt::pg::pgss::reset_database(&c).await.unwrap();
+    for i in 0..50 {
+        c.batch_execute(&format!(
+            "SELECT * FROM t WHERE id = {} AND a = {}",
+            i * 7 + 1,
+            i % 10
+        ))
+        .await
+        .unwrap();
+    }
+    let r = report(&p, &["--costing", "model"]);
+    assert_eq!(r["costing"], "dbopt-cost-model");
+    assert!(recs(&r).is_empty(), "{:?}", recs(&r));
+}
+
 #[tokio::test]
 async fn budget_too_small_and_cost_model_fallback() {
     let r = advise(

@@ -318,6 +318,11 @@ fn covers(ix: &Index, c: &Candidate) -> bool {
 /// Whether the catalog's expression (`pg_get_indexdef`'s text, e.g. `lower(email)` or
 /// `lower((email)::text)`) is the one dbopt rendered: both are read and rendered by dbopt.
 fn same_expression(catalog_text: &str, rendered: &str) -> bool {
+    render_catalog_expr(catalog_text).is_some_and(|r| r == rendered)
+}
+
+/// A catalog expression as dbopt renders key expressions.
+fn render_catalog_expr(catalog_text: &str) -> Option<String> {
     use sqlparser::dialect::PostgreSqlDialect;
     use sqlparser::parser::Parser;
     Parser::new(&PostgreSqlDialect {})
@@ -325,7 +330,39 @@ fn same_expression(catalog_text: &str, rendered: &str) -> bool {
         .and_then(|mut p| p.parse_expr())
         .ok()
         .and_then(|e| crate::index_key::render_expr(&e))
-        .is_some_and(|r| r == rendered)
+}
+
+/// An existing valid, unconditional index as a candidate, for costing what the table has
+/// today: its keys up to the first expression dbopt cannot render (the prefix still serves).
+/// None for a partial index (whether its predicate holds needs a prover) or one with no key
+/// dbopt can read.
+pub fn from_existing(ix: &Index) -> Option<Candidate> {
+    if !ix.valid || ix.predicate.is_some() {
+        return None;
+    }
+    let mut columns = Vec::new();
+    for k in &ix.keys {
+        let expr = match &k.column {
+            Some(c) => KeyExpr::Column(c.clone()),
+            None => match render_catalog_expr(&k.expr) {
+                Some(e) => KeyExpr::Expression(e),
+                None => break,
+            },
+        };
+        let mut key = IndexKey::new(expr);
+        key.desc = k.desc;
+        columns.push(key);
+    }
+    if columns.is_empty() {
+        return None;
+    }
+    Some(Candidate {
+        table: ix.table.clone(),
+        columns,
+        include: ix.include.clone(),
+        predicate: None,
+        method: ix.method.clone(),
+    })
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod oracle;
 pub mod report;
 pub mod select;
 pub mod size;
+pub mod writes;
 
 use std::collections::BTreeSet;
 
@@ -363,6 +364,7 @@ pub fn prepare(
             accesses,
             writes,
             updated,
+            kind: Some(sh.kind),
         });
     }
     cands.sort();
@@ -371,7 +373,7 @@ pub fn prepare(
 }
 
 /// Drop findings a recommendation already fixes: a foreign key without an index, when a
-/// recommended index leads with its columns (in any order). The finding is matched by the
+/// recommended plain (not partial) B-tree leads with its columns (in any order). The finding is matched by the
 /// fix it proposes, built by the same function the rule uses.
 pub fn drop_resolved(
     findings: &mut Vec<crate::rules::Finding>,
@@ -383,7 +385,11 @@ pub fn drop_resolved(
         !catalog.foreign_keys.iter().any(|fk| {
             ddl::foreign_key_index(&fk.table, &fk.columns).create_sql() == *sql
                 && recs.iter().any(|r| {
+                    // A partial index serves no foreign-key check (the check's rows need not
+                    // match its predicate); only a plain B-tree does.
                     r.table == fk.table
+                        && r.predicate.is_none()
+                        && r.method == "btree"
                         && fk.columns.len() <= r.columns.len()
                         && fk.columns.iter().all(|c| {
                             r.columns[..fk.columns.len()]
@@ -395,12 +401,14 @@ pub fn drop_resolved(
     });
 }
 
-/// Keys for people: `status, created_at DESC`.
-fn labels(keys: &[crate::index_key::IndexKey]) -> String {
-    keys.iter()
-        .map(crate::index_key::IndexKey::label)
-        .collect::<Vec<_>>()
-        .join(", ")
+/// A candidate for people, whole: `(index status, created_at DESC INCLUDE total WHERE ... on
+/// public.orders)`.
+fn described(c: &Candidate) -> String {
+    format!(
+        "(index {} on {})",
+        report::index_label(&c.columns, &c.include, c.predicate.as_deref()),
+        c.table
+    )
 }
 
 /// Turn the search's outcome into the report.
@@ -428,6 +436,8 @@ pub fn build_report(
         })
         .collect();
     let names = ddl::unique_names(&defs);
+    // Overhead is a ratio: the cost per row cancels out.
+    let model = writes::Writes::new(&prep.stmts, &writes::existing(catalog), 1.0);
     for (c, name) in out.chosen.iter().zip(names) {
         let mut statements = Vec::new();
         for (q, s) in prep.stmts.iter().enumerate() {
@@ -475,7 +485,8 @@ pub fn build_report(
                 100.0 * statements.iter().map(|s| s.cost_before * s.calls as f64).sum::<f64>() / base_total,
                 if helped > 0.0 { 100.0 * helped / statements.iter().map(|s| s.cost_before * s.calls as f64).sum::<f64>().max(1e-9) } else { 0.0 }
             ),
-            write_overhead: 0.0,
+            write_overhead: model.overhead(c),
+            warnings: model.hot_warnings(c, workload.window_s),
             statements,
         });
     }
@@ -488,16 +499,13 @@ pub fn build_report(
     }
     for w in &out.withheld {
         skipped.push(Skipped {
-            statement: format!("(index {} on {})", labels(&w.candidate.columns), w.candidate.table),
-            reason: format!(
-                "withheld: write-heavy table, estimated index maintenance {:.0} outweighs the read savings {:.0} (cost units)",
-                w.write_cost, w.read_benefit
-            ),
+            statement: described(&w.candidate),
+            reason: w.reason(),
         });
     }
     for (c, err) in &out.invalid {
         skipped.push(Skipped {
-            statement: format!("(index {} on {})", labels(&c.columns), c.table),
+            statement: described(c),
             reason: format!("the server cannot build this candidate: {err}"),
         });
     }
@@ -537,8 +545,7 @@ pub fn build_report(
 
 #[cfg(test)]
 mod tests {
-    use super::{prepare, updated_columns, Filters};
-    use crate::catalog::Catalog;
+    use super::*;
     use crate::workload::{Statement, Workload};
 
     #[test]
@@ -575,6 +582,55 @@ mod tests {
             "{:?}",
             p.skipped
         );
+    }
+
+    /// A foreign key on child(p_id), its finding, and a recommendation on p_id with `pred`.
+    fn fk_case(
+        pred: Option<&str>,
+    ) -> (
+        Vec<crate::rules::Finding>,
+        Vec<IndexRecommendation>,
+        Catalog,
+    ) {
+        let mut cat = Catalog::default();
+        cat.foreign_keys.push(crate::catalog::ForeignKey {
+            name: "child_p_fkey".into(),
+            table: "public.child".into(),
+            columns: vec!["p_id".into()],
+            ref_table: "public.p".into(),
+            ref_columns: vec!["id".into()],
+        });
+        let finding = crate::rules::Finding {
+            rule: "fk-without-index".into(),
+            severity: crate::rules::Severity::Warning,
+            object: "public.child".into(),
+            message: String::new(),
+            evidence: vec![],
+            remedy: String::new(),
+            sql: Some(ddl::foreign_key_index("public.child", &["p_id".into()]).create_sql()),
+        };
+        let rec = IndexRecommendation {
+            table: "public.child".into(),
+            columns: vec![crate::index_key::IndexKey::column("p_id")],
+            predicate: pred.map(str::to_string),
+            method: "btree".into(),
+            ..Default::default()
+        };
+        (vec![finding], vec![rec], cat)
+    }
+
+    #[test]
+    fn a_partial_index_does_not_resolve_a_foreign_key_finding() {
+        let (mut findings, recs, cat) = fk_case(Some("\"deleted_at\" IS NULL"));
+        drop_resolved(&mut findings, &recs, &cat);
+        assert_eq!(
+            findings.len(),
+            1,
+            "a partial index does not serve FK checks"
+        );
+        let (mut findings, recs, cat) = fk_case(None);
+        drop_resolved(&mut findings, &recs, &cat);
+        assert!(findings.is_empty(), "a full index on the FK columns does");
     }
 
     #[test]

@@ -11,7 +11,13 @@ use crate::index_key::IndexKey;
 /// Bump on any incompatible change; readers refuse versions they do not know.
 /// Version 2: key columns are SQL (`"status"`, `(lower("email"))`), no longer bare names
 /// that could not be told from expressions.
-pub const SCHEMA_VERSION: u32 = 2;
+/// Version 3: `workload.statements` counts the DML statements (what `workload.planned` is a
+/// share of); the statements the search used are `workload.searched`.
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// The oldest version readers still accept: version 3 changed only the `workload` summary, so
+/// a version 2 report's recommendations still read the same.
+pub const OLDEST_READABLE: u32 = 2;
 
 /// The whole `dbopt advise --format json` document.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -76,9 +82,15 @@ pub struct IndexRecommendation {
     pub partitions: Vec<String>,
     /// The statements this index helps.
     pub statements: Vec<StatementBenefit>,
-    /// Estimated extra cost on writes, as a share of the table's write time (0.0 .. 1.0).
+    /// Estimated extra cost on writes, as a share of the table's current write cost (0.1 =
+    /// writes cost 10 % more; see `advisor::writes` for the model). 0 when the workload wrote
+    /// nothing to the table.
     #[serde(default)]
     pub write_overhead: f64,
+    /// What the index does to writers that a reviewer must know: updates it stops from
+    /// being HOT, with their measured rate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Why, in plain words (shown in reports and migration headers).
     #[serde(default)]
     pub reason: String,
@@ -135,4 +147,22 @@ impl WorkloadCost {
 pub struct Skipped {
     pub statement: String,
     pub reason: String,
+}
+
+/// An index's keys, INCLUDE columns and predicate for people, on one line:
+/// `status, created_at DESC INCLUDE total WHERE "deleted_at" IS NULL`.
+pub fn index_label(columns: &[IndexKey], include: &[String], predicate: Option<&str>) -> String {
+    let mut s = columns
+        .iter()
+        .map(IndexKey::label)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if !include.is_empty() {
+        s.push_str(&format!(" INCLUDE {}", include.join(", ")));
+    }
+    if let Some(p) = predicate {
+        s.push_str(" WHERE ");
+        s.push_str(&p.split_whitespace().collect::<Vec<_>>().join(" "));
+    }
+    s
 }

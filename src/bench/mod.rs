@@ -5,6 +5,7 @@
 //! on one.
 
 pub mod advise_scale;
+pub mod agreement;
 pub mod demo;
 pub mod demo_workload;
 pub mod error;

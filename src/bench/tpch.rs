@@ -220,6 +220,8 @@ pub struct TpchReport {
     /// (budget MB, cost %) of the Extend reference implementation's published width-2 sets
     /// (Kossmann et al.'s platform at SF1 on this machine type), costed in this run.
     pub reference: Vec<(f64, f64)>,
+    /// Width 2, per budget: dbopt's cost model's set costed by HypoPG against HypoPG's own.
+    pub agreement: Vec<crate::bench::agreement::Agreement>,
 }
 
 pub struct TpchOptions {
@@ -251,6 +253,56 @@ async fn total_cost<'a>(
         .sum()
 }
 
+/// The protocol's queries (Q2, Q17 and Q20 left out; Q15 over its view) as (number, SQL), and
+/// as a workload of one call each. The view must exist to plan Q15: [`run`] creates it.
+pub fn workload() -> (Vec<(u32, String)>, Workload) {
+    let selected: Vec<(u32, String)> = queries()
+        .into_iter()
+        .filter(|(n, _)| ![2, 17, 20].contains(n))
+        .map(|(n, q)| (n, if n == 15 { Q15.to_string() } else { q }))
+        .collect();
+    let workload = Workload {
+        statements: selected
+            .iter()
+            .map(|(n, q)| Statement {
+                fingerprint: format!("Q{n}"),
+                query: q.clone(),
+                calls: 1,
+                total_ms: 1.0,
+                mean_ms: 1.0,
+                source: Source::File,
+                toplevel: true,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    (selected, workload)
+}
+
+/// The search options of the protocol's runs at width `w` and `budget_mb`.
+pub fn search_options(w: usize, budget_mb: f64) -> SearchOptions {
+    #[allow(clippy::cast_possible_truncation)]
+    SearchOptions {
+        budget_bytes: Some((budget_mb * 1e6) as i64),
+        max_width: w,
+        min_improvement: 0.003,
+        min_table_improvement: SearchOptions::default().min_table_improvement,
+        write_cost_per_row: 0.0,
+        max_indexes: None,
+        existing: Default::default(),
+    }
+}
+
+/// Create Q15's view (idempotent).
+pub async fn create_q15_view(p: &ConnParams) -> pg::Result<()> {
+    pg::connect(p, &SessionOptions::unrestricted())
+        .await?
+        .batch_execute(Q15_VIEW)
+        .await
+        .map_err(|e| PgError::query("creating Q15's view", e))
+}
+
 /// Whether the database already holds the TPC-H tables (a database loaded by an earlier run).
 pub async fn is_loaded(p: &ConnParams) -> pg::Result<bool> {
     let c = pg::connect(p, &SessionOptions::default()).await?;
@@ -280,38 +332,15 @@ pub async fn run(
         progress("generating and loading TPC-H");
         Some(load(&p, o.scale_factor).await?)
     };
-    pg::connect(&p, &SessionOptions::unrestricted())
-        .await?
-        .batch_execute(Q15_VIEW)
-        .await
-        .map_err(|e| PgError::query("creating Q15's view", e))?;
+    create_q15_view(&p).await?;
     let ro = SessionOptions {
         statement_timeout: None,
         ..SessionOptions::default()
     };
     let conn = pg::connect(&p, &ro).await?;
     let catalog = pg::catalog::load(&conn).await?;
-    let selected: Vec<(u32, String)> = queries()
-        .into_iter()
-        .filter(|(n, _)| ![2, 17, 20].contains(n))
-        .map(|(n, q)| (n, if n == 15 { Q15.to_string() } else { q }))
-        .collect();
-    let workload = Workload {
-        statements: selected
-            .iter()
-            .map(|(n, q)| Statement {
-                fingerprint: format!("Q{n}"),
-                query: q.clone(),
-                calls: 1,
-                total_ms: 1.0,
-                mean_ms: 1.0,
-                source: Source::File,
-                toplevel: true,
-                ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
-    };
+    let (selected, workload) = workload();
+    let mut agreement = Vec::new();
     let report_runs = {
         let mut runs = Vec::new();
         let mut no_index = 0.0;
@@ -416,15 +445,16 @@ pub async fn run(
                 let pool = HypoPool::open(&p, &ro, o.jobs).await?;
                 let mut oracle =
                     HypoOracle::new(pool, &texts, catalog.clone(), SizeEstimate::Hypopg);
-                #[allow(clippy::cast_possible_truncation)]
-                let opts = SearchOptions {
-                    budget_bytes: Some((b * 1e6) as i64),
-                    max_width: w,
-                    min_improvement: 0.003,
-                    min_table_improvement: SearchOptions::default().min_table_improvement,
-                    write_cost_per_row: 0.0,
-                    max_indexes: None,
-                };
+                let opts = search_options(w, b);
+                if w == 2 {
+                    progress(&format!("model agreement: budget {b} MB"));
+                    agreement.push(
+                        crate::bench::agreement::measure(
+                            &p, &catalog, &prep, &opts, o.jobs, "tpch",
+                        )
+                        .await?,
+                    );
+                }
                 let out = select::search(&prep.stmts, &prep.candidates, &mut oracle, &opts).await;
                 let seconds = t0.elapsed().as_secs_f64();
                 let calls = oracle.calls();
@@ -519,6 +549,7 @@ pub async fn run(
         real_cost_pct,
         per_query,
         reference,
+        agreement,
     })
 }
 

@@ -207,6 +207,7 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
         min_table_improvement: (a.min_table_improvement > 0.0)
             .then_some(a.min_table_improvement / 100.0),
         write_cost_per_row: catalog.settings.random_page_cost * 0.5,
+        existing: advisor::writes::existing(&catalog),
     };
     let sp = report::progress(0, "choosing indexes");
     sp.enable_steady_tick(std::time::Duration::from_millis(120));

@@ -93,6 +93,15 @@ pub async fn run(g: &Globals, a: &BenchAdviseArgs) -> anyhow::Result<ExitStatus>
     if let (Some(b), Some(c)) = (r.built_mb, r.real_cost_pct) {
         println!("Width 2 at 500 MB, built for real: {b:.0} MB on disk; workload cost with the real indexes {c:.2} % of no index.");
     }
+    for a in &r.agreement {
+        println!(
+            "Cost model vs HypoPG, width 2 @ {:.0} MB (dbopt's size estimate): the model's set costs {:.2} % of no index, HypoPG's {:.2} %; ratio {:.3}.",
+            a.budget_mb.unwrap_or(f64::INFINITY),
+            100.0 * a.model_set_cost / a.no_index_cost.max(1e-9),
+            100.0 * a.hypopg_set_cost / a.no_index_cost.max(1e-9),
+            a.ratio
+        );
+    }
     for run in &r.runs {
         println!(
             "width {} @ {:.0} MB: {}",

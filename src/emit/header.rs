@@ -47,24 +47,15 @@ pub fn lines(ctx: &EmitContext, unit: &Unit, dir: Direction, timeouts: &str) -> 
             },
         ),
         format!(
-            "Index {} on {} ({}: {}{}{}).",
+            "Index {} on {} ({}: {}).",
             unit.name,
             rec.table,
             rec.method,
-            rec.columns
-                .iter()
-                .map(crate::index_key::IndexKey::label)
-                .collect::<Vec<_>>()
-                .join(", "),
-            if rec.include.is_empty() {
-                String::new()
-            } else {
-                format!(" INCLUDE {}", rec.include.join(", "))
-            },
-            rec.predicate
-                .as_deref()
-                .map(|p| format!(" WHERE {}", one_line(p)))
-                .unwrap_or_default(),
+            one_line(&crate::advisor::report::index_label(
+                &rec.columns,
+                &rec.include,
+                rec.predicate.as_deref()
+            )),
         ),
     ];
     match unit.part {
@@ -96,6 +87,9 @@ pub fn lines(ctx: &EmitContext, unit: &Unit, dir: Direction, timeouts: &str) -> 
         crate::report::bytes(rec.size_bytes),
         rec.write_overhead * 100.0
     ));
+    for w in &rec.warnings {
+        out.push(format!("Warning: {}.", one_line(w)));
+    }
     out.extend(timeouts.lines().map(str::to_string));
     if dir != Direction::Down && unit.concurrent() {
         let built: Vec<&str> = unit

@@ -20,7 +20,7 @@ pub mod writer;
 
 use std::path::Path;
 
-use crate::advisor::report::{AdviseReport, SCHEMA_VERSION};
+use crate::advisor::report::{AdviseReport, OLDEST_READABLE, SCHEMA_VERSION};
 
 pub use plan::{Step, Unit};
 pub use writer::{write_migrations, write_migrations_with, EmitContext};
@@ -86,7 +86,7 @@ pub enum EmitError {
     #[error("{path} is not a dbopt advise report: {reason}")]
     NotAReport { path: String, reason: String },
 
-    #[error("{path} has report schema_version {found}, this dbopt reads version {SCHEMA_VERSION}")]
+    #[error("{path} has report schema_version {found}, this dbopt reads versions {OLDEST_READABLE} to {SCHEMA_VERSION}")]
     SchemaVersion { path: String, found: u32 },
 
     #[error("recommendation {index:?} is unusable: {reason}")]
@@ -164,7 +164,7 @@ pub fn read_report(path: &Path) -> Result<AdviseReport, EmitError> {
                 reason: "no schema_version field".into(),
             })
         }
-        Some(v) if v != u64::from(SCHEMA_VERSION) => {
+        Some(v) if !(u64::from(OLDEST_READABLE)..=u64::from(SCHEMA_VERSION)).contains(&v) => {
             return Err(EmitError::SchemaVersion {
                 path: p,
                 found: u32::try_from(v).unwrap_or(u32::MAX),

@@ -102,6 +102,20 @@ pub fn render(r: &AdviseReport, format: Format) -> String {
             ]);
         }
         let _ = writeln!(out, "{t}");
+        for (i, rec) in r.recommendations.iter().enumerate() {
+            if rec.write_overhead > 0.0 {
+                let _ = writeln!(
+                    out,
+                    "#{}: writes to {} cost an estimated +{:.1} % more.",
+                    i + 1,
+                    rec.table,
+                    rec.write_overhead * 100.0
+                );
+            }
+            for w in &rec.warnings {
+                let _ = writeln!(out, "#{}: warning: {w}.", i + 1);
+            }
+        }
         h(
             &mut out,
             "DDL (run each statement on its own; CONCURRENTLY cannot run inside a transaction)",

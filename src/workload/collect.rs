@@ -128,6 +128,8 @@ pub fn merge(into: &mut Workload, other: Workload) {
         }
     }
     into.hidden += other.hidden;
+    // The statistics window (pg_stat_statements'): rates per second depend on it.
+    into.window_s = into.window_s.or(other.window_s);
     into.notes.extend(other.notes);
     into.plans.extend(other.plans);
     into.statements
@@ -150,6 +152,19 @@ mod tests {
         assert_eq!(s.query, "select * from t where id = $1");
         assert_eq!((s.calls, s.total_ms, s.mean_ms), (2, 6.0, 3.0));
         assert_eq!((s.min_ms, s.max_ms, s.stddev_ms), (2.0, 4.0, 1.0));
+    }
+
+    #[test]
+    fn merge_keeps_the_statistics_window() {
+        let mut w = Workload::default();
+        merge(
+            &mut w,
+            Workload {
+                window_s: Some(120.0),
+                ..Default::default()
+            },
+        );
+        assert_eq!(w.window_s, Some(120.0));
     }
 
     #[test]
