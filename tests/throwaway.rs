@@ -33,7 +33,8 @@ async fn starts_serves_and_removes_everything_on_stop() {
     assert!(root.join("data/PG_VERSION").exists());
     assert!(process_alive(pid));
     assert!(s.startup_time() < Duration::from_secs(30));
-    let c = pg::connect(&s.params("postgres"), &pg::SessionOptions::default())
+    // Not quiet: a quiet session turns pg_stat_statements.track off for itself.
+    let c = pg::connect(&s.params("postgres"), &pg::SessionOptions::unrestricted())
         .await
         .expect("connect");
     let preload: String = common::scalar(&c, "SHOW shared_preload_libraries").await;
