@@ -71,7 +71,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pg::activity::Activity;
+    use crate::workload::activity::Activity;
     use crate::rules::check_with_defaults;
 
     #[test]

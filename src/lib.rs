@@ -17,7 +17,7 @@
 //! | servers | `bench`, `archive`                                                             | work that drives a server through `pg`                |
 //! | adapter | `pg`                                                                           | connections, and every SQL text dbopt sends           |
 //! | domain  | `emit`, `advisor`, `inspect`, `snapshot`, `rules`, `analyze`, `workload`, `catalog` | the analyses, on plain data; no server           |
-//! | ground  | `ident`, `index_key`, `units`                                                  | quoting, index keys and DDL, findings, units; no I/O  |
+//! | ground  | `sql`, `findings`, `units`                                                     | quoting, index keys and DDL, findings, units; no I/O  |
 
 pub mod advisor;
 pub mod analyze;
@@ -26,12 +26,12 @@ pub mod bench;
 pub mod catalog;
 pub mod cli;
 pub mod emit;
-pub mod ident;
-pub mod index_key;
+pub mod findings;
 pub mod inspect;
 pub mod pg;
 pub mod report;
 pub mod rules;
 pub mod snapshot;
+pub mod sql;
 pub mod units;
 pub mod workload;

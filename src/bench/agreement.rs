@@ -12,7 +12,8 @@
 use serde::Serialize;
 
 use crate::advisor::candidates::Candidate;
-use crate::advisor::oracle::{CostModel, HypoOracle, SizeEstimate};
+use crate::advisor::oracle::{CostModel, SizeEstimate};
+use crate::pg::hypo::HypoOracle;
 use crate::advisor::select::{self, SearchOptions};
 use crate::advisor::Prepared;
 use crate::catalog::Catalog;

@@ -40,7 +40,7 @@ use tokio_postgres::error::ErrorPosition;
 
 use super::connect::Conn;
 use super::error::PgError;
-use super::{quote_ident, quote_literal};
+use crate::sql::{quote_ident, quote_literal};
 use crate::analyze::plan::{Plan, PlanError, PlanSummary};
 
 /// What to explain and how.

@@ -14,8 +14,10 @@ pub mod docker;
 pub mod doctor;
 pub mod error;
 pub mod explain;
+pub mod hypo;
 pub mod inspect;
 pub mod pgss;
+pub mod source;
 pub mod throwaway;
 pub mod whatif;
 
@@ -23,4 +25,3 @@ pub use connect::{connect, pool, Conn, SessionOptions};
 pub use conninfo::{ConnParams, SslMode};
 pub use error::{PgError, Result};
 
-pub use crate::ident::{quote_ident, quote_literal};
