@@ -87,8 +87,8 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workload::activity::{Activity, Session};
     use crate::rules::check_with_defaults;
+    use crate::workload::activity::{Activity, Session};
 
     #[test]
     fn only_long_idle_transactions() {

@@ -117,7 +117,13 @@ fn raw_string_len(s: &[char]) -> Option<usize> {
     }
     i += 1;
     while i < s.len() {
-        if s[i] == '"' && s[i + 1..].iter().take(hashes).filter(|&&h| h == '#').count() == hashes
+        if s[i] == '"'
+            && s[i + 1..]
+                .iter()
+                .take(hashes)
+                .filter(|&&h| h == '#')
+                .count()
+                == hashes
         {
             return Some(i + 1 + hashes);
         }
@@ -326,7 +332,10 @@ fn violations(table: &Table, uses: &[Use]) -> Vec<String> {
                 u.at, u.from, u.to
             )),
             (None, _) => out.push(format!("{}: module {} is in no layer", u.at, u.from)),
-            (_, None) => out.push(format!("{}: {} uses {}, which is in no layer", u.at, u.from, u.to)),
+            (_, None) => out.push(format!(
+                "{}: {} uses {}, which is in no layer",
+                u.at, u.from, u.to
+            )),
             _ => {}
         }
     }
@@ -414,7 +423,10 @@ fn every_module_of_the_crate_is_in_exactly_one_layer() {
         .map(|m| m.trim_end_matches(';').to_string())
         .collect();
     declared.sort();
-    assert_eq!(listed, declared, "the layer table and the `pub mod`s of src/lib.rs differ");
+    assert_eq!(
+        listed, declared,
+        "the layer table and the `pub mod`s of src/lib.rs differ"
+    );
 }
 
 #[test]
@@ -434,7 +446,10 @@ fn the_scanner_finds_paths_groups_and_super_chains_but_not_comments_or_strings()
         }
     "##;
     let module = vec!["top".to_string(), "file".to_string()];
-    let found: Vec<String> = references(code, &module).into_iter().map(|(m, _)| m).collect();
+    let found: Vec<String> = references(code, &module)
+        .into_iter()
+        .map(|(m, _)| m)
+        .collect();
     assert_eq!(found, ["alpha", "beta", "gamma", "delta", "epsilon"]);
     // One level up from a top-level file is the crate root.
     let found = references("fn f() { super::zeta::g() }", &["top".to_string()]);
@@ -452,7 +467,10 @@ fn a_use_of_a_higher_layer_and_a_cycle_are_both_reported() {
         at: format!("src/{from}.rs:1"),
     };
     assert!(violations(&table, &[u("cli", "a"), u("a", "b")]).is_empty());
-    let bad = violations(&table, &[u("a", "cli"), u("a", "b"), u("b", "a"), u("c", "a")]);
+    let bad = violations(
+        &table,
+        &[u("a", "cli"), u("a", "b"), u("b", "a"), u("c", "a")],
+    );
     assert_eq!(
         bad,
         [

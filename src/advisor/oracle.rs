@@ -273,7 +273,10 @@ mod tests {
             ..Default::default()
         };
         let mut m = CostModel::new(cat, vec![vec![a]]);
-        let ix = Candidate::btree("public.t", vec![crate::sql::index_key::IndexKey::column("a")]);
+        let ix = Candidate::btree(
+            "public.t",
+            vec![crate::sql::index_key::IndexKey::column("a")],
+        );
         let r = m.evaluate(&[(0, vec![]), (0, vec![ix.clone()])]).await;
         let (seq, idx) = (r[0].as_ref().unwrap(), r[1].as_ref().unwrap());
         assert!(idx.cost * 100.0 < seq.cost, "{} vs {}", idx.cost, seq.cost);

@@ -4,8 +4,8 @@
 pub mod candidates;
 pub mod plan;
 
-use crate::findings::Severity;
 use crate::findings::Finding;
+use crate::findings::Severity;
 use plan::Node;
 
 /// A finding about one plan node, named the way the plan tree shows it.

@@ -15,9 +15,9 @@ use futures_util::SinkExt;
 use serde::Serialize;
 
 use crate::advisor::oracle::SizeEstimate;
-use crate::pg::hypo::HypoOracle;
 use crate::advisor::select::{self, Oracle, SearchOptions};
 use crate::advisor::{self, Filters};
+use crate::pg::hypo::HypoOracle;
 use crate::pg::whatif::{HypoPool, WhatIfRequest};
 use crate::pg::{self, ConnParams, PgError, SessionOptions};
 use crate::workload::{Source, Statement, Workload};

@@ -6,12 +6,12 @@ use super::args::parse_percent;
 use super::demo::{self, DemoArgs};
 use super::{ExitStatus, Globals};
 use crate::advisor::oracle::{CostModel, SizeEstimate};
-use crate::pg::hypo::HypoOracle;
 use crate::advisor::report::{AdviseReport, Verification};
 use crate::advisor::select::{self, Oracle, SearchOptions};
 use crate::advisor::{self, Filters};
-use crate::pg::{self, PgError};
 use crate::findings::Severity;
+use crate::pg::hypo::HypoOracle;
+use crate::pg::{self, PgError};
 use crate::report::{self, Format};
 use crate::rules::{self, Config, Ctx, Scope};
 

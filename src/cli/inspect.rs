@@ -10,8 +10,8 @@ use clap::Args;
 use super::source::SourceArgs;
 use super::{ExitStatus, Globals};
 use crate::catalog::Catalog;
-use crate::inspect::{self, QuerySort};
 use crate::findings::{Finding, Severity};
+use crate::inspect::{self, QuerySort};
 use crate::report::{self, inspect as render, Format};
 use crate::rules::{self, Config, Ctx, Scope};
 

@@ -6,8 +6,8 @@
 use clap::Args;
 
 use super::{ExitStatus, Globals};
-use crate::report::nplusone::{LoopReport, NplusoneReport};
 use crate::findings::Severity;
+use crate::report::nplusone::{LoopReport, NplusoneReport};
 use crate::report::{self, Format};
 use crate::rules::n_plus_one::{self, Params};
 use crate::rules::{Config, RuleError};

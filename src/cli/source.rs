@@ -8,8 +8,8 @@ use clap::Args;
 
 use super::args::parse_duration;
 use super::Globals;
-use crate::workload::log::{LogFormat, DEFAULT_PREFIX};
 use crate::pg::source::{self as pg_source, Live};
+use crate::workload::log::{LogFormat, DEFAULT_PREFIX};
 use crate::workload::source::{self, Loaded, SourceSpec};
 
 /// Where the workload comes from. Without any of these, pg_stat_statements is read.

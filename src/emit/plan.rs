@@ -9,8 +9,8 @@
 use crate::advisor::report::{AdviseReport, IndexRecommendation};
 use crate::sql::quote_ident;
 
-use crate::sql::ddl::{self, MAX_IDENT};
 use super::{EmitError, MigrationFormat};
+use crate::sql::ddl::{self, MAX_IDENT};
 
 /// Index methods dbopt writes DDL for.
 pub const METHODS: [&str; 6] = ["btree", "hash", "gist", "spgist", "gin", "brin"];

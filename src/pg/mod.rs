@@ -24,4 +24,3 @@ pub mod whatif;
 pub use connect::{connect, pool, Conn, SessionOptions};
 pub use conninfo::{ConnParams, SslMode};
 pub use error::{PgError, Result};
-

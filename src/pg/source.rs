@@ -78,10 +78,7 @@ pub fn from_activity(samples: &[Sample]) -> Workload {
     let mut longest: std::collections::BTreeMap<(i32, String), (f64, &str)> =
         std::collections::BTreeMap::new();
     // Other dbopt sessions that could not keep out of the statistics are not the workload either.
-    for s in samples
-        .iter()
-        .filter(|s| !is_own(&s.query))
-    {
+    for s in samples.iter().filter(|s| !is_own(&s.query)) {
         let e = longest
             .entry((s.pid, s.query_start.clone()))
             .or_insert((0.0, &s.query));

@@ -5,8 +5,8 @@ use crate::sql::ident::quote_ident;
 use std::fmt::Write as _;
 
 use super::{table, Format};
-use crate::units::bytes;
 use crate::advisor::report::AdviseReport;
+use crate::units::bytes;
 
 fn pct(before: f64, after: f64) -> String {
     if before <= 0.0 {

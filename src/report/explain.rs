@@ -14,8 +14,8 @@ use serde::Serialize;
 use super::{status_cell, table, Format};
 use crate::analyze::count;
 use crate::analyze::plan::{Node, Plan, PlanSummary};
-use crate::pg::explain::{Explained, Mode};
 use crate::findings::Finding;
+use crate::pg::explain::{Explained, Mode};
 use crate::workload::shape::{Shape, StatementKind};
 
 /// Everything `dbopt explain` found, as printed and as `--format json`.

@@ -6,13 +6,13 @@ use std::fmt::Write as _;
 use comfy_table::Cell;
 
 use super::{status_cell, table, Format};
-use crate::sql::one_line;
-use crate::units::bytes;
+use crate::findings::Finding;
 use crate::inspect::{
     ConnectionsReport, Count, IndexesReport, QueriesReport, SizeReport, TablesReport,
 };
+use crate::sql::one_line;
+use crate::units::bytes;
 use crate::workload::activity::Session;
-use crate::findings::Finding;
 
 fn pct(x: f64) -> String {
     format!("{:.1} %", x * 100.0)
