@@ -8,7 +8,7 @@ use dbopt::advisor::candidates::{self, Access, Candidate, OrderCol};
 use dbopt::advisor::oracle::CostModel;
 use dbopt::advisor::select::{self, SearchOptions, StmtInput};
 use dbopt::catalog::{Catalog, Column, ColumnStats, Table};
-use dbopt::index_key::KeyExpr;
+use dbopt::sql::index_key::KeyExpr;
 
 /// 500 tables of 8 columns with varied statistics.
 fn catalog(tables: usize) -> Catalog {

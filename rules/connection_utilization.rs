@@ -71,8 +71,8 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pg::activity::Activity;
     use crate::rules::check_with_defaults;
+    use crate::workload::activity::Activity;
 
     #[test]
     fn utilization_grades() {

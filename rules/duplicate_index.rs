@@ -105,7 +105,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                 b.definition.clone(),
                 format!(
                     "{} on disk, {} scans",
-                    crate::report::bytes(a.size_bytes),
+                    crate::units::bytes(a.size_bytes),
                     a.scans
                 ),
             ],

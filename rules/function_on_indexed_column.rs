@@ -13,9 +13,9 @@
 //! An expression index on exactly that expression, or rewrite the predicate on the bare
 //! column (`created_at >= $1 AND created_at < $1 + 1 day` instead of `created_at::date = $1`).
 
-use crate::emit::ddl;
-use crate::index_key::{IndexKey, KeyExpr};
 use crate::rules::prelude::*;
+use crate::sql::ddl;
+use crate::sql::index_key::{IndexKey, KeyExpr};
 use crate::workload::shape::PredKind;
 use crate::workload::shaped::{shaped, short};
 

@@ -78,7 +78,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::check_plan;
+    use crate::rules::check_plan;
 
     #[test]
     fn batches_above_one() {

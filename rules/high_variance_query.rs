@@ -63,7 +63,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                 message: format!(
                     "time varies {cv:.1}× its mean over {} calls: {}",
                     s.calls,
-                    crate::report::one_line(&s.query, 80)
+                    crate::sql::one_line(&s.query, 80)
                 ),
                 evidence: vec![format!(
                     "mean {:.1} ms, stddev {:.1} ms, min {:.1} ms, max {:.1} ms",

@@ -73,7 +73,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                     format!("transaction open for {:.0} s", s.xact_age_s.unwrap_or(age)),
                     format!(
                         "last statement: {}",
-                        crate::report::one_line(s.query.as_deref().unwrap_or("?"), 80)
+                        crate::sql::one_line(s.query.as_deref().unwrap_or("?"), 80)
                     ),
                 ],
                 remedy: "end it and fix the code path; set idle_in_transaction_session_timeout"
@@ -87,8 +87,8 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pg::activity::{Activity, Session};
     use crate::rules::check_with_defaults;
+    use crate::workload::activity::{Activity, Session};
 
     #[test]
     fn only_long_idle_transactions() {

@@ -42,7 +42,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
             message: format!("index {} on {} is invalid", ix.name, ix.table),
             evidence: vec![
                 ix.definition.clone(),
-                format!("{} on disk", crate::report::bytes(ix.size_bytes)),
+                format!("{} on disk", crate::units::bytes(ix.size_bytes)),
             ],
             remedy: format!(
                 "drop it and build it again: {}",

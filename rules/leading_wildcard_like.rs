@@ -18,8 +18,8 @@
 //! serves `LIKE '%x%'`; for suffix searches index `reverse(col)`; or search differently
 //! (full-text search, a normalized column).
 
-use crate::index_key::IndexKey;
 use crate::rules::prelude::*;
+use crate::sql::index_key::IndexKey;
 use crate::workload::shape::PredValue;
 use crate::workload::shaped::{shaped, short};
 

@@ -128,7 +128,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::check_plan;
+    use crate::rules::check_plan;
 
     #[test]
     fn grades_by_factor_at_the_origin() {

@@ -87,7 +87,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::check_plan;
+    use crate::rules::check_plan;
 
     fn plan(kept: u32, removed: u32) -> String {
         format!(

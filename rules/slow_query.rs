@@ -59,7 +59,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                     "mean {:.1} ms over {} calls: {}",
                     s.mean_ms,
                     s.calls,
-                    crate::report::one_line(&s.query, 80)
+                    crate::sql::one_line(&s.query, 80)
                 ),
                 evidence: vec![format!(
                     "total {:.0} ms, min {:.1} ms, max {:.1} ms",

@@ -68,8 +68,8 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
         if let (Some(r), Some(bytes)) = (b.estimated_ratio, b.estimated_bytes) {
             evidence.push(format!(
                 "about {} of {} heap not needed by live rows ({:.0} %)",
-                crate::report::bytes(bytes),
-                crate::report::bytes(t.heap_bytes),
+                crate::units::bytes(bytes),
+                crate::units::bytes(t.heap_bytes),
                 r * 100.0
             ));
         }

@@ -87,7 +87,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
             message: format!("index {} on {} has never been scanned", ix.name, ix.table),
             evidence: vec![
                 format!("0 scans; {age_text}"),
-                format!("{} on disk", crate::report::bytes(ix.size_bytes)),
+                format!("{} on disk", crate::units::bytes(ix.size_bytes)),
             ],
             remedy: "drop it, after checking replicas and rare jobs".into(),
             sql: Some(ddl::drop_index(&ix.schema, &ix.name)),

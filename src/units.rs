@@ -1,6 +1,7 @@
 //! Units people type on the command line and in workload files: durations ("500ms", "30s",
-//! "5min", "365d") and sizes ("500MB", "2GB"). Kept apart from `cli` because library code
-//! (workload files of `bench`) reads the same notation.
+//! "5min", "365d") and sizes ("500MB", "2GB"), and sizes written back for people
+//! ([`bytes`]). Kept apart from `cli` because library code (workload files of `bench`, the
+//! rules' evidence) reads and writes the same notation.
 //!
 //! Why every parser has a ceiling: the values feed `Duration` and `Instant` arithmetic, byte
 //! counts and PostgreSQL settings, all of which overflow (and `Duration::from_secs_f64`
@@ -145,9 +146,33 @@ fn split_number(s: &str) -> (&str, &str) {
     s.split_at(split)
 }
 
+/// Bytes for people: `1.2 GB`, `340 kB`.
+pub fn bytes(n: i64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    #[allow(clippy::cast_precision_loss)]
+    let mut v = n as f64;
+    let mut u = 0;
+    while v.abs() >= 1024.0 && u < units.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_are_human() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(1536), "1.5 kB");
+        assert_eq!(bytes(3 * 1024 * 1024 * 1024), "3.0 GB");
+    }
 
     #[test]
     fn durations() {

@@ -53,7 +53,7 @@ fn recs(r: &Value) -> Vec<(String, Vec<String>)> {
                     .iter()
                     .map(|c| {
                         // Keys are SQL in the report; compare them as people read them.
-                        dbopt::index_key::IndexKey::parse(c.as_str().unwrap())
+                        dbopt::sql::index_key::IndexKey::parse(c.as_str().unwrap())
                             .unwrap()
                             .label()
                     })

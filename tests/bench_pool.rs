@@ -335,7 +335,7 @@ async fn limited_role(p: &dbopt::pg::ConnParams, name: &str, limit: u32) -> Stri
         .await
         .batch_execute(&format!(
             "CREATE ROLE {} LOGIN PASSWORD 'pw' CONNECTION LIMIT {limit}",
-            dbopt::pg::quote_ident(name)
+            dbopt::sql::quote_ident(name)
         ))
         .await
         .unwrap();

@@ -20,7 +20,7 @@ async fn db(tag: &str, db_settings: &[(&str, &str)], setup: &str) -> ConnParams 
     for (k, v) in db_settings.iter().chain(&parallel_off) {
         c.batch_execute(&format!(
             "ALTER DATABASE {} SET {k} = {v}",
-            pg::quote_ident(&name)
+            dbopt::sql::quote_ident(&name)
         ))
         .await
         .expect("database setting");

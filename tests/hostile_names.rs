@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{assert_success, dbopt, fresh_db, setup_conn};
-use dbopt::index_key::{IndexKey, KeyExpr};
+use dbopt::sql::index_key::{IndexKey, KeyExpr};
 use serde_json::Value;
 
 fn names() -> Vec<String> {
@@ -29,7 +29,7 @@ fn names() -> Vec<String> {
 }
 
 fn q(s: &str) -> String {
-    dbopt::ident::quote_ident(s)
+    dbopt::sql::ident::quote_ident(s)
 }
 
 const EXPR_TABLE: &str = "t_expr";

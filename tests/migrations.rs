@@ -431,7 +431,7 @@ fn round_trip(s: &str) {
 #[tokio::test]
 async fn quoted_names_work_end_to_end() {
     use dbopt::advisor::report::IndexRecommendation;
-    use dbopt::index_key::{IndexKey, Nulls};
+    use dbopt::sql::index_key::{IndexKey, Nulls};
     let p = fresh_db("quoted").await;
     let c = setup_conn(&p).await;
     c.batch_execute(

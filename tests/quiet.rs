@@ -185,12 +185,12 @@ async fn advise_five_times_as_monitoring_role_changes_nothing() {
     let admin = pg::connect(&p, &SessionOptions::unrestricted().quiet())
         .await
         .unwrap();
-    let r = pg::quote_ident(&role);
+    let r = dbopt::sql::quote_ident(&role);
     admin
         .batch_execute(&format!(
             "CREATE ROLE {r} LOGIN PASSWORD {pw}; GRANT pg_monitor TO {r}; \
              GRANT SELECT ON ALL TABLES IN SCHEMA public TO {r};",
-            pw = pg::quote_literal(password)
+            pw = dbopt::sql::quote_literal(password)
         ))
         .await
         .expect("create role");

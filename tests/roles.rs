@@ -61,7 +61,7 @@ async fn world(tag: &str) -> World {
         format!("sel_{db}"),
         format!("own_{db}"),
     );
-    let q = pg::quote_ident;
+    let q = dbopt::sql::quote_ident;
     let c = common::setup_conn(&admin).await;
     c.batch_execute(&format!(
         "CREATE ROLE {m} LOGIN PASSWORD 'pw-{mon}'; GRANT pg_monitor TO {m};
@@ -117,12 +117,12 @@ async fn drop_world(w: World) {
     let c = common::setup_conn(&s.params("postgres")).await;
     c.batch_execute(&format!(
         "DROP DATABASE {} WITH (FORCE)",
-        pg::quote_ident(w.admin.dbname())
+        dbopt::sql::quote_ident(w.admin.dbname())
     ))
     .await
     .unwrap();
     for r in w.roles() {
-        c.batch_execute(&format!("DROP ROLE {}", pg::quote_ident(r)))
+        c.batch_execute(&format!("DROP ROLE {}", dbopt::sql::quote_ident(r)))
             .await
             .unwrap();
     }
@@ -395,7 +395,7 @@ async fn a_select_only_role_is_told_what_is_hidden_and_the_exact_grant() {
         .await
         .batch_execute(&format!(
             "REVOKE CONNECT ON DATABASE {} FROM PUBLIC",
-            pg::quote_ident(w.admin.dbname())
+            dbopt::sql::quote_ident(w.admin.dbname())
         ))
         .await
         .unwrap();

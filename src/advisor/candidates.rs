@@ -12,8 +12,8 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use crate::catalog::{Catalog, Index};
-use crate::emit::ddl::{self, IndexDef};
-use crate::index_key::{IndexKey, KeyExpr, Nulls};
+use crate::sql::ddl::{self, IndexDef};
+use crate::sql::index_key::{IndexKey, KeyExpr, Nulls};
 
 /// An ORDER BY key on one table.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -329,7 +329,7 @@ fn render_catalog_expr(catalog_text: &str) -> Option<String> {
         .try_with_sql(catalog_text)
         .and_then(|mut p| p.parse_expr())
         .ok()
-        .and_then(|e| crate::index_key::render_expr(&e))
+        .and_then(|e| crate::sql::index_key::render_expr(&e))
 }
 
 /// An existing valid, unconditional index as a candidate, for costing what the table has

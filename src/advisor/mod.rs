@@ -2,7 +2,8 @@
 //! (HypoPG or dbopt's model), a greedy search for the best set under a budget, and a report
 //! that shows the evidence.
 //!
-//! This module never talks to a server itself: the HypoPG oracle goes through `crate::pg`.
+//! This module never talks to a server itself: the caller hands in an [`select::Oracle`], the
+//! HypoPG one (`crate::pg::hypo`) or dbopt's cost model ([`oracle::CostModel`]).
 
 pub mod candidates;
 pub mod oracle;
@@ -14,8 +15,8 @@ pub mod writes;
 use std::collections::BTreeSet;
 
 use crate::catalog::{Catalog, TableKind};
-use crate::emit::ddl;
-use crate::index_key::KeyExpr;
+use crate::sql::ddl;
+use crate::sql::index_key::KeyExpr;
 use crate::workload::plannable::{self, plannable, Plannable};
 use crate::workload::shape::{self, PredKind, PredValue, StatementKind};
 use crate::workload::Workload;
@@ -153,7 +154,7 @@ fn identifiers(sql: &str) -> BTreeSet<String> {
 /// A constant predicate as SQL for a partial index (`"deleted_at" IS NULL`, `"status" = 'new'`);
 /// `value` is the constant as dbopt rendered it.
 fn constant_sql(column: &str, op: &str, value: Option<&str>) -> Option<String> {
-    let col = crate::pg::quote_ident(column);
+    let col = crate::sql::quote_ident(column);
     match op {
         "IS NULL" => Some(format!("{col} IS NULL")),
         "=" | "IS TRUE" | "IS FALSE" => Some(format!("{col} = {}", value?)),
@@ -376,7 +377,7 @@ pub fn prepare(
 /// recommended plain (not partial) B-tree leads with its columns (in any order). The finding is matched by the
 /// fix it proposes, built by the same function the rule uses.
 pub fn drop_resolved(
-    findings: &mut Vec<crate::rules::Finding>,
+    findings: &mut Vec<crate::findings::Finding>,
     recs: &[IndexRecommendation],
     catalog: &Catalog,
 ) {
@@ -424,7 +425,7 @@ pub fn build_report(
         .filter(|w| *w > 60.0)
         .map_or(1.0, |w| w / 86_400.0);
     let mut recs = Vec::new();
-    let defs: Vec<(&str, &[crate::index_key::IndexKey], Option<&str>)> = out
+    let defs: Vec<(&str, &[crate::sql::index_key::IndexKey], Option<&str>)> = out
         .chosen
         .iter()
         .map(|c| {
@@ -588,7 +589,7 @@ mod tests {
     fn fk_case(
         pred: Option<&str>,
     ) -> (
-        Vec<crate::rules::Finding>,
+        Vec<crate::findings::Finding>,
         Vec<IndexRecommendation>,
         Catalog,
     ) {
@@ -600,9 +601,9 @@ mod tests {
             ref_table: "public.p".into(),
             ref_columns: vec!["id".into()],
         });
-        let finding = crate::rules::Finding {
+        let finding = crate::findings::Finding {
             rule: "fk-without-index".into(),
-            severity: crate::rules::Severity::Warning,
+            severity: crate::findings::Severity::Warning,
             object: "public.child".into(),
             message: String::new(),
             evidence: vec![],
@@ -611,7 +612,7 @@ mod tests {
         };
         let rec = IndexRecommendation {
             table: "public.child".into(),
-            columns: vec![crate::index_key::IndexKey::column("p_id")],
+            columns: vec![crate::sql::index_key::IndexKey::column("p_id")],
             predicate: pred.map(str::to_string),
             method: "btree".into(),
             ..Default::default()

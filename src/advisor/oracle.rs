@@ -1,5 +1,6 @@
-//! The two sources of what-if costs: HypoPG on the server (the planner's own judgement), and
-//! dbopt's cost model for servers without HypoPG.
+//! The two sources of what-if costs: HypoPG on the server (the planner's own judgement, the
+//! [`Oracle`] `crate::pg::hypo::HypoOracle`, which lives with the other server code), and
+//! dbopt's cost model for servers without HypoPG (here, on plain data).
 //!
 //! Why a model of our own at all: HypoPG is an extension many managed services do not offer.
 //! The model follows the planner's formulas (sequential pages, random pages weighted by
@@ -11,13 +12,11 @@
 //! is credited with savings the existing index already gives.
 
 use crate::catalog::Catalog;
-use crate::index_key::KeyExpr;
-use crate::pg::whatif::{HypoPool, WhatIfRequest};
+use crate::sql::index_key::KeyExpr;
 
 use super::candidates::{Access, Candidate};
 use super::select::{Eval, Oracle};
 use super::size;
-use crate::workload::shape::placeholders;
 
 /// Which size estimate the budget counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -26,96 +25,6 @@ pub enum SizeEstimate {
     Dbopt,
     /// HypoPG's estimate (ignores deduplication; the index-selection literature's protocol).
     Hypopg,
-}
-
-/// What-if costs from HypoPG.
-pub struct HypoOracle {
-    pub pool: HypoPool,
-    /// Text, number of parameters, and their types (empty: inferred).
-    statements: Vec<(String, usize, Vec<String>)>,
-    catalog: Catalog,
-    sizes: SizeEstimate,
-}
-
-impl HypoOracle {
-    pub fn new(
-        pool: HypoPool,
-        statements: &[String],
-        catalog: Catalog,
-        sizes: SizeEstimate,
-    ) -> Self {
-        HypoOracle {
-            pool,
-            statements: statements
-                .iter()
-                .map(|s| (s.clone(), placeholders(s), vec![]))
-                .collect(),
-            catalog,
-            sizes,
-        }
-    }
-
-    /// The parameter types each statement plans with (as [`crate::pg::explain::plan_generic`]
-    /// found them), in statement order; an empty list leaves them to the server.
-    #[must_use]
-    pub fn with_types(mut self, types: Vec<Vec<String>>) -> Self {
-        for (s, t) in self.statements.iter_mut().zip(types) {
-            s.2 = t;
-        }
-        self
-    }
-}
-
-impl Oracle for HypoOracle {
-    async fn evaluate(&mut self, reqs: &[(usize, Vec<Candidate>)]) -> Vec<Result<Eval, String>> {
-        let wreqs: Vec<WhatIfRequest> = reqs
-            .iter()
-            .map(|(q, cfg)| WhatIfRequest {
-                sql: self.statements[*q].0.clone(),
-                params: self.statements[*q].1,
-                types: self.statements[*q].2.clone(),
-                indexes: cfg.iter().map(Candidate::hypo_ddl).collect(),
-            })
-            .collect();
-        let results = self.pool.explain_all(&wreqs).await;
-        results
-            .into_iter()
-            .map(|r| match r {
-                Ok(p) => Ok(Eval {
-                    cost: p.cost,
-                    used: p.used,
-                }),
-                Err(e) => Err(e.to_string()),
-            })
-            .collect()
-    }
-
-    async fn size(&mut self, c: &Candidate) -> i64 {
-        match self.sizes {
-            SizeEstimate::Dbopt => size::estimate(c, &self.catalog),
-            SizeEstimate::Hypopg => match self.pool.first().hypo_size(&c.hypo_ddl()).await {
-                Ok(s) => s,
-                Err(_) => size::estimate(c, &self.catalog),
-            },
-        }
-    }
-
-    async fn check(&mut self, c: &Candidate) -> Result<(), String> {
-        self.pool
-            .first()
-            .hypo_size(&c.hypo_ddl())
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-
-    fn calls(&self) -> u64 {
-        self.pool.calls()
-    }
-
-    fn name(&self) -> &'static str {
-        "hypopg"
-    }
 }
 
 /// What-if costs from dbopt's own model of the planner.
@@ -364,7 +273,10 @@ mod tests {
             ..Default::default()
         };
         let mut m = CostModel::new(cat, vec![vec![a]]);
-        let ix = Candidate::btree("public.t", vec![crate::index_key::IndexKey::column("a")]);
+        let ix = Candidate::btree(
+            "public.t",
+            vec![crate::sql::index_key::IndexKey::column("a")],
+        );
         let r = m.evaluate(&[(0, vec![]), (0, vec![ix.clone()])]).await;
         let (seq, idx) = (r[0].as_ref().unwrap(), r[1].as_ref().unwrap());
         assert!(idx.cost * 100.0 < seq.cost, "{} vs {}", idx.cost, seq.cost);

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::index_key::IndexKey;
+use crate::sql::index_key::IndexKey;
 
 /// Bump on any incompatible change; readers refuse versions they do not know.
 /// Version 2: key columns are SQL (`"status"`, `(lower("email"))`), no longer bare names
@@ -57,7 +57,7 @@ pub struct Verification {
 /// One recommended index.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct IndexRecommendation {
-    /// Schema-qualified table, e.g. `public.leads` (unquoted; see [`crate::emit::ddl`] for quoting).
+    /// Schema-qualified table, e.g. `public.leads` (unquoted; see [`crate::sql::ddl`] for quoting).
     pub table: String,
     /// Key columns as written in the index definition, each a string [`IndexKey::sql`] writes
     /// and [`IndexKey::parse`] reads back: `"status"`, `"created_at" DESC NULLS LAST`,

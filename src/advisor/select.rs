@@ -15,7 +15,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 
 use super::candidates::{Access, Candidate};
-use crate::index_key::{IndexKey, KeyExpr};
+use crate::sql::index_key::{IndexKey, KeyExpr};
 
 /// One statement of the workload, as the search sees it.
 #[derive(Debug, Clone, Default)]

@@ -7,7 +7,7 @@
 //! pages.
 
 use crate::catalog::{Catalog, Table};
-use crate::index_key::KeyExpr;
+use crate::sql::index_key::KeyExpr;
 
 use super::candidates::Candidate;
 
@@ -66,7 +66,7 @@ pub fn estimate(c: &Candidate, cat: &Catalog) -> i64 {
             KeyExpr::Expression(e) => t
                 .columns
                 .iter()
-                .find(|cl| e.contains(&crate::ident::quote_ident(&cl.name)))
+                .find(|cl| e.contains(&crate::sql::ident::quote_ident(&cl.name)))
                 .and_then(|cl| cl.stats.as_ref())
                 .map_or(8.0, |s| f64::from(s.avg_width.max(1))),
         }
@@ -186,7 +186,10 @@ mod tests {
     fn unique_int_column_is_about_22_mb() {
         // A real 1M-row int4 unique index is ~21.4 MB (measured on PG 15).
         let s = estimate(
-            &Candidate::btree("public.t", vec![crate::index_key::IndexKey::column("a")]),
+            &Candidate::btree(
+                "public.t",
+                vec![crate::sql::index_key::IndexKey::column("a")],
+            ),
             &cat(-1.0, "integer"),
         );
         let mb = s as f64 / 1e6;
@@ -196,16 +199,25 @@ mod tests {
     #[test]
     fn low_cardinality_deduplicates() {
         let dedup = estimate(
-            &Candidate::btree("public.t", vec![crate::index_key::IndexKey::column("a")]),
+            &Candidate::btree(
+                "public.t",
+                vec![crate::sql::index_key::IndexKey::column("a")],
+            ),
             &cat(10.0, "integer"),
         );
         let unique = estimate(
-            &Candidate::btree("public.t", vec![crate::index_key::IndexKey::column("a")]),
+            &Candidate::btree(
+                "public.t",
+                vec![crate::sql::index_key::IndexKey::column("a")],
+            ),
             &cat(-1.0, "integer"),
         );
         assert!(dedup * 2 < unique, "{dedup} vs {unique}");
         let blocked = estimate(
-            &Candidate::btree("public.t", vec![crate::index_key::IndexKey::column("a")]),
+            &Candidate::btree(
+                "public.t",
+                vec![crate::sql::index_key::IndexKey::column("a")],
+            ),
             &cat(10.0, "numeric"),
         );
         assert!(blocked > dedup * 2, "numeric cannot deduplicate");
@@ -214,7 +226,10 @@ mod tests {
     #[test]
     fn partial_index_is_smaller() {
         let c = cat(-1.0, "integer");
-        let mut p = Candidate::btree("public.t", vec![crate::index_key::IndexKey::column("a")]);
+        let mut p = Candidate::btree(
+            "public.t",
+            vec![crate::sql::index_key::IndexKey::column("a")],
+        );
         let full = estimate(&p, &c);
         p.predicate = Some("a IS NULL".into());
         assert!(estimate(&p, &c) < full / 3);

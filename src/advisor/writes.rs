@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::candidates::Candidate;
 use super::select::StmtInput;
 use crate::catalog::Catalog;
-use crate::index_key::KeyExpr;
+use crate::sql::index_key::KeyExpr;
 use crate::workload::shape::StatementKind;
 
 /// Per table: the columns each existing valid index reads (what decides HOT).
@@ -220,7 +220,7 @@ impl Writes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index_key::IndexKey;
+    use crate::sql::index_key::IndexKey;
 
     fn write(kind: StatementKind, rows: f64, set: &[&str]) -> StmtInput {
         StmtInput {

@@ -40,10 +40,10 @@ pub fn for_shape(shape: &Shape) -> Vec<String> {
         let table = a
             .table
             .split('.')
-            .map(crate::pg::quote_ident)
+            .map(crate::sql::quote_ident)
             .collect::<Vec<_>>()
             .join(".");
-        let cols: Vec<String> = cols.iter().map(|c| crate::pg::quote_ident(c)).collect();
+        let cols: Vec<String> = cols.iter().map(|c| crate::sql::quote_ident(c)).collect();
         let ddl = format!("CREATE INDEX ON {table} ({})", cols.join(", "));
         if !out.contains(&ddl) {
             out.push(ddl);

@@ -4,8 +4,8 @@
 pub mod candidates;
 pub mod plan;
 
-use crate::report::Severity;
-use crate::rules::Finding;
+use crate::findings::Finding;
+use crate::findings::Severity;
 use plan::Node;
 
 /// A finding about one plan node, named the way the plan tree shows it.
@@ -43,18 +43,6 @@ pub fn count(n: f64) -> String {
     } else {
         out
     }
-}
-
-/// For rule tests: run one plan rule with default settings on a plan given as EXPLAIN JSON.
-#[cfg(test)]
-pub fn check_plan(rule: &crate::rules::Rule, json: &str) -> Vec<Finding> {
-    let v: serde_json::Value = serde_json::from_str(json).expect("test plan JSON");
-    let p = plan::Plan::from_json(&v).expect("test plan");
-    let ctx = crate::rules::Ctx {
-        plan: Some(&p),
-        ..Default::default()
-    };
-    (rule.check)(&ctx, &crate::rules::Config::default().for_rule(rule.id)).expect("rule runs")
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ use sqlparser::tokenizer::{Token, Tokenizer};
 
 use super::plan::Column;
 use super::ArchiveError;
-use crate::pg::{quote_ident, quote_literal};
+use crate::sql::{quote_ident, quote_literal};
 
 /// Deepest expression tree the walker accepts.
 pub const MAX_DEPTH: usize = 200;

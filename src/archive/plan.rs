@@ -9,8 +9,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{filter, q, sql, ArchiveError, Result};
-pub use crate::ident::sql_name;
-use crate::pg::{quote_ident, Conn};
+use crate::pg::Conn;
+pub use crate::sql::ident::sql_name;
+use crate::sql::quote_ident;
 
 /// What happens to the selected rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]

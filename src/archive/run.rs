@@ -238,9 +238,9 @@ async fn add_month_partitions(src: &Conn, archive_conn: &Conn, plan: &Plan) -> R
         let (tag, from, to): (String, String, String) = (m.get(0), m.get(1), m.get(2));
         let ddl = format!(
             "CREATE TABLE IF NOT EXISTS {schema}.{} PARTITION OF {archive} FOR VALUES FROM ({}) TO ({})",
-            crate::pg::quote_ident(&format!("{rel}_p{tag}")),
-            crate::pg::quote_literal(&from),
-            crate::pg::quote_literal(&to)
+            crate::sql::quote_ident(&format!("{rel}_p{tag}")),
+            crate::sql::quote_literal(&from),
+            crate::sql::quote_literal(&to)
         );
         match archive_conn.batch_execute(&ddl).await {
             Ok(()) => created += 1,

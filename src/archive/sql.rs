@@ -13,7 +13,8 @@ use tokio_postgres::types::ToSql;
 use super::filter::{shown, Filter};
 use super::plan::{Column, Plan, Strategy};
 use super::{q, ArchiveError, Result};
-use crate::pg::{quote_ident, Conn};
+use crate::pg::Conn;
+use crate::sql::quote_ident;
 
 fn list(cols: &[&Column], prefix: &str) -> String {
     cols.iter()

@@ -110,7 +110,7 @@ pub async fn load(
         return Ok(None);
     }
     let t0 = Instant::now();
-    let schema = pg::quote_ident(SCHEMA);
+    let schema = crate::sql::quote_ident(SCHEMA);
     c.batch_execute(&format!(
         "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"
     ))
@@ -136,7 +136,7 @@ pub async fn load(
     }
     c.batch_execute(&format!(
         "COMMENT ON SCHEMA {schema} IS {}",
-        pg::quote_literal(&marker)
+        crate::sql::quote_literal(&marker)
     ))
     .await
     .map_err(|e| PgError::query("marking the scale schema", e))?;

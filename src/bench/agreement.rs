@@ -12,10 +12,11 @@
 use serde::Serialize;
 
 use crate::advisor::candidates::Candidate;
-use crate::advisor::oracle::{CostModel, HypoOracle, SizeEstimate};
+use crate::advisor::oracle::{CostModel, SizeEstimate};
 use crate::advisor::select::{self, SearchOptions};
 use crate::advisor::Prepared;
 use crate::catalog::Catalog;
+use crate::pg::hypo::HypoOracle;
 use crate::pg::whatif::{HypoPool, WhatIfRequest};
 use crate::pg::{self, ConnParams, SessionOptions};
 use crate::workload::shape::placeholders;

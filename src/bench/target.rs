@@ -71,7 +71,10 @@ pub async fn prepare(p: &ConnParams, builtin: BuiltIn, scale: f64) -> Result<Wor
             for t in ["leads", "agents", "lead_assignments", "carriers"] {
                 let n: i64 = c
                     .query_one(
-                        &format!("SELECT coalesce(max(id), 1) FROM {}", pg::quote_ident(t)),
+                        &format!(
+                            "SELECT coalesce(max(id), 1) FROM {}",
+                            crate::sql::quote_ident(t)
+                        ),
                         &[],
                     )
                     .await

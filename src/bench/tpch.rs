@@ -7,16 +7,17 @@
 //!
 //! Why it lives in `bench`: it starts and loads its own throwaway server.
 
-use crate::index_key::IndexKey;
+use crate::sql::index_key::IndexKey;
 use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::SinkExt;
 use serde::Serialize;
 
-use crate::advisor::oracle::{HypoOracle, SizeEstimate};
+use crate::advisor::oracle::SizeEstimate;
 use crate::advisor::select::{self, Oracle, SearchOptions};
 use crate::advisor::{self, Filters};
+use crate::pg::hypo::HypoOracle;
 use crate::pg::whatif::{HypoPool, WhatIfRequest};
 use crate::pg::{self, ConnParams, PgError, SessionOptions};
 use crate::workload::{Source, Statement, Workload};

@@ -246,7 +246,7 @@ impl Catalog {
         if !exact.is_empty() {
             return Ok(exact);
         }
-        let parts = crate::ident::sql_name(spelled);
+        let parts = crate::sql::ident::sql_name(spelled);
         let found: Vec<&Table> = match parts.as_deref() {
             Some([name]) => user().filter(|t| &t.name == name).collect(),
             Some([schema, name]) => user()

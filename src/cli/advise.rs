@@ -5,12 +5,14 @@ use clap::Args;
 use super::args::parse_percent;
 use super::demo::{self, DemoArgs};
 use super::{ExitStatus, Globals};
-use crate::advisor::oracle::{CostModel, HypoOracle, SizeEstimate};
+use crate::advisor::oracle::{CostModel, SizeEstimate};
 use crate::advisor::report::{AdviseReport, Verification};
 use crate::advisor::select::{self, Oracle, SearchOptions};
 use crate::advisor::{self, Filters};
+use crate::findings::Severity;
+use crate::pg::hypo::HypoOracle;
 use crate::pg::{self, PgError};
-use crate::report::{self, Format, Severity};
+use crate::report::{self, Format};
 use crate::rules::{self, Config, Ctx, Scope};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -141,11 +143,11 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
         None if offline => None,
         None => Some(g.connect.params()?),
     };
-    let live = params.as_ref().map(|p| crate::workload::source::Live {
+    let live = params.as_ref().map(|p| crate::pg::source::Live {
         params: p.clone(),
         session: session.clone(),
     });
-    let loaded = crate::workload::source::load(&spec, live.as_ref()).await?;
+    let loaded = crate::pg::source::load(&spec, live.as_ref()).await?;
     super::source::warn_bad_statements(&loaded.bad_statements);
     let workload = loaded.workload;
     let conn = match &params {

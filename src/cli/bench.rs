@@ -190,7 +190,10 @@ pub async fn target(g: &Globals) -> anyhow::Result<Target> {
     );
     let admin = pg::connect(&server.params("postgres"), &g.connect.session(false)).await?;
     admin
-        .batch_execute(&format!("CREATE DATABASE {}", pg::quote_ident(BENCH_DB)))
+        .batch_execute(&format!(
+            "CREATE DATABASE {}",
+            crate::sql::quote_ident(BENCH_DB)
+        ))
         .await
         .map_err(|e| PgError::query("creating the benchmark database", e))?;
     Ok(Target {

@@ -94,7 +94,10 @@ pub async fn start(args: &DemoArgs) -> anyhow::Result<Demo> {
     )
     .await?;
     admin
-        .batch_execute(&format!("CREATE DATABASE {}", pg::quote_ident(DEMO_DB)))
+        .batch_execute(&format!(
+            "CREATE DATABASE {}",
+            crate::sql::quote_ident(DEMO_DB)
+        ))
         .await
         .map_err(|e| PgError::query("creating the demo database", e))?;
     let params = server.params(DEMO_DB);

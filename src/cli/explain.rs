@@ -16,9 +16,10 @@ use clap::Args;
 
 use super::{ExitStatus, Globals};
 use crate::analyze::candidates;
+use crate::findings::Severity;
 use crate::pg::explain::{self as runner, ExplainError, IndexDdl, Request};
 use crate::report::explain::{ExplainReport, Run};
-use crate::report::{self, Format, Severity};
+use crate::report::{self, Format};
 use crate::rules::{self, Ctx, Scope};
 use crate::workload::shape::{self, ShapeError, StatementKind};
 

@@ -10,9 +10,10 @@ use clap::Args;
 use super::source::SourceArgs;
 use super::{ExitStatus, Globals};
 use crate::catalog::Catalog;
+use crate::findings::{Finding, Severity};
 use crate::inspect::{self, QuerySort};
-use crate::report::{self, inspect as render, Format, Severity};
-use crate::rules::{self, Config, Ctx, Finding, Scope};
+use crate::report::{self, inspect as render, Format};
+use crate::rules::{self, Config, Ctx, Scope};
 
 /// `--fail-on`: exit 1 when a finding reaches this severity.
 #[derive(Debug, Clone, Args)]

@@ -89,7 +89,15 @@ pub async fn run(g: &Globals, a: &MigrationsArgs) -> anyhow::Result<ExitStatus> 
                     .map(|s| (s.fingerprint.clone(), s.query.clone()))
                     .collect(),
             };
-            applied.push(crate::pg::apply::apply(&conn, &plan, a.lock_timeout).await?);
+            applied.push(
+                crate::pg::apply::apply(
+                    &conn,
+                    &plan,
+                    a.lock_timeout,
+                    crate::report::build_progress,
+                )
+                .await?,
+            );
         }
     }
     match g.format {

@@ -143,6 +143,9 @@ fn hint_of(e: &(dyn std::error::Error + 'static), role: Option<&str>) -> Option<
     if let Some(e) = e.downcast_ref::<crate::workload::source::SourceError>() {
         return e.hint();
     }
+    if let Some(e) = e.downcast_ref::<crate::pg::source::LoadError>() {
+        return e.hint();
+    }
     if let Some(e) = e.downcast_ref::<crate::snapshot::SnapshotError>() {
         return Some(e.hint());
     }

@@ -6,8 +6,9 @@
 use clap::Args;
 
 use super::{ExitStatus, Globals};
+use crate::findings::Severity;
 use crate::report::nplusone::{LoopReport, NplusoneReport};
-use crate::report::{self, Format, Severity};
+use crate::report::{self, Format};
 use crate::rules::n_plus_one::{self, Params};
 use crate::rules::{Config, RuleError};
 use crate::workload::nplusone::{detect_activity, detect_log, detect_pgss};

@@ -32,7 +32,7 @@ pub async fn run(g: &Globals, a: &SnapshotArgs) -> anyhow::Result<ExitStatus> {
         Ok(l) => l.workload,
         // The catalog alone is still worth having; say plainly what is missing.
         Err(e) if !explicit => {
-            let msg = crate::report::one_line(&format!("{e:#}"), 300);
+            let msg = crate::sql::one_line(&format!("{e:#}"), 300);
             eprintln!("warning: no workload in the snapshot: {msg}");
             Workload {
                 notes: vec![format!("no workload: {msg}")],

@@ -8,8 +8,9 @@ use clap::Args;
 
 use super::args::parse_duration;
 use super::Globals;
+use crate::pg::source::{self as pg_source, Live};
 use crate::workload::log::{LogFormat, DEFAULT_PREFIX};
-use crate::workload::source::{self, Live, Loaded, SourceSpec};
+use crate::workload::source::{self, Loaded, SourceSpec};
 
 /// Where the workload comes from. Without any of these, pg_stat_statements is read.
 #[derive(Debug, Clone, Default, Args)]
@@ -82,7 +83,7 @@ impl SourceArgs {
         } else {
             None
         };
-        let loaded = source::load(&spec, live.as_ref()).await?;
+        let loaded = pg_source::load(&spec, live.as_ref()).await?;
         warn_bad_statements(&loaded.bad_statements);
         Ok(loaded)
     }

@@ -51,7 +51,7 @@ pub async fn run(g: &Globals, a: &VacuumArgs) -> anyhow::Result<ExitStatus> {
     }
     let statements: Vec<String> = resolved
         .iter()
-        .map(|t| format!("VACUUM (ANALYZE) {}", crate::emit::ddl::quote_table(t)))
+        .map(|t| format!("VACUUM (ANALYZE) {}", crate::sql::ddl::quote_table(t)))
         .collect();
     let show = |done: &[VacuumDone], dry_run| -> anyhow::Result<()> {
         match g.format {

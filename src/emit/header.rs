@@ -84,7 +84,7 @@ pub fn lines(ctx: &EmitContext, unit: &Unit, dir: Direction, timeouts: &str) -> 
     }
     out.push(format!(
         "Estimated size: {}; write overhead: +{:.1}% of the table's write time.",
-        crate::report::bytes(rec.size_bytes),
+        crate::units::bytes(rec.size_bytes),
         rec.write_overhead * 100.0
     ));
     for w in &rec.warnings {

@@ -7,7 +7,6 @@
 //! a format module only decides names and wrapping.
 
 mod dbmate;
-pub mod ddl;
 mod diesel;
 mod flyway;
 mod golang_migrate;

@@ -7,10 +7,10 @@
 //! attaching an attached index does nothing), and every format writes the same steps.
 
 use crate::advisor::report::{AdviseReport, IndexRecommendation};
-use crate::pg::quote_ident;
+use crate::sql::quote_ident;
 
-use super::ddl::{self, MAX_IDENT};
 use super::{EmitError, MigrationFormat};
+use crate::sql::ddl::{self, MAX_IDENT};
 
 /// Index methods dbopt writes DDL for.
 pub const METHODS: [&str; 6] = ["btree", "hash", "gist", "spgist", "gin", "brin"];
@@ -378,7 +378,7 @@ mod tests {
     fn partitioned_steps_in_order() {
         let rec = IndexRecommendation {
             table: "app.Events".into(),
-            columns: vec![crate::index_key::IndexKey::column("entity_id")],
+            columns: vec![crate::sql::index_key::IndexKey::column("entity_id")],
             method: "btree".into(),
             partitions: vec!["app.events_p1".into()],
             ..Default::default()

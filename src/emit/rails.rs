@@ -3,10 +3,10 @@
 //! works with timeouts set just before; steps Rails has no helper for (`ON ONLY`, `ATTACH
 //! PARTITION`, dropping a partitioned index) go through `execute` with dbopt's SQL.
 
-use super::ddl::split_table;
 use super::header::{block, Direction};
 use super::plan::{StepKind, Unit};
 use super::writer::{EmitContext, FileOut, Version, LOCK_TIMEOUT};
+use crate::sql::ddl::split_table;
 
 /// A Ruby double-quoted string literal (no interpolation).
 fn rb(s: &str) -> String {

@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use crate::catalog::bloat::{self, Bloat};
 use crate::catalog::{Catalog, TableKind};
-use crate::pg::activity::{Activity, Session};
-use crate::rules::Finding;
+use crate::findings::Finding;
+use crate::workload::activity::{Activity, Session};
 use crate::workload::{Source, Workload};
 
 /// `--sort` of `dbopt queries`.

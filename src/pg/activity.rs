@@ -2,14 +2,14 @@
 //! (a workload source when pg_stat_statements is missing) and by `dbopt connections`.
 //!
 //! Why sessions are read as plain rows and judged elsewhere: the thresholds (utilization,
-//! idle-in-transaction age) live in `rules/`, which never talk to a server.
+//! idle-in-transaction age) live in `rules/`, which never talk to a server, and the rows'
+//! types ([`Activity`], [`Session`]) live in `workload::activity`, below both.
 
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use super::connect::Conn;
 use super::error::{PgError, Result};
+use crate::workload::activity::{Activity, Session};
 
 /// One running statement seen by the sampler.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,51 +54,6 @@ pub async fn sample(c: &Conn, duration: Duration) -> Result<Vec<Sample>> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Ok(out)
-}
-
-/// One client session.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Session {
-    pub pid: i32,
-    pub user: Option<String>,
-    pub database: Option<String>,
-    pub application: String,
-    pub client: Option<String>,
-    /// active, idle, idle in transaction, ...
-    pub state: Option<String>,
-    /// Seconds in the current state.
-    pub state_age_s: Option<f64>,
-    /// Seconds since the transaction started.
-    pub xact_age_s: Option<f64>,
-    /// Seconds since the current (or last) query started.
-    pub query_age_s: Option<f64>,
-    pub wait_event: Option<String>,
-    /// Sessions blocking this one (pg_blocking_pids).
-    #[serde(default)]
-    pub blocked_by: Vec<i32>,
-    pub query: Option<String>,
-}
-
-/// Every client session and the connection limits.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Activity {
-    pub max_connections: i32,
-    pub reserved_connections: i32,
-    /// Client backends on the whole server (what counts against max_connections).
-    pub total: i64,
-    pub sessions: Vec<Session>,
-    /// Sessions whose query text this role cannot see.
-    pub hidden: i64,
-}
-
-impl Activity {
-    /// Used share of the connections ordinary roles may open.
-    pub fn utilization(&self) -> f64 {
-        let usable = f64::from((self.max_connections - self.reserved_connections).max(1));
-        #[allow(clippy::cast_precision_loss)]
-        let used = self.total as f64;
-        used / usable
-    }
 }
 
 /// Read pg_stat_activity (client backends, all databases), the limits and blocking pids.

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{connect, quote_literal, Conn, ConnParams, PgError, Result, SessionOptions};
+use super::{connect, Conn, ConnParams, PgError, Result, SessionOptions};
+use crate::sql::quote_literal;
 
 /// What to run for one index, and how to check it afterwards.
 #[derive(Debug, Clone)]
@@ -27,6 +28,17 @@ pub struct ApplyPlan {
     /// `(fingerprint, query)` of the statements the index is for.
     pub checks: Vec<(String, String)>,
 }
+
+/// Where a build shows its progress: a terminal bar (`report::build_progress`), or nothing.
+/// A trait here, so that `pg` needs nothing from the layers that render.
+pub trait BuildProgress: Send {
+    /// `done` of `total` blocks (or tuples), with a message naming the phase.
+    fn show(&self, done: u64, total: u64, message: String);
+    fn finish(&self);
+}
+
+/// Makes the [`BuildProgress`] of one statement, given the index it builds.
+pub type NewProgress = fn(&str) -> Box<dyn BuildProgress>;
 
 /// The outcome for one index.
 #[derive(Debug, Clone, Serialize)]
@@ -47,11 +59,17 @@ fn millis(d: Duration) -> String {
 }
 
 /// Show `pg_stat_progress_create_index` for `pid` until `done` is set.
-async fn watch_progress(params: ConnParams, pid: i32, label: String, done: Arc<AtomicBool>) {
+async fn watch_progress(
+    params: ConnParams,
+    pid: i32,
+    label: String,
+    done: Arc<AtomicBool>,
+    progress: NewProgress,
+) {
     let Ok(c) = connect(&params, &SessionOptions::default()).await else {
         return;
     };
-    let pb = crate::report::progress(0, &label);
+    let pb = progress(&label);
     while !done.load(Ordering::Relaxed) {
         if let Ok(Some(r)) = c
             .query_opt(
@@ -67,13 +85,15 @@ async fn watch_progress(params: ConnParams, pid: i32, label: String, done: Arc<A
             } else {
                 (r.get(3), r.get(4))
             };
-            pb.set_length(u64::try_from(total).unwrap_or(0));
-            pb.set_position(u64::try_from(doneb).unwrap_or(0));
-            pb.set_message(format!("{label}: {phase}"));
+            pb.show(
+                u64::try_from(doneb).unwrap_or(0),
+                u64::try_from(total).unwrap_or(0),
+                format!("{label}: {phase}"),
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    pb.finish_and_clear();
+    pb.finish();
 }
 
 /// Whether `index` exists and is valid; `None` when it does not exist.
@@ -137,9 +157,14 @@ async fn plan_indexes(c: &Conn, query: &str) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// Run the plan's statements one by one with `lock_timeout`, showing build progress, then
-/// check that the index is valid and used by one of its statements.
-pub async fn apply(c: &Conn, plan: &ApplyPlan, lock_timeout: Duration) -> Result<Applied> {
+/// Run the plan's statements one by one with `lock_timeout`, showing build progress through
+/// `progress`, then check that the index is valid and used by one of its statements.
+pub async fn apply(
+    c: &Conn,
+    plan: &ApplyPlan,
+    lock_timeout: Duration,
+    progress: NewProgress,
+) -> Result<Applied> {
     let existed = validity(c, &plan.index).await? == Some(true);
     let started = Instant::now();
     c.batch_execute(&format!(
@@ -163,6 +188,7 @@ pub async fn apply(c: &Conn, plan: &ApplyPlan, lock_timeout: Duration) -> Result
             pid,
             plan.index.clone(),
             done.clone(),
+            progress,
         ));
         let res = c.batch_execute(stmt).await;
         done.store(true, Ordering::Relaxed);

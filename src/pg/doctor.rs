@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::connect::Conn;
 use super::error::{PgError, Result};
-use super::quote_ident;
+use crate::sql::quote_ident;
 
 /// One check, with the command that fixes it when it fails.
 #[derive(Debug, Clone, Serialize)]

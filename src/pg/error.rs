@@ -215,7 +215,7 @@ pub fn privilege_hint(message: &str, role: Option<&str>) -> String {
 /// [`privilege_hint`] with the denied relation's schema-qualified, quoted name when the caller
 /// found it (the server's message has the bare name).
 fn grant_hint(message: &str, qualified: Option<&str>, role: Option<&str>) -> String {
-    use crate::ident::quote_ident;
+    use crate::sql::ident::quote_ident;
     /// Superuser-only catalogs: no GRANT is the answer, their views are.
     const SUPERUSER_ONLY: [&str; 2] = ["pg_statistic", "pg_statistic_ext_data"];
     let to = role.map_or_else(|| "<role>".to_string(), quote_ident);
@@ -303,8 +303,8 @@ pub async fn qualify_denied(c: &super::Conn, err: PgError) -> PgError {
                 let schema: String = rows[0].get(0);
                 format!(
                     "{}.{}",
-                    crate::ident::quote_ident(&schema),
-                    crate::ident::quote_ident(name)
+                    crate::sql::ident::quote_ident(&schema),
+                    crate::sql::ident::quote_ident(name)
                 )
             }),
         None => None,

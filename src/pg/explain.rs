@@ -40,8 +40,8 @@ use tokio_postgres::error::ErrorPosition;
 
 use super::connect::Conn;
 use super::error::PgError;
-use super::{quote_ident, quote_literal};
 use crate::analyze::plan::{Plan, PlanError, PlanSummary};
+use crate::sql::{quote_ident, quote_literal};
 
 /// What to explain and how.
 #[derive(Debug, Clone, Default)]

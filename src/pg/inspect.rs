@@ -125,8 +125,8 @@ pub async fn vacuum(
     let (schema, name) = table.split_once('.').unwrap_or(("public", table));
     let qualified = format!(
         "{}.{}",
-        super::quote_ident(schema),
-        super::quote_ident(name)
+        crate::sql::quote_ident(schema),
+        crate::sql::quote_ident(name)
     );
     let worker = connect(params, &SessionOptions::unrestricted().quiet()).await?;
     let watcher = connect(params, session).await?;

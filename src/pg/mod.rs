@@ -14,13 +14,13 @@ pub mod docker;
 pub mod doctor;
 pub mod error;
 pub mod explain;
+pub mod hypo;
 pub mod inspect;
 pub mod pgss;
+pub mod source;
 pub mod throwaway;
 pub mod whatif;
 
 pub use connect::{connect, pool, Conn, SessionOptions};
 pub use conninfo::{ConnParams, SslMode};
 pub use error::{PgError, Result};
-
-pub use crate::ident::{quote_ident, quote_literal};

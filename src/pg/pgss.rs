@@ -65,7 +65,7 @@ pub async fn read(c: &Conn) -> Result<Workload> {
             server_version_num: None,
         });
     };
-    let view = format!("{}.pg_stat_statements", super::quote_ident(&schema));
+    let view = format!("{}.pg_stat_statements", crate::sql::quote_ident(&schema));
     let cols: HashSet<String> = c
         .query(
             "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0",
@@ -124,16 +124,16 @@ pub async fn read(c: &Conn) -> Result<Workload> {
     if c.marks() && !cols.contains("toplevel") {
         w.notes.push(format!(
             "this role may not SET pg_stat_statements.track and this pg_stat_statements (before 1.9) has no toplevel column: dbopt's own EXPLAINs are counted into the statements they plan (calls and mean times move with each run); run as a superuser, or GRANT SET ON PARAMETER pg_stat_statements.track TO {}",
-            super::quote_ident(c.params().user())
+            crate::sql::quote_ident(c.params().user())
         ));
     } else if c.marks() && nested > 0 {
         w.notes.push(format!(
             "{nested} statement(s) run inside functions (toplevel = false): this role may not SET pg_stat_statements.track, so dbopt's EXPLAINs of them are counted into their calls; GRANT SET ON PARAMETER pg_stat_statements.track TO {}",
-            super::quote_ident(c.params().user())
+            crate::sql::quote_ident(c.params().user())
         ));
     }
     // pg_stat_statements_info (1.9+) says since when the counters run.
-    if let Ok(row) = c.query_one(&format!("SELECT extract(epoch FROM now() - stats_reset)::float8 FROM {}.pg_stat_statements_info", super::quote_ident(&schema)), &[]).await {
+    if let Ok(row) = c.query_one(&format!("SELECT extract(epoch FROM now() - stats_reset)::float8 FROM {}.pg_stat_statements_info", crate::sql::quote_ident(&schema)), &[]).await {
         w.window_s = row.get(0);
     }
     if w.hidden > 0 {

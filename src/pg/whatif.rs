@@ -107,7 +107,7 @@ impl HypoSession {
             let _ = write!(
                 text,
                 "SELECT indexrelid FROM hypopg_create_index({});",
-                super::quote_literal(ddl)
+                crate::sql::quote_literal(ddl)
             );
         }
         text.push_str(then);

@@ -1,11 +1,12 @@
 //! `dbopt advise` output for people: the recommended set with its evidence, the workload
 //! before and after, what got no advice and why, and the rule findings.
 
-use crate::ident::quote_ident;
+use crate::sql::ident::quote_ident;
 use std::fmt::Write as _;
 
-use super::{bytes, table, Format};
+use super::{table, Format};
 use crate::advisor::report::AdviseReport;
+use crate::units::bytes;
 
 fn pct(before: f64, after: f64) -> String {
     if before <= 0.0 {

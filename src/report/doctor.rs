@@ -1,6 +1,7 @@
 //! `dbopt doctor` output.
 
-use super::{status_cell, table, Format, Severity};
+use super::{status_cell, table, Format};
+use crate::findings::Severity;
 use crate::pg::doctor::{CheckStatus, DoctorReport};
 
 pub fn render(r: &DoctorReport, format: Format) -> String {

@@ -14,8 +14,8 @@ use serde::Serialize;
 use super::{status_cell, table, Format};
 use crate::analyze::count;
 use crate::analyze::plan::{Node, Plan, PlanSummary};
+use crate::findings::Finding;
 use crate::pg::explain::{Explained, Mode};
-use crate::rules::Finding;
 use crate::workload::shape::{Shape, StatementKind};
 
 /// Everything `dbopt explain` found, as printed and as `--format json`.
@@ -200,7 +200,7 @@ pub fn tree(plan: &Plan, mode: Mode, format: Format) -> String {
             let excl = n.exclusive_ms().unwrap_or(0.0);
             let share = excl / total;
             let level = if share >= 0.5 {
-                Some(crate::report::Severity::Warning)
+                Some(crate::findings::Severity::Warning)
             } else {
                 None
             };
@@ -217,7 +217,7 @@ pub fn tree(plan: &Plan, mode: Mode, format: Format) -> String {
                 match misest {
                     Some((f, _)) => status_cell(
                         &format!("{} ({f:.0}x)", count(n.actual_rows.unwrap_or(0.0))),
-                        Some(crate::report::Severity::Warning),
+                        Some(crate::findings::Severity::Warning),
                     ),
                     None => Cell::new(n.actual_rows.map(count).unwrap_or_else(|| "never".into())),
                 },

@@ -5,12 +5,14 @@ use std::fmt::Write as _;
 
 use comfy_table::Cell;
 
-use super::{bytes, one_line, status_cell, table, Format};
+use super::{status_cell, table, Format};
+use crate::findings::Finding;
 use crate::inspect::{
     ConnectionsReport, Count, IndexesReport, QueriesReport, SizeReport, TablesReport,
 };
-use crate::pg::activity::Session;
-use crate::rules::Finding;
+use crate::sql::one_line;
+use crate::units::bytes;
+use crate::workload::activity::Session;
 
 fn pct(x: f64) -> String {
     format!("{:.1} %", x * 100.0)

@@ -15,6 +15,8 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, Color, ContentArrangement, Table};
 use serde::Serialize;
 
+use crate::findings::Severity;
+
 /// `--format`
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
 pub enum Format {
@@ -27,36 +29,6 @@ pub enum Format {
     Markdown,
     /// JUnit XML, for CI systems (commands that check budgets).
     Junit,
-}
-
-/// Severity of a finding, ordered (`--fail-on`).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Serialize,
-    serde::Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warning,
-    Critical,
-}
-
-impl Severity {
-    pub fn label(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
 }
 
 /// Whether colour and progress bars should be used on stdout/stderr.
@@ -127,40 +99,19 @@ pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
     pb
 }
 
-/// Bytes for people: `1.2 GB`, `340 kB`.
-pub fn bytes(n: i64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    #[allow(clippy::cast_precision_loss)]
-    let mut v = n as f64;
-    let mut u = 0;
-    while v.abs() >= 1024.0 && u < units.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", units[u])
-    }
+/// An index build's progress ([`crate::pg::apply`]) as a [`progress`] bar.
+pub fn build_progress(index: &str) -> Box<dyn crate::pg::apply::BuildProgress> {
+    Box::new(progress(0, index))
 }
 
-/// A statement on one line, whitespace collapsed, cut to `max` characters with `…`.
-pub fn one_line(text: &str, max: usize) -> String {
-    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= max {
-        flat
-    } else {
-        let cut: String = flat.chars().take(max.saturating_sub(1)).collect();
-        format!("{cut}…")
+impl crate::pg::apply::BuildProgress for indicatif::ProgressBar {
+    fn show(&self, done: u64, total: u64, message: String) {
+        self.set_length(total);
+        self.set_position(done);
+        self.set_message(message);
     }
-}
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn bytes_are_human() {
-        assert_eq!(super::bytes(512), "512 B");
-        assert_eq!(super::bytes(1536), "1.5 kB");
-        assert_eq!(super::bytes(3 * 1024 * 1024 * 1024), "3.0 GB");
+    fn finish(&self) {
+        self.finish_and_clear();
     }
 }

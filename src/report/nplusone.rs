@@ -17,7 +17,7 @@ pub struct NplusoneReport {
 pub struct LoopReport {
     #[serde(flatten)]
     pub detail: NPlusOne,
-    pub finding: crate::rules::Finding,
+    pub finding: crate::findings::Finding,
 }
 
 pub fn render(loops: &[LoopReport], format: Format) -> String {

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
-pub use crate::report::Severity;
+use crate::findings::{Finding, Severity};
 use crate::workload::Workload;
 
 /// What a rule looks at.
@@ -36,29 +36,9 @@ pub struct Ctx<'a> {
     pub catalog: Option<&'a Catalog>,
     pub workload: Option<&'a Workload>,
     /// Sessions and connection limits, for the connection rules.
-    pub activity: Option<&'a crate::pg::activity::Activity>,
+    pub activity: Option<&'a crate::workload::activity::Activity>,
     /// One EXPLAIN plan, for the plan rules.
     pub plan: Option<&'a crate::analyze::plan::Plan>,
-}
-
-/// One problem found, with what to do about it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Finding {
-    /// The rule's id (`fk-without-index`).
-    pub rule: String,
-    pub severity: Severity,
-    /// What it is about: a table, an index, a statement fingerprint, a plan node.
-    pub object: String,
-    /// One sentence.
-    pub message: String,
-    /// The numbers behind it.
-    #[serde(default)]
-    pub evidence: Vec<String>,
-    /// What to do, in words.
-    pub remedy: String,
-    /// The statement that fixes it, when there is one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sql: Option<String>,
 }
 
 pub type CheckFn = fn(&Ctx<'_>, &RuleConfig) -> Result<Vec<Finding>, RuleError>;
@@ -287,9 +267,10 @@ impl Levels {
 
 /// What a rule file needs, in one `use`.
 pub mod prelude {
-    pub use super::{Ctx, Finding, Levels, Rule, RuleConfig, RuleError, Scope, Severity};
+    pub use super::{Ctx, Levels, Rule, RuleConfig, RuleError, Scope};
     pub use crate::catalog::{Catalog, Index, Table};
-    pub use crate::emit::ddl;
+    pub use crate::findings::{Finding, Severity};
+    pub use crate::sql::ddl;
     pub use serde::{Deserialize, Serialize};
 }
 
@@ -297,6 +278,18 @@ pub mod prelude {
 #[cfg(test)]
 pub fn check_with_defaults(rule: &Rule, ctx: &Ctx<'_>) -> Vec<Finding> {
     (rule.check)(ctx, &Config::default().for_rule(rule.id)).expect("default params are valid")
+}
+
+/// For rule tests: run one plan rule with default settings on a plan given as EXPLAIN JSON.
+#[cfg(test)]
+pub fn check_plan(rule: &Rule, json: &str) -> Vec<Finding> {
+    let v: serde_json::Value = serde_json::from_str(json).expect("test plan JSON");
+    let p = crate::analyze::plan::Plan::from_json(&v).expect("test plan");
+    let ctx = Ctx {
+        plan: Some(&p),
+        ..Default::default()
+    };
+    check_with_defaults(rule, &ctx)
 }
 
 #[cfg(test)]

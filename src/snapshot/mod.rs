@@ -12,7 +12,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
-use crate::pg::activity::Activity;
+use crate::workload::activity::Activity;
 use crate::workload::normalize::normalize;
 use crate::workload::Workload;
 

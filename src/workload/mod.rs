@@ -4,6 +4,7 @@
 //! Why one shape: every analysis (advise, nplusone, queries, rules) then works the same for
 //! every source, and a new source only has to produce `Statement`s.
 
+pub mod activity;
 pub mod collect;
 pub mod log;
 pub mod normalize;

@@ -222,7 +222,7 @@ pub fn rewrite_single(
     let sep = if head.ends_with(' ') { "" } else { " " };
     Some(format!(
         "{head}{sep}IN (SELECT {} FROM ({parent}) AS parent){}",
-        crate::pg::quote_ident(parent_column),
+        crate::sql::quote_ident(parent_column),
         &child[end..]
     ))
 }

@@ -102,7 +102,7 @@ pub struct Predicate {
     /// The compared column or expression as an index key, rendered by dbopt (`None` when it
     /// cannot be rendered safely, or for a not-indexable conjunct).
     #[serde(skip)]
-    pub key: Option<crate::index_key::KeyExpr>,
+    pub key: Option<crate::sql::index_key::KeyExpr>,
     /// A constant compared with `=`, as SQL dbopt rendered (`'it''s'`, `42`, `true`): what a
     /// partial-index predicate may hold.
     #[serde(skip)]
@@ -1538,7 +1538,7 @@ fn value_of(e: &Expr) -> PredValue {
 
 /// The compared side: (column, expression) for a column or an expression over one column.
 fn subject(e: &Expr) -> Option<Subject> {
-    let key = crate::index_key::KeyExpr::from_expr(e);
+    let key = crate::sql::index_key::KeyExpr::from_expr(e);
     if let Some(c) = bare(e) {
         return Some((Some(c), None, key));
     }
@@ -1549,7 +1549,7 @@ fn subject(e: &Expr) -> Option<Subject> {
 type Subject = (
     Option<String>,
     Option<String>,
-    Option<crate::index_key::KeyExpr>,
+    Option<crate::sql::index_key::KeyExpr>,
 );
 
 fn flip(op: &BinaryOperator) -> BinaryOperator {
@@ -1623,7 +1623,7 @@ fn classify(e: &Expr) -> Predicate {
             }
             let value = value_of(val_side);
             let value_sql = match value {
-                PredValue::Constant(_) => crate::index_key::render_expr(val_side),
+                PredValue::Constant(_) => crate::sql::index_key::render_expr(val_side),
                 _ => None,
             };
             Predicate {
@@ -1743,7 +1743,7 @@ fn classify(e: &Expr) -> Predicate {
             kind: PredKind::Eq,
             op: "=".into(),
             value: PredValue::Constant("true".into()),
-            key: crate::index_key::KeyExpr::from_expr(e),
+            key: crate::sql::index_key::KeyExpr::from_expr(e),
             value_sql: Some("true".into()),
         },
         Expr::UnaryOp {
@@ -1755,7 +1755,7 @@ fn classify(e: &Expr) -> Predicate {
             kind: PredKind::Eq,
             op: "=".into(),
             value: PredValue::Constant("false".into()),
-            key: crate::index_key::KeyExpr::from_expr(expr),
+            key: crate::sql::index_key::KeyExpr::from_expr(expr),
             value_sql: Some("false".into()),
         },
         _ => {

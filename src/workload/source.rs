@@ -1,4 +1,6 @@
-//! Where a workload comes from, and the one entry point that reads it: [`load`].
+//! Where a workload comes from: the sources a [`SourceSpec`] names, and the offline ones
+//! read ([`read_offline`]). The one entry point that reads them all, server included, is
+//! `crate::pg::source::load` (reading a server is the adapter's job).
 //!
 //! Why one entry point: `advise`, `queries`, `nplusone` and `snapshot` all accept the same
 //! source flags, and each source (pg_stat_statements, log files, SQL files, activity sampling,
@@ -13,8 +15,6 @@ use super::log::{self, LogFormat};
 use super::normalize::split;
 use super::{Source, Workload};
 use crate::catalog::Catalog;
-use crate::pg::{ConnParams, PgError, SessionOptions};
-use crate::snapshot::{self, SnapshotError};
 use crate::workload::shape::ShapeError;
 
 /// Which sources to read (plain data; `crate::cli::source::SourceArgs` builds it from flags).
@@ -47,13 +47,6 @@ impl SourceSpec {
     pub fn needs_server(&self) -> bool {
         self.reads_pgss() || self.sample_activity.is_some()
     }
-}
-
-/// Where to connect for the live sources.
-#[derive(Debug, Clone)]
-pub struct Live {
-    pub params: ConnParams,
-    pub session: SessionOptions,
 }
 
 /// A workload, and the catalog when the source carried one (a snapshot).
@@ -129,10 +122,6 @@ pub struct Script {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error(transparent)]
-    Pg(#[from] PgError),
-    #[error(transparent)]
-    Snapshot(#[from] SnapshotError),
     #[error("cannot read {path}: {message}")]
     Io { path: String, message: String },
     #[error("{path} is not a PostgreSQL {format} log (no entry recognized; it starts with \"{first_line}\")")]
@@ -155,15 +144,11 @@ pub enum SourceError {
     },
     #[error("no statement in {paths} read as {format} log(s): no entry is a statement with its duration")]
     NoLogStatements { paths: String, format: &'static str },
-    #[error("this source needs a server connection")]
-    NoServer,
 }
 
 impl SourceError {
     pub fn hint(&self) -> Option<String> {
         match self {
-            SourceError::Pg(e) => e.hint(),
-            SourceError::Snapshot(e) => Some(e.hint()),
             SourceError::Io { .. } => Some("check the path and its permissions".into()),
             SourceError::ForeignLog { .. } => Some("pick the format with --log-format stderr|csv|json, and for stderr give the server's prefix with --log-line-prefix (SHOW log_line_prefix)".into()),
             SourceError::BadPrefix { .. } => Some("copy the value of SHOW log_line_prefix".into()),
@@ -172,7 +157,6 @@ impl SourceError {
             SourceError::NothingParsed { statements: 0, .. } => Some("give a file of SQL statements separated by `;` (this one is empty or only comments)".into()),
             SourceError::NothingParsed { .. } => Some("dbopt reads PostgreSQL SQL: is the file in another dialect (MySQL backticks, T-SQL brackets) or not SQL at all?".into()),
             SourceError::NoLogStatements { .. } => Some("check --log-format and --log-line-prefix against the server (SHOW log_destination, log_line_prefix), and log statements with log_min_duration_statement (0 logs every one)".into()),
-            SourceError::NoServer => Some("give --database-url, or read an offline source (--queries, --log, --from-snapshot)".into()),
         }
     }
 }
@@ -261,26 +245,10 @@ pub fn queries_from_text(text: &str, name: &str) -> Result<Script, SourceError> 
     })
 }
 
-/// Read every source of `spec` into one workload. `live` is needed for pg_stat_statements and
-/// activity sampling (else [`SourceError::NoServer`]); one session serves both.
-pub async fn load(spec: &SourceSpec, live: Option<&Live>) -> Result<Loaded, SourceError> {
-    let mut out = Loaded::default();
-    if let Some(path) = &spec.from_snapshot {
-        let snap = snapshot::read(path)?;
-        out.workload = snap.workload;
-        out.catalog = Some(snap.catalog);
-    }
-    if spec.needs_server() {
-        let live = live.ok_or(SourceError::NoServer)?;
-        let conn = crate::pg::connect(&live.params, &live.session).await?;
-        if spec.reads_pgss() {
-            merge(&mut out.workload, crate::pg::pgss::read(&conn).await?);
-        }
-        if let Some(d) = spec.sample_activity {
-            let samples = crate::pg::activity::sample(&conn, d).await?;
-            merge(&mut out.workload, from_activity(&samples));
-        }
-    }
+/// Read the offline sources of `spec` (its `--queries` files and logs) into `out`, after
+/// what `out` already holds (a snapshot's and the server's statements, read by
+/// `crate::pg::source::load`, the one entry point).
+pub fn read_offline(spec: &SourceSpec, out: &mut Loaded) -> Result<(), SourceError> {
     let from_others = out.workload.statements.len();
     let (mut in_files, mut parsed) = (0, 0);
     for path in &spec.queries {
@@ -324,34 +292,7 @@ pub async fn load(spec: &SourceSpec, live: Option<&Live>) -> Result<Loaded, Sour
             });
         }
     }
-    Ok(out)
-}
-
-/// Activity samples to statements: each (backend, query start) seen is one execution, timed by
-/// the longest it was seen running (a lower bound of its duration).
-pub fn from_activity(samples: &[crate::pg::activity::Sample]) -> Workload {
-    let mut longest: std::collections::BTreeMap<(i32, String), (f64, &str)> =
-        std::collections::BTreeMap::new();
-    // Other dbopt sessions that could not keep out of the statistics are not the workload either.
-    for s in samples
-        .iter()
-        .filter(|s| !crate::pg::connect::is_own(&s.query))
-    {
-        let e = longest
-            .entry((s.pid, s.query_start.clone()))
-            .or_insert((0.0, &s.query));
-        e.0 = e.0.max(s.running_ms);
-    }
-    let mut c = Collector::new();
-    for (ms, q) in longest.values() {
-        c.add(q, Some(*ms), 0, Source::Activity);
-    }
-    let mut w = c.finish();
-    w.notes.push(format!(
-        "sampled pg_stat_activity: {} execution(s) seen; durations are lower bounds, short statements are missed",
-        longest.len()
-    ));
-    w
+    Ok(())
 }
 
 #[cfg(test)]

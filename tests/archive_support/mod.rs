@@ -5,7 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use dbopt::pg::{quote_ident, Conn, ConnParams};
+use dbopt::pg::{Conn, ConnParams};
+use dbopt::sql::quote_ident;
 
 /// Create `name` with `n` rows; row `g` is `g % 730` days old, so about half are older than a
 /// year. Columns: id (PK), kind, payload, created_at.

@@ -37,7 +37,10 @@ pub async fn fresh_db(tag: &str) -> ConnParams {
         .await
         .expect("connect to the throwaway server");
     admin
-        .batch_execute(&format!("CREATE DATABASE {}", pg::quote_ident(&name)))
+        .batch_execute(&format!(
+            "CREATE DATABASE {}",
+            dbopt::sql::quote_ident(&name)
+        ))
         .await
         .expect("create test database");
     s.params(&name)

@@ -23,7 +23,7 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token;
 
-use crate::ident::{quote_ident, quote_literal};
+use crate::sql::ident::{quote_ident, quote_literal};
 
 /// `NULLS FIRST` / `NULLS LAST`, when said explicitly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -3,8 +3,8 @@
 //! Why deterministic names: the same advice run twice must produce the same migration file, and
 //! a reviewer must recognise an index from its name (`leads_status_created_at_idx`).
 
-use crate::ident::quote_ident;
-use crate::index_key::IndexKey;
+use crate::sql::ident::quote_ident;
+use crate::sql::index_key::IndexKey;
 
 /// PostgreSQL's identifier limit (NAMEDATALEN - 1).
 pub const MAX_IDENT: usize = 63;
@@ -217,7 +217,7 @@ pub fn drop_index(schema: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index_key::KeyExpr;
+    use crate::sql::index_key::KeyExpr;
 
     fn cols(c: &[&str]) -> Vec<IndexKey> {
         c.iter().map(|s| IndexKey::column(*s)).collect()
