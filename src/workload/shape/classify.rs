@@ -101,10 +101,9 @@ fn not_indexable(e: &Expr, op: &str) -> Predicate {
     }
 }
 
-/// Classify one conjunct that touches a single table.
-pub(super) fn classify(e: &Expr) -> Predicate {
-    use BinaryOperator as B;
-    let pred = |subj: Subject, kind, op: &str, value| Predicate {
+/// A predicate on `subj`.
+fn on(subj: Subject, kind: PredKind, op: &str, value: PredValue) -> Predicate {
+    Predicate {
         column: subj.0,
         expr: subj.1,
         kind,
@@ -112,74 +111,34 @@ pub(super) fn classify(e: &Expr) -> Predicate {
         value,
         key: subj.2,
         value_sql: None,
-    };
+    }
+}
+
+/// A boolean column used as a condition (`WHERE active`, `WHERE NOT active`): `= true/false`.
+fn truth(column: &Expr, value: &str) -> Predicate {
+    Predicate {
+        column: bare(column),
+        expr: None,
+        kind: PredKind::Eq,
+        op: "=".into(),
+        value: PredValue::Constant(value.into()),
+        key: crate::index_key::KeyExpr::from_expr(column),
+        value_sql: Some(value.into()),
+    }
+}
+
+/// Classify one conjunct that touches a single table.
+pub(super) fn classify(e: &Expr) -> Predicate {
+    use BinaryOperator as B;
     match e {
         Expr::Nested(inner) => classify(inner),
-        Expr::BinaryOp { left, op, right } => {
-            let (col_side, val_side, op) = if has_column(left) && !has_column(right) {
-                (left, right, op.clone())
-            } else if has_column(right) && !has_column(left) {
-                (right, left, flip(op))
-            } else if bare(left).is_some() && bare(right).is_some() {
-                // col = col of the same table
-                return Predicate {
-                    column: bare(left),
-                    expr: Some(e.to_string()),
-                    kind: PredKind::NotIndexable,
-                    op: op.to_string(),
-                    value: PredValue::Column,
-                    key: None,
-                    value_sql: None,
-                };
-            } else {
-                return not_indexable(e, &op.to_string());
-            };
-            let Some(subj) = subject(col_side) else {
-                return not_indexable(e, &op.to_string());
-            };
-            let kind = match op {
-                B::Eq => PredKind::Eq,
-                B::Lt | B::LtEq | B::Gt | B::GtEq => PredKind::Range,
-                _ => PredKind::NotIndexable,
-            };
-            if kind == PredKind::NotIndexable {
-                let mut p = not_indexable(e, &op.to_string());
-                p.value = value_of(val_side);
-                return p;
-            }
-            let value = value_of(val_side);
-            let value_sql = match value {
-                PredValue::Constant(_) => crate::index_key::render_expr(val_side),
-                _ => None,
-            };
-            Predicate {
-                value_sql,
-                ..pred(subj, kind, &op.to_string(), value)
-            }
-        }
+        Expr::BinaryOp { left, op, right } => comparison(e, left, op, right),
         Expr::InList {
             expr,
             list,
             negated,
         } => match (subject(expr), negated) {
-            (Some(subj), false) => {
-                let value = if list
-                    .iter()
-                    .all(|x| matches!(value_of(x), PredValue::Constant(_)))
-                {
-                    PredValue::Constant(
-                        list.iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    )
-                } else if list.iter().all(|x| value_of(x) == PredValue::Param) {
-                    PredValue::Param
-                } else {
-                    PredValue::Other
-                };
-                pred(subj, PredKind::Eq, "IN", value)
-            }
+            (Some(subj), false) => on(subj, PredKind::Eq, "IN", list_value(list)),
             _ => not_indexable(e, "NOT IN"),
         },
         Expr::InSubquery {
@@ -187,7 +146,7 @@ pub(super) fn classify(e: &Expr) -> Predicate {
             negated: false,
             ..
         } => match subject(expr) {
-            Some(subj) => pred(subj, PredKind::Eq, "IN", PredValue::Other),
+            Some(subj) => on(subj, PredKind::Eq, "IN", PredValue::Other),
             None => not_indexable(e, "IN"),
         },
         Expr::AnyOp {
@@ -196,11 +155,11 @@ pub(super) fn classify(e: &Expr) -> Predicate {
             right,
             ..
         } => match subject(left) {
-            Some(subj) => pred(subj, PredKind::Eq, "= ANY", value_of(right)),
+            Some(subj) => on(subj, PredKind::Eq, "= ANY", value_of(right)),
             None => not_indexable(e, "= ANY"),
         },
         Expr::IsNull(x) => match subject(x) {
-            Some(subj) => pred(
+            Some(subj) => on(
                 subj,
                 PredKind::Eq,
                 "IS NULL",
@@ -220,7 +179,7 @@ pub(super) fn classify(e: &Expr) -> Predicate {
                 let v = matches!(e, Expr::IsTrue(_)).to_string();
                 Predicate {
                     value_sql: Some(v.clone()),
-                    ..pred(subj, PredKind::Eq, "=", PredValue::Constant(v))
+                    ..on(subj, PredKind::Eq, "=", PredValue::Constant(v))
                 }
             }
             None => not_indexable(e, "IS"),
@@ -231,16 +190,7 @@ pub(super) fn classify(e: &Expr) -> Predicate {
             low,
             high,
         } => match subject(expr) {
-            Some(subj) => {
-                let value = match (value_of(low), value_of(high)) {
-                    (PredValue::Param, PredValue::Param) => PredValue::Param,
-                    (PredValue::Constant(a), PredValue::Constant(b)) => {
-                        PredValue::Constant(format!("{a} AND {b}"))
-                    }
-                    _ => PredValue::Other,
-                };
-                pred(subj, PredKind::Range, "BETWEEN", value)
-            }
+            Some(subj) => on(subj, PredKind::Range, "BETWEEN", between_value(low, high)),
             None => not_indexable(e, "BETWEEN"),
         },
         Expr::Like {
@@ -248,42 +198,12 @@ pub(super) fn classify(e: &Expr) -> Predicate {
             negated: false,
             pattern,
             ..
-        } => match (subject(expr), value_of(pattern)) {
-            (Some(subj), PredValue::Constant(p))
-                if !p.trim_start_matches('\'').starts_with(['%', '_']) =>
-            {
-                pred(subj, PredKind::Range, "LIKE", PredValue::Constant(p))
-            }
-            (Some(subj), v) => {
-                let mut p = pred(subj, PredKind::NotIndexable, "LIKE", v);
-                if p.expr.is_none() {
-                    p.expr = Some(e.to_string());
-                }
-                p
-            }
-            _ => not_indexable(e, "LIKE"),
-        },
-        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => Predicate {
-            column: bare(e),
-            expr: None,
-            kind: PredKind::Eq,
-            op: "=".into(),
-            value: PredValue::Constant("true".into()),
-            key: crate::index_key::KeyExpr::from_expr(e),
-            value_sql: Some("true".into()),
-        },
+        } => like(e, expr, pattern),
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => truth(e, "true"),
         Expr::UnaryOp {
             op: UnaryOperator::Not,
             expr,
-        } if bare(expr).is_some() => Predicate {
-            column: bare(expr),
-            expr: None,
-            kind: PredKind::Eq,
-            op: "=".into(),
-            value: PredValue::Constant("false".into()),
-            key: crate::index_key::KeyExpr::from_expr(expr),
-            value_sql: Some("false".into()),
-        },
+        } if bare(expr).is_some() => truth(expr, "false"),
         _ => {
             let op = match e {
                 Expr::Like { .. } => "NOT LIKE",
@@ -297,5 +217,96 @@ pub(super) fn classify(e: &Expr) -> Predicate {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Resolution against the catalog
+/// `left op right`, with the column on either side: `=` is Eq, `<`, `<=`, `>`, `>=` Range.
+fn comparison(e: &Expr, left: &Expr, op: &BinaryOperator, right: &Expr) -> Predicate {
+    use BinaryOperator as B;
+    let (col_side, val_side, op) = if has_column(left) && !has_column(right) {
+        (left, right, op.clone())
+    } else if has_column(right) && !has_column(left) {
+        (right, left, flip(op))
+    } else if bare(left).is_some() && bare(right).is_some() {
+        // col = col of the same table
+        return Predicate {
+            column: bare(left),
+            expr: Some(e.to_string()),
+            kind: PredKind::NotIndexable,
+            op: op.to_string(),
+            value: PredValue::Column,
+            key: None,
+            value_sql: None,
+        };
+    } else {
+        return not_indexable(e, &op.to_string());
+    };
+    let Some(subj) = subject(col_side) else {
+        return not_indexable(e, &op.to_string());
+    };
+    let kind = match op {
+        B::Eq => PredKind::Eq,
+        B::Lt | B::LtEq | B::Gt | B::GtEq => PredKind::Range,
+        _ => PredKind::NotIndexable,
+    };
+    if kind == PredKind::NotIndexable {
+        let mut p = not_indexable(e, &op.to_string());
+        p.value = value_of(val_side);
+        return p;
+    }
+    let value = value_of(val_side);
+    let value_sql = match value {
+        PredValue::Constant(_) => crate::index_key::render_expr(val_side),
+        _ => None,
+    };
+    Predicate {
+        value_sql,
+        ..on(subj, kind, &op.to_string(), value)
+    }
+}
+
+/// An `IN (...)` list: its constants, a list of parameters, or something else.
+fn list_value(list: &[Expr]) -> PredValue {
+    if list
+        .iter()
+        .all(|x| matches!(value_of(x), PredValue::Constant(_)))
+    {
+        PredValue::Constant(
+            list.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        )
+    } else if list.iter().all(|x| value_of(x) == PredValue::Param) {
+        PredValue::Param
+    } else {
+        PredValue::Other
+    }
+}
+
+/// `BETWEEN low AND high`: both parameters, both constants, or something else.
+fn between_value(low: &Expr, high: &Expr) -> PredValue {
+    match (value_of(low), value_of(high)) {
+        (PredValue::Param, PredValue::Param) => PredValue::Param,
+        (PredValue::Constant(a), PredValue::Constant(b)) => {
+            PredValue::Constant(format!("{a} AND {b}"))
+        }
+        _ => PredValue::Other,
+    }
+}
+
+/// `expr LIKE pattern`: a range when the constant pattern has a fixed prefix.
+fn like(e: &Expr, expr: &Expr, pattern: &Expr) -> Predicate {
+    match (subject(expr), value_of(pattern)) {
+        (Some(subj), PredValue::Constant(p))
+            if !p.trim_start_matches('\'').starts_with(['%', '_']) =>
+        {
+            on(subj, PredKind::Range, "LIKE", PredValue::Constant(p))
+        }
+        (Some(subj), v) => {
+            let mut p = on(subj, PredKind::NotIndexable, "LIKE", v);
+            if p.expr.is_none() {
+                p.expr = Some(e.to_string());
+            }
+            p
+        }
+        _ => not_indexable(e, "LIKE"),
+    }
+}

@@ -105,62 +105,8 @@ impl Walker {
             right,
         } = e
         {
-            // Inside a subquery an unqualified name may be the outer query's column
-            // (`EXISTS (SELECT 1 FROM lineitem WHERE l_orderkey = o_orderkey)`): with one
-            // table in the inner scope both sides bind to it here; `resolve` decides with the
-            // catalog which scope each belongs to.
-            if let (Some(Col::At(a, ca)), Some(Col::At(b, cb))) =
-                (self.column(left), self.column(right))
-            {
-                let unqualified = |x: &Expr| matches!(x, Expr::Identifier(_));
-                let has_outer = self.scopes.len() > 1
-                    && self.scopes[..self.scopes.len() - 1]
-                        .iter()
-                        .any(|sc| !sc.tables().is_empty());
-                if a == b && ca != cb && has_outer && (unqualified(left) || unqualified(right)) {
-                    for (x, c) in [(left, ca), (right, cb)] {
-                        if unqualified(x) {
-                            self.defer(vec![a], c, UnattributedRole::JoinKey);
-                        } else {
-                            self.accesses[a].join_keys.push(c.clone());
-                            self.accesses[a].selected.push(c);
-                        }
-                    }
-                    return;
-                }
-            }
-            match (self.column(left), self.column(right)) {
-                (Some(Col::At(a, ca)), Some(Col::At(b, cb))) if a != b => {
-                    self.accesses[a].join_keys.push(ca.clone());
-                    self.accesses[b].join_keys.push(cb.clone());
-                    self.accesses[a].selected.push(ca);
-                    self.accesses[b].selected.push(cb);
-                    return;
-                }
-                // Unqualified columns (comma joins, ORM SQL): `resolve` attributes each side.
-                (
-                    Some(l @ (Col::At(..) | Col::Ambiguous(..))),
-                    Some(r @ (Col::At(..) | Col::Ambiguous(..))),
-                ) if matches!(l, Col::Ambiguous(..)) || matches!(r, Col::Ambiguous(..)) => {
-                    let same_name =
-                        matches!((&l, &r), (Col::Ambiguous(_, x), Col::Ambiguous(_, y)) if x == y);
-                    if !same_name {
-                        for side in [l, r] {
-                            match side {
-                                Col::At(i, c) => {
-                                    self.accesses[i].join_keys.push(c.clone());
-                                    self.accesses[i].selected.push(c);
-                                }
-                                Col::Ambiguous(candidates, column) => {
-                                    self.defer(candidates, column, UnattributedRole::JoinKey);
-                                }
-                                Col::Opaque => {}
-                            }
-                        }
-                        return;
-                    }
-                }
-                _ => {}
+            if self.join_key(left, right) {
+                return;
             }
         }
         let mut tables: Vec<usize> = cols
@@ -186,14 +132,7 @@ impl Walker {
         let pred = classify(e);
         match (tables.as_slice(), ambiguous.as_slice()) {
             ([i], []) => self.accesses[*i].predicates.push(pred),
-            ([], [Col::Ambiguous(candidates, column)]) => {
-                self.defer(
-                    candidates.clone(),
-                    column.clone(),
-                    UnattributedRole::Predicate(pred),
-                );
-            }
-            // Several columns, all unqualified: attributable only if they are the same column.
+            // One unqualified column, or several that are all the same column.
             ([], [Col::Ambiguous(candidates, column), rest @ ..])
                 if rest
                     .iter()
@@ -207,6 +146,70 @@ impl Walker {
             }
             _ => {} // touches several tables without being a join key: no single-table use
         }
+    }
+
+    /// `left = right` as a join key (column = column of two different tables, or of a
+    /// correlated subquery and its outer query): recorded on both sides, and true; false when
+    /// it is no join key and is a predicate instead.
+    fn join_key(&mut self, left: &Expr, right: &Expr) -> bool {
+        // Inside a subquery an unqualified name may be the outer query's column
+        // (`EXISTS (SELECT 1 FROM lineitem WHERE l_orderkey = o_orderkey)`): with one
+        // table in the inner scope both sides bind to it here; `resolve` decides with the
+        // catalog which scope each belongs to.
+        if let (Some(Col::At(a, ca)), Some(Col::At(b, cb))) =
+            (self.column(left), self.column(right))
+        {
+            let unqualified = |x: &Expr| matches!(x, Expr::Identifier(_));
+            let has_outer = self.scopes.len() > 1
+                && self.scopes[..self.scopes.len() - 1]
+                    .iter()
+                    .any(|sc| !sc.tables().is_empty());
+            if a == b && ca != cb && has_outer && (unqualified(left) || unqualified(right)) {
+                for (x, c) in [(left, ca), (right, cb)] {
+                    if unqualified(x) {
+                        self.defer(vec![a], c, UnattributedRole::JoinKey);
+                    } else {
+                        self.key(a, c);
+                    }
+                }
+                return true;
+            }
+        }
+        match (self.column(left), self.column(right)) {
+            (Some(Col::At(a, ca)), Some(Col::At(b, cb))) if a != b => {
+                self.key(a, ca);
+                self.key(b, cb);
+                return true;
+            }
+            // Unqualified columns (comma joins, ORM SQL): `resolve` attributes each side.
+            (
+                Some(l @ (Col::At(..) | Col::Ambiguous(..))),
+                Some(r @ (Col::At(..) | Col::Ambiguous(..))),
+            ) if matches!(l, Col::Ambiguous(..)) || matches!(r, Col::Ambiguous(..)) => {
+                let same_name =
+                    matches!((&l, &r), (Col::Ambiguous(_, x), Col::Ambiguous(_, y)) if x == y);
+                if !same_name {
+                    for side in [l, r] {
+                        match side {
+                            Col::At(i, c) => self.key(i, c),
+                            Col::Ambiguous(candidates, column) => {
+                                self.defer(candidates, column, UnattributedRole::JoinKey);
+                            }
+                            Col::Opaque => {}
+                        }
+                    }
+                    return true;
+                }
+            }
+            _ => {}
+        }
+        false
+    }
+
+    /// `c` is a join key of access `i` (and read from it).
+    fn key(&mut self, i: usize, c: String) {
+        self.accesses[i].join_keys.push(c.clone());
+        self.accesses[i].selected.push(c);
     }
 }
 

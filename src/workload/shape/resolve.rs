@@ -11,7 +11,7 @@ use sqlparser::ast::{SelectItem, SetExpr, Statement};
 
 use super::classify::bare;
 use super::walk::dedup;
-use super::{extract, parse, Shape, Unattributed, UnattributedRole};
+use super::{extract, parse, Shape, TableAccess, Unattributed, UnattributedRole};
 use crate::catalog::{Catalog, TableKind};
 
 /// Qualify tables as `schema.table` through `search_path`, replace views by their base tables
@@ -54,35 +54,8 @@ fn find_table<'c>(
 }
 
 fn resolve_depth(shape: &mut Shape, catalog: &Catalog, search_path: &[String], depth: usize) {
-    let old_names: Vec<String> = shape.accesses.iter().map(|a| a.table.clone()).collect();
-    // 1. Attribute unqualified columns, while indexes into `accesses` still hold.
-    for u in std::mem::take(&mut shape.unattributed) {
-        let has = |i: &usize| {
-            find_table(catalog, &old_names[*i], search_path)
-                .is_some_and(|t| t.column(&u.column).is_some())
-        };
-        // The innermost scope that has the column owns it (SQL's rule for correlated names).
-        let owners: Vec<usize> = std::iter::once(&u.candidates)
-            .chain(&u.outer)
-            .map(|level| level.iter().copied().filter(has).collect::<Vec<_>>())
-            .find(|o| !o.is_empty())
-            .unwrap_or_default();
-        match (owners.as_slice(), u.role) {
-            ([i], UnattributedRole::Predicate(p)) => shape.accesses[*i].predicates.push(p),
-            ([i], UnattributedRole::Selected) => shape.accesses[*i].selected.push(u.column),
-            ([i], UnattributedRole::JoinKey) => {
-                shape.accesses[*i].join_keys.push(u.column.clone());
-                shape.accesses[*i].selected.push(u.column);
-            }
-            (_, role) => shape.unattributed.push(Unattributed {
-                candidates: u.candidates,
-                column: u.column,
-                role,
-                outer: u.outer,
-            }),
-        }
-    }
-    // 2. Qualify, follow partitions and views.
+    attribute(shape, catalog, search_path);
+    // Qualify, follow partitions and views.
     let mut out = Vec::with_capacity(shape.accesses.len());
     let mut renames: HashMap<String, String> = HashMap::new();
     for mut a in std::mem::take(&mut shape.accesses) {
@@ -109,53 +82,7 @@ fn resolve_depth(shape: &mut Shape, catalog: &Catalog, search_path: &[String], d
                     // A one-table view passes the outer predicates, sort and columns through
                     // (same column names); a multi-table view contributes its own accesses.
                     if let [only] = v.accesses.as_mut_slice() {
-                        // Through the view's output names (`l_suppkey AS supplier_no`); what
-                        // an aggregate or expression computes has no base column to index.
-                        let map = view_columns(def);
-                        let through = |c: &str| match map.get(c) {
-                            Some(base) => base.clone(),
-                            None => Some(c.to_string()),
-                        };
-                        a.predicates.retain_mut(|p| {
-                            if p.expr.is_some() {
-                                return p
-                                    .column
-                                    .as_deref()
-                                    .is_none_or(|c| through(c).as_deref() == Some(c));
-                            }
-                            match p.column.as_deref().map(through) {
-                                Some(Some(base)) => {
-                                    p.column = Some(base);
-                                    true
-                                }
-                                Some(None) => false,
-                                None => true,
-                            }
-                        });
-                        for list in [&mut a.join_keys, &mut a.selected] {
-                            *list = list.iter().filter_map(|c| through(c)).collect();
-                        }
-                        let mut ok = true;
-                        for o in &mut a.order_by {
-                            match through(&o.column) {
-                                Some(base) => o.column = base,
-                                None => ok = false,
-                            }
-                        }
-                        if !ok {
-                            a.order_by.clear();
-                        }
-                        only.alias = a.alias.take();
-                        only.predicates.append(&mut a.predicates);
-                        only.join_keys.append(&mut a.join_keys);
-                        if !a.order_by.is_empty() {
-                            only.order_by = std::mem::take(&mut a.order_by);
-                        }
-                        only.selected.append(&mut a.selected);
-                        only.limit_applies |= a.limit_applies;
-                        only.target |= a.target;
-                        dedup(&mut only.selected);
-                        dedup(&mut only.join_keys);
+                        pass_through(&mut a, only, def);
                     }
                     renames.insert(
                         a.table.clone(),
@@ -181,6 +108,90 @@ fn resolve_depth(shape: &mut Shape, catalog: &Catalog, search_path: &[String], d
             g.table = Some(new.clone());
         }
     }
+}
+
+/// Attribute the unqualified columns of multi-table scopes to the table that has them; run
+/// before tables are renamed or replaced, while indexes into `accesses` still hold.
+fn attribute(shape: &mut Shape, catalog: &Catalog, search_path: &[String]) {
+    let old_names: Vec<String> = shape.accesses.iter().map(|a| a.table.clone()).collect();
+    for u in std::mem::take(&mut shape.unattributed) {
+        let has = |i: &usize| {
+            find_table(catalog, &old_names[*i], search_path)
+                .is_some_and(|t| t.column(&u.column).is_some())
+        };
+        // The innermost scope that has the column owns it (SQL's rule for correlated names).
+        let owners: Vec<usize> = std::iter::once(&u.candidates)
+            .chain(&u.outer)
+            .map(|level| level.iter().copied().filter(has).collect::<Vec<_>>())
+            .find(|o| !o.is_empty())
+            .unwrap_or_default();
+        match (owners.as_slice(), u.role) {
+            ([i], UnattributedRole::Predicate(p)) => shape.accesses[*i].predicates.push(p),
+            ([i], UnattributedRole::Selected) => shape.accesses[*i].selected.push(u.column),
+            ([i], UnattributedRole::JoinKey) => {
+                shape.accesses[*i].join_keys.push(u.column.clone());
+                shape.accesses[*i].selected.push(u.column);
+            }
+            (_, role) => shape.unattributed.push(Unattributed {
+                candidates: u.candidates,
+                column: u.column,
+                role,
+                outer: u.outer,
+            }),
+        }
+    }
+}
+
+/// What the outer statement asks of a one-table view (`a`), moved onto the view's own access
+/// of its base table (`only`), through the view's output names.
+fn pass_through(a: &mut TableAccess, only: &mut TableAccess, def: &str) {
+    // Through the view's output names (`l_suppkey AS supplier_no`); what
+    // an aggregate or expression computes has no base column to index.
+    let map = view_columns(def);
+    let through = |c: &str| match map.get(c) {
+        Some(base) => base.clone(),
+        None => Some(c.to_string()),
+    };
+    a.predicates.retain_mut(|p| {
+        if p.expr.is_some() {
+            return p
+                .column
+                .as_deref()
+                .is_none_or(|c| through(c).as_deref() == Some(c));
+        }
+        match p.column.as_deref().map(through) {
+            Some(Some(base)) => {
+                p.column = Some(base);
+                true
+            }
+            Some(None) => false,
+            None => true,
+        }
+    });
+    for list in [&mut a.join_keys, &mut a.selected] {
+        *list = list.iter().filter_map(|c| through(c)).collect();
+    }
+    let mut ok = true;
+    for o in &mut a.order_by {
+        match through(&o.column) {
+            Some(base) => o.column = base,
+            None => ok = false,
+        }
+    }
+    if !ok {
+        a.order_by.clear();
+    }
+    only.alias = a.alias.take();
+    only.predicates.append(&mut a.predicates);
+    only.join_keys.append(&mut a.join_keys);
+    if !a.order_by.is_empty() {
+        only.order_by = std::mem::take(&mut a.order_by);
+    }
+    only.selected.append(&mut a.selected);
+    only.limit_applies |= a.limit_applies;
+    only.target |= a.target;
+    dedup(&mut only.selected);
+    dedup(&mut only.join_keys);
 }
 
 /// A view definition's output columns: name -> the base column it passes through unchanged,
