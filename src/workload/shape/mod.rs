@@ -68,6 +68,10 @@ pub struct Shape {
     /// Unqualified columns of multi-table scopes, waiting for [`resolve`] to attribute them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unattributed: Vec<Unattributed>,
+    /// The columns the statement's UPDATE sets (`SET a = ..., (b, c) = ...`), as written;
+    /// empty for other statements. Not serialized: reports show accesses, not assignments.
+    #[serde(skip)]
+    pub set_columns: Vec<String>,
 }
 
 /// One reference to a table and everything the statement asks of it.
@@ -314,6 +318,34 @@ pub(super) mod tests {
             "IN is a semi-join on job_id"
         );
         assert_eq!(s.accesses[0].join_keys, ["owner"]);
+    }
+
+    #[test]
+    fn update_set_columns() {
+        assert_eq!(
+            one("UPDATE leads SET status = $1, updated_at = now() WHERE id = $2").set_columns,
+            vec!["status", "updated_at"]
+        );
+        assert_eq!(
+            one("UPDATE t SET \"A\" = coalesce(x, 1), b = (1, 2) FROM u WHERE t.id = u.id")
+                .set_columns,
+            vec!["A", "b"]
+        );
+        assert!(one("SELECT 1").set_columns.is_empty());
+        // What the text scan this replaced got wrong: SET on its own line, a column tuple.
+        assert_eq!(
+            one("UPDATE t\nSET a = 1 WHERE id = 2").set_columns,
+            vec!["a"]
+        );
+        assert_eq!(
+            one("UPDATE t SET (a, b) = (1, 2)").set_columns,
+            vec!["a", "b"]
+        );
+        // A data-modifying CTE's SET is not the statement's.
+        assert_eq!(
+            one("WITH m AS (UPDATE u SET x = 1 RETURNING id) UPDATE t SET y = 2").set_columns,
+            vec!["y"]
+        );
     }
 
     #[test]

@@ -10,8 +10,8 @@ use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    Expr, FromTable, GroupByExpr, JoinConstraint, JoinOperator, LimitClause, ObjectName,
-    OrderByExpr, OrderByKind, OrderBySort, Query, Select, SelectItem,
+    AssignmentTarget, Expr, FromTable, GroupByExpr, JoinConstraint, JoinOperator, LimitClause,
+    ObjectName, OrderByExpr, OrderByKind, OrderBySort, Query, Select, SelectItem,
     SelectItemQualifiedWildcardKind, SetExpr, Statement, TableFactor, TableObject, TableWithJoins,
     UpdateTableFromKind, Visit, Visitor,
 };
@@ -43,7 +43,32 @@ pub(super) fn shape_of(stmt: &Statement) -> Shape {
     if !matches!(stmt, Statement::Query(_)) && kind != StatementKind::Utility {
         w.statement(stmt);
     }
-    w.finish(kind)
+    let mut shape = w.finish(kind);
+    shape.set_columns = set_columns(stmt);
+    shape
+}
+
+/// The columns the statement's own UPDATE sets (not a data-modifying CTE's): the first part of
+/// each SET target, which is the column (`SET d.x = ...` sets a field of composite column d).
+fn set_columns(stmt: &Statement) -> Vec<String> {
+    let update = match stmt {
+        Statement::Query(q) => match q.body.as_ref() {
+            SetExpr::Update(s) => s,
+            _ => return Vec::new(),
+        },
+        other => other,
+    };
+    let Statement::Update(u) = update else {
+        return Vec::new();
+    };
+    u.assignments
+        .iter()
+        .flat_map(|a| match &a.target {
+            AssignmentTarget::ColumnName(n) => std::slice::from_ref(n),
+            AssignmentTarget::Tuple(names) => names.as_slice(),
+        })
+        .filter_map(|n| n.0.first()?.as_ident().map(|i| i.value.clone()))
+        .collect()
 }
 
 /// What a name in a FROM list stands for.
@@ -161,6 +186,7 @@ impl Walker {
             group_by: self.group_by,
             unknown_tables: Vec::new(),
             unattributed: self.unattributed,
+            set_columns: Vec::new(),
         }
     }
 
