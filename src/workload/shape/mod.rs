@@ -4,7 +4,8 @@
 //! Why a shape and not the SQL: index advice works on *access patterns*. `WHERE o.status = $1
 //! AND o.created_at > $2 ORDER BY o.created_at DESC LIMIT 50` is "equality on status, range and
 //! descending sort on created_at, first 50 rows", whatever the aliases, quoting or parameter
-//! numbers. Every sqlparser type stays inside this module: sqlparser's AST changes between minor
+//! numbers. Every sqlparser type stays inside this module (but the statements [`parse`] gives
+//! the one caller that reads a CREATE INDEX's tree): sqlparser's AST changes between minor
 //! versions (it is pinned in Cargo.toml), and nothing else in dbopt has to follow it.
 //!
 //! How: the statement is walked with a stack of FROM scopes, so aliases, correlated subqueries,
@@ -16,7 +17,7 @@
 //! equality/range kind of their operator and carry the expression in [`Predicate::expr`]: only
 //! an expression index on exactly that expression serves them.
 //!
-//! Layout: [`parse`] (the one bounded parse entry and the tokenizer-only helpers), `walk` and
+//! Layout: `parse.rs` (the one bounded parse entry and the tokenizer-only helpers), `walk` and
 //! `conjunct` (the AST walk with its scopes, and where each WHERE/ON conjunct goes),
 //! `classify` (a conjunct as an index predicate) and `resolve` (the catalog's part).
 
