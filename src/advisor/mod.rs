@@ -95,39 +95,6 @@ fn matches_table(list: &[String], table: &str) -> bool {
     list.iter().any(|t| t == table || t == bare)
 }
 
-/// Columns an UPDATE sets (`SET a = ..., b = ...`), read from the text. Good enough for the
-/// HOT penalty; a column missed here only makes the penalty smaller.
-fn updated_columns(sql: &str) -> Vec<String> {
-    let upper = sql.to_ascii_uppercase();
-    let Some(start) = upper.find(" SET ") else {
-        return vec![];
-    };
-    let end = [" WHERE ", " FROM ", " RETURNING "]
-        .iter()
-        .filter_map(|k| upper[start..].find(k).map(|i| start + i))
-        .min()
-        .unwrap_or(sql.len());
-    let mut cols = Vec::new();
-    let mut depth = 0i32;
-    let mut part = String::new();
-    for ch in sql[start + 5..end].chars().chain(std::iter::once(',')) {
-        match ch {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                if let Some((lhs, _)) = part.split_once('=') {
-                    cols.push(lhs.trim().trim_matches('"').to_string());
-                }
-                part.clear();
-                continue;
-            }
-            _ => {}
-        }
-        part.push(ch);
-    }
-    cols
-}
-
 /// The lower-case identifiers a statement names outside string literals.
 fn identifiers(sql: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
@@ -348,11 +315,6 @@ pub fn prepare(
             skip(&mut p, &s.query, why);
             continue;
         }
-        let updated = if sh.kind == StatementKind::Update {
-            updated_columns(&plan.sql)
-        } else {
-            vec![]
-        };
         if let Some(d) = p.dml.last_mut() {
             d.stmt = Some(p.stmts.len());
         }
@@ -364,7 +326,7 @@ pub fn prepare(
             mean_ms: s.mean_ms,
             accesses,
             writes,
-            updated,
+            updated: std::mem::take(&mut sh.set_columns),
             kind: Some(sh.kind),
         });
     }
@@ -632,20 +594,5 @@ mod tests {
         let (mut findings, recs, cat) = fk_case(None);
         drop_resolved(&mut findings, &recs, &cat);
         assert!(findings.is_empty(), "a full index on the FK columns does");
-    }
-
-    #[test]
-    fn update_set_columns() {
-        assert_eq!(
-            updated_columns("UPDATE leads SET status = $1, updated_at = now() WHERE id = $2"),
-            vec!["status", "updated_at"]
-        );
-        assert_eq!(
-            updated_columns(
-                "UPDATE t SET \"A\" = coalesce(x, 1), b = (1, 2) FROM u WHERE t.id = u.id"
-            ),
-            vec!["A", "b"]
-        );
-        assert!(updated_columns("SELECT 1").is_empty());
     }
 }

@@ -117,14 +117,31 @@ fn is_constant(t: &Token) -> bool {
     )
 }
 
-/// Split a script into statements at top-level semicolons. Comments-only pieces are dropped.
-pub fn split(script: &str) -> Split {
-    let (toks, error) = match tokens(script) {
-        Ok(t) => (t, None),
+/// The statements of a script as slices of it, and the part the tokenizer could not read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pieces<'s> {
+    pub statements: Vec<&'s str>,
+    /// From the statement holding an unterminated string or comment to the end of the script.
+    pub unread: Option<Unread<'s>>,
+}
+
+/// The tail of a script the tokenizer stopped in, and why (`... at line L`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unread<'s> {
+    pub text: &'s str,
+    pub error: String,
+}
+
+/// The one statement splitter: cut a script at top-level semicolons, as the tokenizer sees
+/// them (quotes, dollar quotes, nested comments). Comments-only pieces are dropped. [`split`]
+/// and `shape::split` are two views of it.
+pub fn pieces(script: &str) -> Pieces<'_> {
+    let toks = match tokens(script) {
+        Ok(t) => t,
         Err((msg, at)) => {
             // Keep what precedes the statement holding the error: those are complete.
-            let line = script[..at.min(script.len())].matches('\n').count() + 1;
             let head = &script[..at.min(script.len())];
+            let line = head.matches('\n').count() + 1;
             let cut = match tokens(head) {
                 Ok(t) => t
                     .iter()
@@ -133,11 +150,12 @@ pub fn split(script: &str) -> Split {
                     .map_or(0, |(_, _, end)| *end),
                 Err(_) => 0,
             };
-            let done = split(&head[..cut]);
-            return Split {
-                statements: done.statements,
-                error: Some(format!("{msg} at line {line}")),
-            };
+            let mut done = pieces(&script[..cut]);
+            done.unread = Some(Unread {
+                text: script[cut..].trim(),
+                error: format!("{msg} at line {line}"),
+            });
+            return done;
         }
     };
     let mut out = Vec::new();
@@ -146,7 +164,7 @@ pub fn split(script: &str) -> Split {
     for (tok, s, e) in &toks {
         if *tok == Token::SemiColon {
             if meaningful {
-                out.push(script[start..*s].trim().to_string());
+                out.push(script[start..*s].trim());
             }
             start = *e;
             meaningful = false;
@@ -155,11 +173,21 @@ pub fn split(script: &str) -> Split {
         }
     }
     if meaningful {
-        out.push(script[start..].trim().to_string());
+        out.push(script[start..].trim());
     }
-    Split {
+    Pieces {
         statements: out,
-        error,
+        unread: None,
+    }
+}
+
+/// Split a script into statements at top-level semicolons (see [`pieces`]); a statement the
+/// tokenizer cannot read ends the script, with the reason in [`Split::error`].
+pub fn split(script: &str) -> Split {
+    let p = pieces(script);
+    Split {
+        statements: p.statements.into_iter().map(str::to_string).collect(),
+        error: p.unread.map(|u| u.error),
     }
 }
 

@@ -266,6 +266,40 @@ fn key_param(query: &str, column: &str) -> Option<(usize, usize, usize)> {
     None
 }
 
+impl NPlusOne {
+    /// A finding of `child`'s lookups on (child table, child column), fed by `parent`'s rows of
+    /// (parent table, parent column, linked via), with its rewrites and no counts yet.
+    fn linked(
+        evidence: Evidence,
+        parent: StmtRef,
+        child: StmtRef,
+        (child_table, child_column): (String, String),
+        (parent_table, parent_column, link): (String, String, String),
+    ) -> Self {
+        let mut n = NPlusOne {
+            evidence,
+            rewrite: rewrite_any(&child.query, &child_column),
+            parent,
+            child,
+            parent_table,
+            parent_column,
+            child_table,
+            child_column,
+            link,
+            child_calls: 0,
+            parent_rows: 0,
+            ratio: 0.0,
+            loops: 0,
+            child_total_ms: 0.0,
+            parent_total_ms: 0.0,
+            single_statement: None,
+            join: String::new(),
+        };
+        n.join = join_text(&mut n);
+        n
+    }
+}
+
 fn join_text(n: &mut NPlusOne) -> String {
     // A parent prepared with SQL (`PREPARE q AS SELECT ...`) is nested as its statement.
     n.single_statement = rewrite_single(
@@ -324,32 +358,27 @@ pub fn detect_pgss(workload: &Workload, catalog: &Catalog, t: &PgssThresholds) -
                 if best.as_ref().is_some_and(|(d, _)| *d <= dist) {
                     continue;
                 }
-                let mut n = NPlusOne {
-                    evidence: Evidence::PgStatStatements,
-                    parent: StmtRef {
-                        fingerprint: ps.fingerprint.clone(),
-                        query: ps.query.clone(),
-                    },
-                    child: StmtRef {
-                        fingerprint: cs.fingerprint.clone(),
-                        query: cs.query.clone(),
-                    },
-                    parent_table: a.table.clone(),
-                    parent_column: pcol,
-                    child_table: child_table.clone(),
-                    child_column: child_col.clone(),
-                    link: via,
+                let n = NPlusOne {
                     child_calls: cs.calls,
                     parent_rows: ps.rows,
                     ratio,
                     loops: ps.calls,
                     child_total_ms: cs.total_ms,
                     parent_total_ms: ps.total_ms,
-                    rewrite: rewrite_any(&cs.query, &child_col),
-                    single_statement: None,
-                    join: String::new(),
+                    ..NPlusOne::linked(
+                        Evidence::PgStatStatements,
+                        StmtRef {
+                            fingerprint: ps.fingerprint.clone(),
+                            query: ps.query.clone(),
+                        },
+                        StmtRef {
+                            fingerprint: cs.fingerprint.clone(),
+                            query: cs.query.clone(),
+                        },
+                        (child_table.clone(), child_col.clone()),
+                        (a.table.clone(), pcol, via),
+                    )
                 };
-                n.join = join_text(&mut n);
                 best = Some((dist, n));
             }
         }
@@ -357,6 +386,24 @@ pub fn detect_pgss(workload: &Workload, catalog: &Catalog, t: &PgssThresholds) -
     }
     out.sort_by(|a, b| b.child_total_ms.total_cmp(&a.child_total_ms));
     out
+}
+
+/// The loop that starts at event `i`: the same fingerprint again and again, no gap longer
+/// than the window, until the parent runs again (the next loop). Indexes into `evs`.
+fn burst(evs: &[&LogEvent], i: usize, parent: &LogEvent, window: chrono::Duration) -> Vec<usize> {
+    let fp = &evs[i].fingerprint;
+    let mut burst = vec![i];
+    let mut last = evs[i].at;
+    for (k, e) in evs.iter().enumerate().skip(i + 1) {
+        if e.at - last > window || e.fingerprint == parent.fingerprint {
+            break;
+        }
+        if &e.fingerprint == fp {
+            burst.push(k);
+            last = e.at;
+        }
+    }
+    burst
 }
 
 /// N+1 loops in a statement log. `catalog`, when given, resolves tables and foreign keys;
@@ -396,19 +443,7 @@ pub fn detect_log(
             if evs[i].at - parent.at > window {
                 continue;
             }
-            // The loop: the same fingerprint again and again, no gap longer than the window,
-            // until the parent runs again (the next loop).
-            let mut burst = vec![i];
-            let mut last = evs[i].at;
-            for (k, e) in evs.iter().enumerate().skip(i + 1) {
-                if e.at - last > window || e.fingerprint == parent.fingerprint {
-                    break;
-                }
-                if &e.fingerprint == fp {
-                    burst.push(k);
-                    last = e.at;
-                }
-            }
+            let burst = burst(evs, i, parent, window);
             if burst.len() < t.min_repeats {
                 continue;
             }
@@ -444,33 +479,19 @@ pub fn detect_log(
             };
             let key = (parent.fingerprint.clone(), fp.clone());
             let n = found.entry(key).or_insert_with(|| {
-                let mut n = NPlusOne {
-                    evidence: Evidence::Log,
-                    parent: StmtRef {
+                NPlusOne::linked(
+                    Evidence::Log,
+                    StmtRef {
                         fingerprint: parent.fingerprint.clone(),
                         query: parent.query.clone(),
                     },
-                    child: StmtRef {
+                    StmtRef {
                         fingerprint: fp.clone(),
                         query: child.query.clone(),
                     },
-                    parent_table: ptable,
-                    parent_column: pcol,
-                    child_table: child_table.clone(),
-                    child_column: child_col.clone(),
-                    link: via,
-                    child_calls: 0,
-                    parent_rows: 0,
-                    ratio: 0.0,
-                    loops: 0,
-                    child_total_ms: 0.0,
-                    parent_total_ms: 0.0,
-                    rewrite: rewrite_any(&child.query, &child_col),
-                    single_statement: None,
-                    join: String::new(),
-                };
-                n.join = join_text(&mut n);
-                n
+                    (child_table.clone(), child_col.clone()),
+                    (ptable, pcol, via),
+                )
             });
             n.loops += 1;
             n.parent_rows += 1;
