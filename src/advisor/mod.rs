@@ -136,63 +136,124 @@ pub fn prepare(
     search_path: &[String],
     f: &Filters,
 ) -> Prepared {
-    let mut p = Prepared::default();
-    let mut cands: Vec<Candidate> = Vec::new();
-    let skip = |p: &mut Prepared, q: &str, why: String| {
-        p.skipped.push(Skipped {
-            statement: q.to_string(),
-            reason: why,
-        })
+    let mut prep = Preparing {
+        catalog,
+        search_path,
+        f,
+        p: Prepared::default(),
+        cands: Vec::new(),
     };
     for s in &workload.statements {
         if s.calls < f.min_calls || s.total_ms < f.min_time_ms {
             continue;
         }
+        prep.statement(s);
+    }
+    let Preparing {
+        mut p, mut cands, ..
+    } = prep;
+    cands.sort();
+    p.candidates = cands;
+    p
+}
+
+/// What [`prepare`] reads, and what it has gathered so far.
+struct Preparing<'a> {
+    catalog: &'a Catalog,
+    search_path: &'a [String],
+    f: &'a Filters,
+    p: Prepared,
+    cands: Vec<Candidate>,
+}
+
+impl Preparing<'_> {
+    fn skip(&mut self, q: &str, why: String) {
+        self.p.skipped.push(Skipped {
+            statement: q.to_string(),
+            reason: why,
+        });
+    }
+
+    /// Count statement s among the workload's DML, planned as `planned`.
+    fn dml(&mut self, s: &crate::workload::Statement, planned: &Plannable) {
+        self.p.dml.push(Dml {
+            query: s.query.clone(),
+            plan: planned.clone(),
+            stmt: None,
+        });
+    }
+
+    /// One statement: its shape, its table accesses (and their candidates), and its place in
+    /// the search, or the reason it has none.
+    fn statement(&mut self, s: &crate::workload::Statement) {
         // What the server plans: the example when the source has one (constants included),
         // else the normalised text, made plannable.
         let plan = plannable(&s.query);
         let planned = s.example.as_deref().map_or_else(|| plan.clone(), plannable);
-        let dml = |p: &mut Prepared| {
-            p.dml.push(Dml {
-                query: s.query.clone(),
-                plan: planned.clone(),
-                stmt: None,
-            });
+        let Some(sh) = self.shape(s, &plan, &planned) else {
+            return;
         };
+        let (accesses, writes, notes) = self.accesses(s, &sh);
+        if accesses.is_empty() && writes.is_empty() {
+            let why = if notes.is_empty() {
+                "filters no user table on an indexable column".to_string()
+            } else {
+                notes.join("; ")
+            };
+            self.skip(&s.query, why);
+            return;
+        }
+        let updated = sh.set_columns.clone();
+        let p = &mut self.p;
+        if let Some(d) = p.dml.last_mut() {
+            d.stmt = Some(p.stmts.len());
+        }
+        p.stmts.push(StmtInput {
+            fingerprint: s.fingerprint.clone(),
+            query: s.query.clone(),
+            example: (planned.sql != s.query).then(|| planned.sql.clone()),
+            weight: s.calls.max(1) as f64,
+            mean_ms: s.mean_ms,
+            accesses,
+            writes,
+            updated,
+            kind: Some(sh.kind),
+        });
+    }
+
+    /// The statement's resolved shape; None when it is no statement to index (it is counted
+    /// or skipped with the reason): unparsable, a utility command, on system catalogs only.
+    fn shape(
+        &mut self,
+        s: &crate::workload::Statement,
+        plan: &Plannable,
+        planned: &Plannable,
+    ) -> Option<shape::Shape> {
         let shapes = match shape::extract(&plan.parse_sql) {
             Ok(v) => v,
             // Refused before parsing (it would overflow the stack): say so, not "cannot parse".
             Err(e) if e.too_deep => {
-                if plan.is_dml() {
-                    dml(&mut p);
-                }
-                p.unparsed += 1;
-                skip(&mut p, &s.query, e.to_string());
-                continue;
+                self.unparsed(s, plan, planned, e.to_string());
+                return None;
             }
             Err(_) if plannable::reads_only_system(&plan.sql) => {
-                p.system_statements += 1;
-                continue;
+                self.p.system_statements += 1;
+                return None;
             }
             // SET, SHOW, VACUUM, PREPARE, ...: nothing to index, whether or not it parses.
-            Err(_) if shape::is_utility_text(&s.query) => continue,
+            Err(_) if shape::is_utility_text(&s.query) => return None,
             Err(e) => {
-                if plan.is_dml() {
-                    dml(&mut p);
-                }
-                p.unparsed += 1;
-                skip(&mut p, &s.query, format!("cannot parse: {e}"));
-                continue;
+                self.unparsed(s, plan, planned, format!("cannot parse: {e}"));
+                return None;
             }
         };
-        let Some(mut sh) = shapes.into_iter().next() else {
-            continue;
-        };
+        let mut sh = shapes.into_iter().next()?;
         if sh.kind == StatementKind::Utility {
-            continue;
+            return None;
         }
-        shape::resolve(&mut sh, catalog, search_path);
+        shape::resolve(&mut sh, self.catalog, self.search_path);
         // Statements on system catalogs only (monitoring, dbopt's own) are not the workload.
+        let catalog = self.catalog;
         let system = |t: &str| {
             let bare = t.rsplit('.').next().unwrap_or(t);
             t.starts_with("pg_catalog.")
@@ -200,10 +261,11 @@ pub fn prepare(
                 || (bare.starts_with("pg_") && catalog.table(t).is_none())
         };
         if sh.accesses.iter().all(|a| system(&a.table)) {
-            p.system_statements += 1;
-            continue;
+            self.p.system_statements += 1;
+            return None;
         }
-        dml(&mut p);
+        self.dml(s, planned);
+        let p = &mut self.p;
         if sh
             .accesses
             .iter()
@@ -219,6 +281,34 @@ pub fn prepare(
                     .map(|a| a.table.clone()),
             );
         }
+        Some(sh)
+    }
+
+    /// A statement dbopt could not parse (or refused): counted, skipped with `why`, and among
+    /// the DML when its text is DML.
+    fn unparsed(
+        &mut self,
+        s: &crate::workload::Statement,
+        plan: &Plannable,
+        planned: &Plannable,
+        why: String,
+    ) {
+        if plan.is_dml() {
+            self.dml(s, planned);
+        }
+        self.p.unparsed += 1;
+        self.skip(&s.query, why);
+    }
+
+    /// The statement's indexable table accesses (their candidates added to the list), the rows
+    /// it writes per table, and notes on the tables it leaves out.
+    #[allow(clippy::type_complexity)]
+    fn accesses(
+        &mut self,
+        s: &crate::workload::Statement,
+        sh: &shape::Shape,
+    ) -> (Vec<Access>, Vec<(String, f64)>, Vec<String>) {
+        let (catalog, f) = (self.catalog, self.f);
         let mut accesses = Vec::new();
         let mut writes = Vec::new();
         let mut notes = Vec::new();
@@ -255,84 +345,72 @@ pub fn prepare(
             if !t.analyzed {
                 notes.push(format!("{q} has no statistics: run ANALYZE {q}"));
             }
-            let mut a = Access {
-                table: q.clone(),
-                selected: ta.selected.clone(),
-                limit: ta.limit_applies,
-                join: ta.join_keys.iter().cloned().map(KeyExpr::Column).collect(),
-                ..Default::default()
-            };
-            for pr in &ta.predicates {
-                // The key as dbopt rendered it; never one holding a parameter (an index
-                // expression cannot), which rendering refuses.
-                let Some(key) = pr.key.clone() else { continue };
-                match pr.kind {
-                    PredKind::Eq => {
-                        if let (PredValue::Constant(_), KeyExpr::Column(col)) = (&pr.value, &key) {
-                            if let Some(sql) = constant_sql(col, &pr.op, pr.value_sql.as_deref()) {
-                                a.constants.push((col.clone(), sql));
-                            }
-                        }
-                        a.eq.push(key);
-                    }
-                    PredKind::Range => a.range.push(key),
-                    PredKind::NotIndexable => {}
-                }
-            }
-            a.order = ta
-                .order_by
-                .iter()
-                .map(|o| OrderCol {
-                    column: KeyExpr::Column(o.column.clone()),
-                    desc: o.desc,
-                    nulls_first: o.nulls_first,
-                })
-                .collect();
-            // Columns named elsewhere in the statement (GROUP BY, correlated subqueries).
-            let used: BTreeSet<KeyExpr> = a.columns().into_iter().cloned().collect();
-            for col in &t.columns {
-                let key = KeyExpr::Column(col.name.clone());
-                if named.contains(&col.name.to_ascii_lowercase()) && !used.contains(&key) {
-                    a.extra.push(key);
-                }
-            }
+            let a = access(ta, t, q, &named);
             if a.named().is_empty() {
                 continue;
             }
             for c in candidates::for_access(&a, catalog, f.max_width) {
-                if !cands.contains(&c) {
-                    cands.push(c);
+                if !self.cands.contains(&c) {
+                    self.cands.push(c);
                 }
             }
             accesses.push(a);
         }
-        if accesses.is_empty() && writes.is_empty() {
-            let why = if notes.is_empty() {
-                "filters no user table on an indexable column".to_string()
-            } else {
-                notes.join("; ")
-            };
-            skip(&mut p, &s.query, why);
-            continue;
-        }
-        if let Some(d) = p.dml.last_mut() {
-            d.stmt = Some(p.stmts.len());
-        }
-        p.stmts.push(StmtInput {
-            fingerprint: s.fingerprint.clone(),
-            query: s.query.clone(),
-            example: (planned.sql != s.query).then(|| planned.sql.clone()),
-            weight: s.calls.max(1) as f64,
-            mean_ms: s.mean_ms,
-            accesses,
-            writes,
-            updated: std::mem::take(&mut sh.set_columns),
-            kind: Some(sh.kind),
-        });
+        (accesses, writes, notes)
     }
-    cands.sort();
-    p.candidates = cands;
-    p
+}
+
+/// Table access `ta` of table `t` (named `q`) as the candidate generator sees it: its
+/// equality and range keys, partial-index constants, joins, sort order, and the columns the
+/// statement names elsewhere (`named`: GROUP BY, correlated subqueries).
+fn access(
+    ta: &shape::TableAccess,
+    t: &crate::catalog::Table,
+    q: String,
+    named: &BTreeSet<String>,
+) -> Access {
+    let mut a = Access {
+        table: q,
+        selected: ta.selected.clone(),
+        limit: ta.limit_applies,
+        join: ta.join_keys.iter().cloned().map(KeyExpr::Column).collect(),
+        ..Default::default()
+    };
+    for pr in &ta.predicates {
+        // The key as dbopt rendered it; never one holding a parameter (an index
+        // expression cannot), which rendering refuses.
+        let Some(key) = pr.key.clone() else { continue };
+        match pr.kind {
+            PredKind::Eq => {
+                if let (PredValue::Constant(_), KeyExpr::Column(col)) = (&pr.value, &key) {
+                    if let Some(sql) = constant_sql(col, &pr.op, pr.value_sql.as_deref()) {
+                        a.constants.push((col.clone(), sql));
+                    }
+                }
+                a.eq.push(key);
+            }
+            PredKind::Range => a.range.push(key),
+            PredKind::NotIndexable => {}
+        }
+    }
+    a.order = ta
+        .order_by
+        .iter()
+        .map(|o| OrderCol {
+            column: KeyExpr::Column(o.column.clone()),
+            desc: o.desc,
+            nulls_first: o.nulls_first,
+        })
+        .collect();
+    // Columns named elsewhere in the statement (GROUP BY, correlated subqueries).
+    let used: BTreeSet<KeyExpr> = a.columns().into_iter().cloned().collect();
+    for col in &t.columns {
+        let key = KeyExpr::Column(col.name.clone());
+        if named.contains(&col.name.to_ascii_lowercase()) && !used.contains(&key) {
+            a.extra.push(key);
+        }
+    }
+    a
 }
 
 /// Drop findings a recommendation already fixes: a foreign key without an index, when a
@@ -382,11 +460,36 @@ pub fn build_report(
     out: &Outcome,
     costing: &str,
 ) -> AdviseReport {
+    AdviseReport {
+        schema_version: report::SCHEMA_VERSION,
+        dbopt_version: env!("CARGO_PKG_VERSION").into(),
+        costing: costing.into(),
+        recommendations: recommendations(catalog, workload, prep, out),
+        workload: WorkloadCost {
+            cost_before: out.workload_cost(&prep.stmts, false),
+            cost_after: out.workload_cost(&prep.stmts, true) + out.write_cost,
+            statements: prep.dml.len(),
+            planned: None,
+            searched: prep.stmts.len(),
+        },
+        findings: vec![],
+        skipped: skipped(prep, out),
+        whatif_calls: 0,
+        verification: None,
+    }
+}
+
+/// One recommendation per chosen index: its DDL, the statements it serves and its cost.
+fn recommendations(
+    catalog: &Catalog,
+    workload: &Workload,
+    prep: &Prepared,
+    out: &Outcome,
+) -> Vec<IndexRecommendation> {
     let days = workload
         .window_s
         .filter(|w| *w > 60.0)
         .map_or(1.0, |w| w / 86_400.0);
-    let mut recs = Vec::new();
     let defs: Vec<(&str, &[crate::sql::index_key::IndexKey], Option<&str>)> = out
         .chosen
         .iter()
@@ -401,33 +504,18 @@ pub fn build_report(
     let names = ddl::unique_names(&defs);
     // Overhead is a ratio: the cost per row cancels out.
     let model = writes::Writes::new(&prep.stmts, &writes::existing(catalog), 1.0);
+    let base_total = out.workload_cost(&prep.stmts, false).max(1e-9);
+    let mut recs = Vec::new();
     for (c, name) in out.chosen.iter().zip(names) {
-        let mut statements = Vec::new();
-        for (q, s) in prep.stmts.iter().enumerate() {
-            if !out.used[q].contains(c) {
-                continue;
-            }
-            let (before, after) = (out.base[q], out.after[q]);
-            let saved_share = if before > 0.0 {
-                (1.0 - after / before).max(0.0)
-            } else {
-                0.0
-            };
-            statements.push(StatementBenefit {
-                fingerprint: s.fingerprint.clone(),
-                query: s.query.clone(),
-                #[allow(clippy::cast_possible_truncation)]
-                calls: s.weight as i64,
-                cost_before: before,
-                cost_after: after,
-                time_saved_ms_per_day: s.mean_ms * s.weight / days * saved_share,
-            });
-        }
-        let table = catalog.table(&c.table);
-        let partitions = table.map(|t| t.partitions.clone()).unwrap_or_default();
-        let (schema, _) = ddl::split_table(&c.table);
-        let _ = schema;
-        let base_total = out.workload_cost(&prep.stmts, false).max(1e-9);
+        let statements = benefits(c, prep, out, days);
+        let partitions = catalog
+            .table(&c.table)
+            .map(|t| t.partitions.clone())
+            .unwrap_or_default();
+        let served: f64 = statements
+            .iter()
+            .map(|s| s.cost_before * s.calls as f64)
+            .sum();
         let helped: f64 = statements
             .iter()
             .map(|s| (s.cost_before - s.cost_after) * s.calls as f64)
@@ -445,14 +533,47 @@ pub fn build_report(
             reason: format!(
                 "serves {} statement(s); they account for {:.1} % of the workload's estimated cost before, and this set cuts that part by {:.0} %",
                 statements.len(),
-                100.0 * statements.iter().map(|s| s.cost_before * s.calls as f64).sum::<f64>() / base_total,
-                if helped > 0.0 { 100.0 * helped / statements.iter().map(|s| s.cost_before * s.calls as f64).sum::<f64>().max(1e-9) } else { 0.0 }
+                100.0 * served / base_total,
+                if helped > 0.0 { 100.0 * helped / served.max(1e-9) } else { 0.0 }
             ),
             write_overhead: model.overhead(c),
             warnings: model.hot_warnings(c, workload.window_s),
             statements,
         });
     }
+    recs
+}
+
+/// The statements whose final plan uses index c, with their costs and the time saved per day
+/// (`days`: the statistics window in days).
+fn benefits(c: &Candidate, prep: &Prepared, out: &Outcome, days: f64) -> Vec<StatementBenefit> {
+    let mut statements = Vec::new();
+    for (q, s) in prep.stmts.iter().enumerate() {
+        if !out.used[q].contains(c) {
+            continue;
+        }
+        let (before, after) = (out.base[q], out.after[q]);
+        let saved_share = if before > 0.0 {
+            (1.0 - after / before).max(0.0)
+        } else {
+            0.0
+        };
+        statements.push(StatementBenefit {
+            fingerprint: s.fingerprint.clone(),
+            query: s.query.clone(),
+            #[allow(clippy::cast_possible_truncation)]
+            calls: s.weight as i64,
+            cost_before: before,
+            cost_after: after,
+            time_saved_ms_per_day: s.mean_ms * s.weight / days * saved_share,
+        });
+    }
+    statements
+}
+
+/// Everything left without advice, with the reason: what preparation skipped, statements the
+/// planner refused, withheld and invalid candidates, and statements no index helped.
+fn skipped(prep: &Prepared, out: &Outcome) -> Vec<Skipped> {
     let mut skipped = prep.skipped.clone();
     for (q, err) in &out.failed {
         skipped.push(Skipped {
@@ -487,23 +608,7 @@ pub fn build_report(
             ),
         });
     }
-    AdviseReport {
-        schema_version: report::SCHEMA_VERSION,
-        dbopt_version: env!("CARGO_PKG_VERSION").into(),
-        costing: costing.into(),
-        recommendations: recs,
-        workload: WorkloadCost {
-            cost_before: out.workload_cost(&prep.stmts, false),
-            cost_after: out.workload_cost(&prep.stmts, true) + out.write_cost,
-            statements: prep.dml.len(),
-            planned: None,
-            searched: prep.stmts.len(),
-        },
-        findings: vec![],
-        skipped,
-        whatif_calls: 0,
-        verification: None,
-    }
+    skipped
 }
 
 #[cfg(test)]
