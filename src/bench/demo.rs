@@ -17,6 +17,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use crate::advisor::report::IndexRecommendation;
+use crate::emit::ddl::Build;
 use crate::pg::{self, ConnParams, PgError, SessionOptions};
 
 pub const SCHEMA_SQL: &str = include_str!("../../migrations/0001_demo_schema.sql");
@@ -514,12 +516,13 @@ pub fn human(d: Duration) -> String {
 /// return each one's name and size. Used by `advise --demo --verify`.
 pub async fn build_indexes(
     p: &ConnParams,
-    ddls: &[(String, String)],
+    recs: &[IndexRecommendation],
 ) -> pg::Result<Vec<(String, i64)>> {
     let c = pg::connect(p, &SessionOptions::unrestricted()).await?;
     let mut out = Vec::new();
-    for (name, sql) in ddls {
-        let plain = sql.replacen("CREATE INDEX CONCURRENTLY", "CREATE INDEX", 1);
+    for rec in recs {
+        let name = &rec.name;
+        let plain = crate::emit::plan::index_def(rec).render(Build::InTransaction);
         c.batch_execute(&plain)
             .await
             .map_err(|e| PgError::query(format!("building {name}"), e))?;

@@ -294,12 +294,7 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
         if !a.no_verify && !rep.recommendations.is_empty() {
             let pb = report::progress(0, "verifying on the demo");
             pb.enable_steady_tick(std::time::Duration::from_millis(120));
-            let ddls: Vec<(String, String)> = rep
-                .recommendations
-                .iter()
-                .map(|r| (r.name.clone(), r.ddl.clone()))
-                .collect();
-            let built = crate::bench::demo::build_indexes(&d.params, &ddls).await?;
+            let built = crate::bench::demo::build_indexes(&d.params, &rep.recommendations).await?;
             let wopts = crate::bench::demo_workload::WorkloadOptions {
                 rounds: a.demo_args.rounds,
                 sessions: 4,
