@@ -416,13 +416,23 @@ impl Writer<'_> {
     ) -> Result<(), String> {
         self.op(">=");
         self.op("<=");
-        let between = if negated { " NOT BETWEEN " } else { " BETWEEN " };
+        let between = if negated {
+            " NOT BETWEEN "
+        } else {
+            " BETWEEN "
+        };
         self.wrapped("(", expr, between, d)?;
         self.expr(low, d)?;
         self.wrapped(" AND ", high, ")", d)
     }
 
-    fn in_list(&mut self, expr: &Expr, list: &[Expr], negated: bool, d: usize) -> Result<(), String> {
+    fn in_list(
+        &mut self,
+        expr: &Expr,
+        list: &[Expr],
+        negated: bool,
+        d: usize,
+    ) -> Result<(), String> {
         if list.is_empty() {
             return Err("an empty IN () list is not allowed".into());
         }

@@ -258,7 +258,9 @@ impl Gen {
     /// Insurance carriers.
     fn carriers(&self, c: &mut Chunk) {
         let anchor = c.anchor;
-        let Chunk { rng, out, from, to, .. } = c;
+        let Chunk {
+            rng, out, from, to, ..
+        } = c;
         let tiers = Pick::new(&TIERS);
         let ps = Pick::new(&PARTNERSHIP);
         for id in *from + 1..=*to {
@@ -278,7 +280,15 @@ impl Gen {
     /// Agents, each with one to three specializations and a carrier (Zipf: a few carriers have most agents).
     fn agents(&self, c: &mut Chunk) {
         let anchor = c.anchor;
-        let Chunk { rng, out, from, to, states, city_k, .. } = c;
+        let Chunk {
+            rng,
+            out,
+            from,
+            to,
+            states,
+            city_k,
+            ..
+        } = c;
         let carriers = zipf(self.count("carriers"));
         let types = Pick::new(&INSURANCE_TYPES);
         for id in *from + 1..=*to {
@@ -312,7 +322,15 @@ impl Gen {
     /// Leads: the last three days' are all still `new`.
     fn leads(&self, c: &mut Chunk) {
         let anchor = c.anchor;
-        let Chunk { rng, out, from, to, states, zip_k, .. } = c;
+        let Chunk {
+            rng,
+            out,
+            from,
+            to,
+            states,
+            zip_k,
+            ..
+        } = c;
         let types = Pick::new(&INSURANCE_TYPES);
         let statuses = Pick::new(&LEAD_STATUSES);
         let sources = Pick::new(&SOURCES);
@@ -350,7 +368,9 @@ impl Gen {
     /// Assignments of leads to agents (Zipf over agents); pending ones have no response yet.
     fn lead_assignments(&self, c: &mut Chunk) {
         let anchor = c.anchor;
-        let Chunk { rng, out, from, to, .. } = c;
+        let Chunk {
+            rng, out, from, to, ..
+        } = c;
         let leads = self.count("leads");
         let agents = zipf(self.count("agents"));
         let statuses = Pick::new(&ASSIGNMENT_STATUSES);
@@ -360,10 +380,7 @@ impl Gen {
             let responded = if status == "pending" {
                 "\\N".to_string()
             } else {
-                ts(
-                    (assigned + ChronoDuration::seconds(rng.gen_range(60..172_800)))
-                        .min(anchor),
-                )
+                ts((assigned + ChronoDuration::seconds(rng.gen_range(60..172_800))).min(anchor))
             };
             let _ = writeln!(
                 out,
@@ -378,7 +395,9 @@ impl Gen {
     /// Events on leads, agents and assignments, with a small JSON payload.
     fn events(&self, c: &mut Chunk) {
         let anchor = c.anchor;
-        let Chunk { rng, out, from, to, .. } = c;
+        let Chunk {
+            rng, out, from, to, ..
+        } = c;
         let etypes = Pick::new(&ENTITY_TYPES);
         let kinds = Pick::new(&EVENT_TYPES);
         let sources = Pick::new(&SOURCES);

@@ -92,7 +92,9 @@ pub fn svg(r: &RampReport) -> String {
     knee(&mut s, &f);
     let steps = &r.steps;
     line(&mut s, &f, TP_COLOR, f.tp_max, &|i| steps[i].throughput);
-    line(&mut s, &f, LAT_COLOR, f.lat_max, &|i| steps[i].latency.p95_ms);
+    line(&mut s, &f, LAT_COLOR, f.lat_max, &|i| {
+        steps[i].latency.p95_ms
+    });
     let _ = writeln!(
         s,
         r#"<text x="{LEFT}" y="{:.1}" fill="{TP_COLOR}">— throughput</text><text x="{:.1}" y="{:.1}" fill="{LAT_COLOR}">— p95 latency</text>"#,
@@ -192,7 +194,12 @@ fn knee(s: &mut String, f: &Frame) {
 /// One series, `v(step)` on an axis that ends at `max`: a polyline with a dot per step.
 fn line(s: &mut String, f: &Frame, color: &str, max: f64, v: &dyn Fn(usize) -> f64) {
     let pts: Vec<(String, String)> = (0..f.r.steps.len())
-        .map(|i| (format!("{:.1}", f.x_at(i)), format!("{:.1}", f.y(v(i), max))))
+        .map(|i| {
+            (
+                format!("{:.1}", f.x_at(i)),
+                format!("{:.1}", f.y(v(i), max)),
+            )
+        })
         .collect();
     let points: Vec<String> = pts.iter().map(|(x, y)| format!("{x},{y}")).collect();
     let _ = writeln!(

@@ -428,7 +428,11 @@ fn width2_ddls(s: &StmtInput) -> Vec<String> {
 }
 
 /// The no-index cost, the all-width-2 floor (per query too) and the reference sets' costs.
-async fn measure_bounds(p: &ConnParams, ro: &SessionOptions, prep: &Prepared) -> pg::Result<Bounds> {
+async fn measure_bounds(
+    p: &ConnParams,
+    ro: &SessionOptions,
+    prep: &Prepared,
+) -> pg::Result<Bounds> {
     let mut pool = HypoPool::open(p, ro, 1).await?;
     let mut b = Bounds::default();
     let request = |s: &StmtInput, indexes: Vec<String>| WhatIfRequest {

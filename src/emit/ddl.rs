@@ -375,7 +375,10 @@ mod tests {
             "a parent-only index is never built concurrently"
         );
         d.name = None;
-        assert_eq!(d.render(Build::InTransaction), r#"CREATE INDEX ON "app"."t" ("a")"#);
+        assert_eq!(
+            d.render(Build::InTransaction),
+            r#"CREATE INDEX ON "app"."t" ("a")"#
+        );
         assert_eq!(d.render(Build::InTransaction), d.create_sql());
     }
 

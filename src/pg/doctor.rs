@@ -83,7 +83,10 @@ struct Facts<'a> {
 
 impl Facts<'_> {
     fn grant_stats(&self) -> String {
-        format!("GRANT pg_read_all_stats TO {};  -- or pg_monitor", self.q_user)
+        format!(
+            "GRANT pg_read_all_stats TO {};  -- or pg_monitor",
+            self.q_user
+        )
     }
 }
 
@@ -182,7 +185,8 @@ async fn hypopg(f: &Facts<'_>) -> Result<Check> {
     let hypo_avail =
         version("SELECT default_version FROM pg_available_extensions WHERE name = 'hypopg'")
             .await?;
-    let hypo_created = version("SELECT extversion FROM pg_extension WHERE extname = 'hypopg'").await?;
+    let hypo_created =
+        version("SELECT extversion FROM pg_extension WHERE extname = 'hypopg'").await?;
     let database = &f.database;
     let db = quote_ident(database);
     let major = f.server_version_num / 10_000;
@@ -194,9 +198,11 @@ async fn hypopg(f: &Facts<'_>) -> Result<Check> {
             (Some(v), None) => format!("version {v} installed, not created in {database}"),
             (None, None) => "not installed on the server".into(),
         },
-        || match hypo_avail {
+        || {
+            match hypo_avail {
             Some(_) => format!("psql -d {db} -c 'CREATE EXTENSION hypopg;'"),
             None => format!("apt-get install postgresql-{major}-hypopg && psql -d {db} -c 'CREATE EXTENSION hypopg;'"),
+        }
         },
     );
     if hypo.status != CheckStatus::Ok {
@@ -222,7 +228,12 @@ async fn statistics_privileges(f: &Facts<'_>) -> Result<Check> {
             yes_no(f.stats_ok),
             yes_no(monitor)
         ),
-        || format!("{}; lets dbopt see every user's statements", f.grant_stats()),
+        || {
+            format!(
+                "{}; lets dbopt see every user's statements",
+                f.grant_stats()
+            )
+        },
     ))
 }
 
@@ -564,11 +575,7 @@ impl PerSchema<'_> {
             grants.sort();
             grants.dedup();
         }
-        warning(
-            self.name,
-            (self.short)(names.join(", ")),
-            grants.join(" "),
-        )
+        warning(self.name, (self.short)(names.join(", ")), grants.join(" "))
     }
 }
 
