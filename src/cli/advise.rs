@@ -284,10 +284,7 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
     let mut findings = rules::run(Scope::Catalog, &ctx, &config)?;
     findings.extend(rules::run(Scope::Workload, &ctx, &config)?);
     advisor::drop_resolved(&mut findings, &rep.recommendations, &catalog);
-    rep.findings = findings
-        .iter()
-        .map(|f| serde_json::to_value(f).unwrap_or_default())
-        .collect();
+    rep.findings = findings;
     drop(conn);
 
     if let Some(d) = &demo {
@@ -344,7 +341,7 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
             .await
             .ok();
     }
-    let worst = findings.iter().map(|f| f.severity).max();
+    let worst = rep.findings.iter().map(|f| f.severity).max();
     let worst = if rep.recommendations.is_empty() {
         worst
     } else {
