@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::findings::Finding;
 use crate::sql::index_key::IndexKey;
 
 /// Bump on any incompatible change; readers refuse versions they do not know.
@@ -30,7 +31,8 @@ pub struct AdviseReport {
     pub recommendations: Vec<IndexRecommendation>,
     pub workload: WorkloadCost,
     /// Rule findings (sequential scans, N+1, unused indexes ...), as rendered by `report`.
-    pub findings: Vec<serde_json::Value>,
+    #[serde(serialize_with = "keys_in_order")]
+    pub findings: Vec<Finding>,
     /// Statements that got no advice, and why.
     pub skipped: Vec<Skipped>,
     /// Uncached what-if calls the search made.
@@ -165,4 +167,15 @@ pub fn index_label(columns: &[IndexKey], include: &[String], predicate: Option<&
         s.push_str(&p.split_whitespace().collect::<Vec<_>>().join(" "));
     }
     s
+}
+
+/// Findings with their keys in alphabetical order, as reports have always written them (they
+/// were JSON values, whose keys serde_json keeps sorted), so a typed field changes no report.
+fn keys_in_order<S: serde::Serializer>(findings: &[Finding], s: S) -> Result<S::Ok, S::Error> {
+    let values = findings
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(serde::ser::Error::custom)?;
+    values.serialize(s)
 }

@@ -260,11 +260,25 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// `OPEN x CLOSE`: a sub-expression between fixed text.
+    fn wrapped(&mut self, open: &str, x: &Expr, close: &str, depth: usize) -> Result<(), String> {
+        self.sql.push_str(open);
+        self.expr(x, depth)?;
+        self.sql.push_str(close);
+        Ok(())
+    }
+
     /// `(x SUFFIX)`, for `IS NULL` and its kin.
     fn postfix(&mut self, x: &Expr, suffix: &str, depth: usize) -> Result<(), String> {
-        self.sql.push('(');
-        self.expr(x, depth)?;
-        self.sql.push_str(suffix);
+        self.wrapped("(", x, &format!("{suffix})"), depth)
+    }
+
+    /// `CAST('text' AS type)`: a typed string or an interval literal.
+    fn cast_string(&mut self, text: &Expr, ty: &str) -> Result<(), String> {
+        self.sql.push_str("CAST(");
+        self.string(text)?;
+        self.sql.push_str(" AS ");
+        self.sql.push_str(ty);
         self.sql.push(')');
         Ok(())
     }
@@ -277,43 +291,19 @@ impl Writer<'_> {
         }
         let d = depth + 1;
         match e {
-            Expr::Identifier(id) => self.column(id)?,
-            Expr::CompoundIdentifier(_) => {
-                return Err(format!(
-                    "the qualified name {} is not allowed (name a column of {} alone)",
-                    piece(e),
-                    self.table
-                ));
-            }
-            Expr::Value(v) => self.literal(&v.value)?,
-            Expr::Nested(x) => {
-                self.sql.push('(');
-                self.expr(x, d)?;
-                self.sql.push(')');
-            }
+            Expr::Identifier(id) => self.column(id),
+            Expr::CompoundIdentifier(_) => Err(format!(
+                "the qualified name {} is not allowed (name a column of {} alone)",
+                piece(e),
+                self.table
+            )),
+            Expr::Value(v) => self.literal(&v.value),
+            Expr::Nested(x) => self.wrapped("(", x, ")", d),
             Expr::TypedString(t) => {
                 let ty = type_name(&t.data_type)?;
-                self.sql.push_str("CAST(");
-                self.string(&Expr::Value(t.value.clone()))?;
-                self.sql.push_str(" AS ");
-                self.sql.push_str(ty);
-                self.sql.push(')');
+                self.cast_string(&Expr::Value(t.value.clone()), ty)
             }
-            Expr::Interval(i) => {
-                if i.leading_field.is_some()
-                    || i.last_field.is_some()
-                    || i.leading_precision.is_some()
-                    || i.fractional_seconds_precision.is_some()
-                {
-                    return Err(format!(
-                        "{} is not allowed (write the unit inside the quotes: interval '30 days')",
-                        piece(e)
-                    ));
-                }
-                self.sql.push_str("CAST(");
-                self.string(&i.value)?;
-                self.sql.push_str(" AS pg_catalog.interval)");
-            }
+            Expr::Interval(i) => self.interval(e, i),
             Expr::Cast {
                 kind: CastKind::Cast | CastKind::DoubleColon,
                 expr,
@@ -321,41 +311,9 @@ impl Writer<'_> {
                 format: None,
             } => {
                 let ty = type_name(data_type)?;
-                self.sql.push_str("CAST(");
-                self.expr(expr, d)?;
-                self.sql.push_str(" AS ");
-                self.sql.push_str(ty);
-                self.sql.push(')');
+                self.wrapped("CAST(", expr, &format!(" AS {ty})"), d)
             }
-            Expr::UnaryOp { op, expr } => match op {
-                UnaryOperator::Not => {
-                    self.sql.push_str("(NOT ");
-                    self.expr(expr, d)?;
-                    self.sql.push(')');
-                }
-                UnaryOperator::Minus | UnaryOperator::Plus => {
-                    // A sign on a number literal is folded into the constant by PostgreSQL's
-                    // grammar; on anything else it is the prefix operator.
-                    let sign = if *op == UnaryOperator::Minus {
-                        "-"
-                    } else {
-                        "+"
-                    };
-                    let literal =
-                        matches!(&**expr, Expr::Value(v) if matches!(v.value, Value::Number(..)));
-                    if !literal {
-                        self.op(sign);
-                    }
-                    self.sql.push('(');
-                    self.sql.push_str(sign);
-                    if !literal {
-                        self.sql.push(' ');
-                    }
-                    self.expr(expr, d)?;
-                    self.sql.push(')');
-                }
-                other => return Err(format!("the operator {other} is not allowed")),
-            },
+            Expr::UnaryOp { op, expr } => self.unary(*op, expr, d),
             Expr::BinaryOp { left, op, right } => {
                 let sql_op = match op {
                     BinaryOperator::And => "AND",
@@ -367,91 +325,140 @@ impl Writer<'_> {
                         name
                     }
                 };
-                self.binary(left, sql_op, right, d)?;
+                self.binary(left, sql_op, right, d)
             }
-            Expr::IsNull(x) => self.postfix(x, " IS NULL", d)?,
-            Expr::IsNotNull(x) => self.postfix(x, " IS NOT NULL", d)?,
-            Expr::IsTrue(x) => self.postfix(x, " IS TRUE", d)?,
-            Expr::IsNotTrue(x) => self.postfix(x, " IS NOT TRUE", d)?,
-            Expr::IsFalse(x) => self.postfix(x, " IS FALSE", d)?,
-            Expr::IsNotFalse(x) => self.postfix(x, " IS NOT FALSE", d)?,
+            Expr::IsNull(x) => self.postfix(x, " IS NULL", d),
+            Expr::IsNotNull(x) => self.postfix(x, " IS NOT NULL", d),
+            Expr::IsTrue(x) => self.postfix(x, " IS TRUE", d),
+            Expr::IsNotTrue(x) => self.postfix(x, " IS NOT TRUE", d),
+            Expr::IsFalse(x) => self.postfix(x, " IS FALSE", d),
+            Expr::IsNotFalse(x) => self.postfix(x, " IS NOT FALSE", d),
             Expr::Between {
                 expr,
                 negated,
                 low,
                 high,
-            } => {
-                self.op(">=");
-                self.op("<=");
-                self.sql.push('(');
-                self.expr(expr, d)?;
-                self.sql.push_str(if *negated {
-                    " NOT BETWEEN "
-                } else {
-                    " BETWEEN "
-                });
-                self.expr(low, d)?;
-                self.sql.push_str(" AND ");
-                self.expr(high, d)?;
-                self.sql.push(')');
-            }
+            } => self.between(expr, *negated, low, high, d),
             Expr::InList {
                 expr,
                 list,
                 negated,
-            } => {
-                if list.is_empty() {
-                    return Err("an empty IN () list is not allowed".into());
-                }
-                self.op(if *negated { "<>" } else { "=" });
-                self.sql.push('(');
-                self.expr(expr, d)?;
-                self.sql
-                    .push_str(if *negated { " NOT IN (" } else { " IN (" });
-                self.list(list, d)?;
-                self.sql.push_str("))");
-            }
+            } => self.in_list(expr, list, *negated, d),
             Expr::Like {
                 negated,
                 any: false,
                 expr,
                 pattern,
                 escape_char: None,
-            }
-            | Expr::ILike {
+            } => self.like(false, *negated, expr, pattern, d),
+            Expr::ILike {
                 negated,
                 any: false,
                 expr,
                 pattern,
                 escape_char: None,
-            } => {
-                let (op, name) = match (matches!(e, Expr::ILike { .. }), *negated) {
-                    (false, false) => ("LIKE", "~~"),
-                    (false, true) => ("NOT LIKE", "!~~"),
-                    (true, false) => ("ILIKE", "~~*"),
-                    (true, true) => ("NOT ILIKE", "!~~*"),
-                };
-                self.op(name);
-                self.binary(expr, op, pattern, d)?;
-            }
+            } => self.like(true, *negated, expr, pattern, d),
             Expr::Extract { field, expr, .. } => {
                 if !extract_field(field) {
                     return Err(format!("extract({field} ...) is not allowed"));
                 }
-                self.sql.push_str(&format!("EXTRACT({field} FROM "));
-                self.expr(expr, d)?;
-                self.sql.push(')');
+                self.wrapped(&format!("EXTRACT({field} FROM "), expr, ")", d)
             }
-            Expr::Function(f) => self.function(f, d)?,
-            Expr::Exists { .. } | Expr::Subquery(_) | Expr::InSubquery { .. } => {
-                return Err(format!(
-                    "subqueries are not allowed ({})",
-                    piece(e).chars().take(40).collect::<String>()
-                ));
-            }
-            other => return Err(format!("{} is not allowed", piece(other))),
+            Expr::Function(f) => self.function(f, d),
+            Expr::Exists { .. } | Expr::Subquery(_) | Expr::InSubquery { .. } => Err(format!(
+                "subqueries are not allowed ({})",
+                piece(e).chars().take(40).collect::<String>()
+            )),
+            other => Err(format!("{} is not allowed", piece(other))),
         }
+    }
+
+    /// `interval '30 days'`; the SQL-standard forms with units outside the quotes are refused.
+    fn interval(&mut self, e: &Expr, i: &sqlparser::ast::Interval) -> Result<(), String> {
+        if i.leading_field.is_some()
+            || i.last_field.is_some()
+            || i.leading_precision.is_some()
+            || i.fractional_seconds_precision.is_some()
+        {
+            return Err(format!(
+                "{} is not allowed (write the unit inside the quotes: interval '30 days')",
+                piece(e)
+            ));
+        }
+        self.cast_string(&i.value, "pg_catalog.interval")
+    }
+
+    fn unary(&mut self, op: UnaryOperator, expr: &Expr, d: usize) -> Result<(), String> {
+        let sign = match op {
+            UnaryOperator::Not => return self.wrapped("(NOT ", expr, ")", d),
+            UnaryOperator::Minus => "-",
+            UnaryOperator::Plus => "+",
+            other => return Err(format!("the operator {other} is not allowed")),
+        };
+        // A sign on a number literal is folded into the constant by PostgreSQL's grammar; on
+        // anything else it is the prefix operator.
+        let literal = matches!(expr, Expr::Value(v) if matches!(v.value, Value::Number(..)));
+        if literal {
+            self.wrapped(&format!("({sign}"), expr, ")", d)
+        } else {
+            self.op(sign);
+            self.wrapped(&format!("({sign} "), expr, ")", d)
+        }
+    }
+
+    fn between(
+        &mut self,
+        expr: &Expr,
+        negated: bool,
+        low: &Expr,
+        high: &Expr,
+        d: usize,
+    ) -> Result<(), String> {
+        self.op(">=");
+        self.op("<=");
+        let between = if negated {
+            " NOT BETWEEN "
+        } else {
+            " BETWEEN "
+        };
+        self.wrapped("(", expr, between, d)?;
+        self.expr(low, d)?;
+        self.wrapped(" AND ", high, ")", d)
+    }
+
+    fn in_list(
+        &mut self,
+        expr: &Expr,
+        list: &[Expr],
+        negated: bool,
+        d: usize,
+    ) -> Result<(), String> {
+        if list.is_empty() {
+            return Err("an empty IN () list is not allowed".into());
+        }
+        self.op(if negated { "<>" } else { "=" });
+        self.wrapped("(", expr, if negated { " NOT IN (" } else { " IN (" }, d)?;
+        self.list(list, d)?;
+        self.sql.push_str("))");
         Ok(())
+    }
+
+    fn like(
+        &mut self,
+        ilike: bool,
+        negated: bool,
+        expr: &Expr,
+        pattern: &Expr,
+        d: usize,
+    ) -> Result<(), String> {
+        let (op, name) = match (ilike, negated) {
+            (false, false) => ("LIKE", "~~"),
+            (false, true) => ("NOT LIKE", "!~~"),
+            (true, false) => ("ILIKE", "~~*"),
+            (true, true) => ("NOT ILIKE", "!~~*"),
+        };
+        self.op(name);
+        self.binary(expr, op, pattern, d)
     }
 
     fn function(&mut self, f: &sqlparser::ast::Function, depth: usize) -> Result<(), String> {

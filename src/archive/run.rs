@@ -291,6 +291,30 @@ async fn nap(d: Duration, stop: &AtomicBool) {
     }
 }
 
+/// What one run works with: the sessions, the plan, the options and the stop flag.
+struct Ctx<'a> {
+    src: &'a Conn,
+    dst: Option<&'a Conn>,
+    /// Where the archive table lives: `dst`, else `src`.
+    archive_conn: &'a Conn,
+    plan: &'a Plan,
+    o: &'a RunOptions,
+    stop: &'a AtomicBool,
+    started: Instant,
+}
+
+impl Ctx<'_> {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    fn out_of_time(&self) -> bool {
+        self.o
+            .max_runtime
+            .is_some_and(|m| self.started.elapsed() >= m)
+    }
+}
+
 /// Run the plan. `src` (and `dst`, for another database) must be writable sessions.
 /// `progress(rows_done, rows_in_scope)` is called after each batch.
 pub async fn execute(
@@ -301,32 +325,21 @@ pub async fn execute(
     stop: &AtomicBool,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Stats> {
-    let started = Instant::now();
+    let cx = Ctx {
+        src,
+        dst,
+        archive_conn: dst.unwrap_or(src),
+        plan,
+        o,
+        stop,
+        started: Instant::now(),
+    };
     let mut st = Stats {
         batch_size_min: o.batch_size,
         batch_size_max: o.batch_size,
         ..Default::default()
     };
-    let archive_conn = dst.unwrap_or(src);
-    if plan.strategy.writes_archive() && !plan.archive_exists {
-        archive_conn
-            .batch_execute(&sql::create_archive(plan))
-            .await
-            .map_err(q("creating the archive table"))?;
-        st.archive_created = true;
-    }
-    if plan.strategy.writes_archive() && plan.archive_by_month {
-        st.notes
-            .extend(add_month_partitions(src, archive_conn, plan).await?);
-    }
-    if o.detach_partitions {
-        for p in &plan.old_partitions {
-            src.batch_execute(&p.detach_sql)
-                .await
-                .map_err(q(format!("detaching partition {}", p.name)))?;
-            st.detached_partitions.push(p.name.clone());
-        }
-    }
+    prepare(&cx, &mut st).await?;
     let Some(max) = plan.max_key.clone() else {
         st.notes.push("the table is empty".into());
         return Ok(st);
@@ -338,93 +351,16 @@ pub async fn execute(
     progress(0, total);
     let before = if o.verify {
         let t = Instant::now();
-        let b = verify::snapshot(src, archive_conn, plan).await?;
+        let b = verify::snapshot(src, cx.archive_conn, plan).await?;
         st.seconds_verify += t.elapsed().as_secs_f64();
         Some(b)
     } else {
         None
     };
-
-    let batches_start = Instant::now();
-    let mut last: Option<Vec<String>> = None;
-    let mut size = o.batch_size.clamp(1, MAX_BATCH);
-    let mut warned_no_replicas = false;
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            st.stopped = Some("interrupted".into());
-            break;
-        }
-        if o.max_runtime.is_some_and(|m| started.elapsed() >= m) {
-            st.stopped = Some("max-runtime".into());
-            break;
-        }
-        if let Some(limit) = o.max_replica_lag {
-            let w = Instant::now();
-            loop {
-                let (n, lag) = replica_lag(src).await?;
-                if n == 0 {
-                    if !warned_no_replicas {
-                        st.notes.push("--max-replica-lag: no replica is connected to this server, nothing to wait for".into());
-                        warned_no_replicas = true;
-                    }
-                    break;
-                }
-                if lag.is_some_and(|l| l <= limit.as_secs_f64()) {
-                    break;
-                }
-                if stop.load(Ordering::Relaxed)
-                    || o.max_runtime.is_some_and(|m| started.elapsed() >= m)
-                {
-                    break;
-                }
-                nap(Duration::from_millis(500), stop).await;
-            }
-            st.seconds_replica_wait += w.elapsed().as_secs_f64();
-            if stop.load(Ordering::Relaxed) {
-                continue;
-            }
-        }
-        let t = Instant::now();
-        let b = match dst {
-            Some(d) => cross_db_batch(src, d, plan, &max, size, last.as_deref()).await?,
-            None => same_db_batch(src, plan, &max, size, last.as_deref()).await?,
-        };
-        let took = t.elapsed();
-        let Some(b) = b else { break };
-        st.batches += 1;
-        st.rows_selected += b.selected;
-        st.rows_archived += b.written;
-        st.rows_deleted += b.deleted;
-        st.batch_ms_max = st.batch_ms_max.max(took.as_secs_f64() * 1000.0);
-        st.batch_size_min = st.batch_size_min.min(size);
-        st.batch_size_max = st.batch_size_max.max(size);
-        progress(u64::try_from(st.rows_selected).unwrap_or(0), total);
-        let full = b.selected >= size;
-        last = Some(b.last);
-        if !full {
-            break; // fewer rows than asked for: nothing in scope remains past this key
-        }
-        if o.adapt {
-            size = adapt(size, took, o.target_batch);
-        }
-        let pause_start = Instant::now();
-        if !o.sleep.is_zero() {
-            nap(o.sleep, stop).await;
-        }
-        if let Some(rate) = o.max_rate.filter(|r| *r > 0.0) {
-            let due = rate_due(st.rows_selected, rate);
-            let spent = batches_start.elapsed();
-            if due > spent {
-                nap(due - spent, stop).await;
-            }
-        }
-        st.seconds_throttled += pause_start.elapsed().as_secs_f64();
-    }
-    st.seconds_batches = batches_start.elapsed().as_secs_f64();
-
+    batches(&cx, &max, &mut st, &|done| progress(done, total)).await?;
     if let Some(b) = before {
         let t = Instant::now();
-        let after = verify::snapshot(src, archive_conn, plan).await?;
+        let after = verify::snapshot(src, cx.archive_conn, plan).await?;
         st.verify = Some(verify::judge(
             plan.strategy,
             b,
@@ -436,18 +372,154 @@ pub async fn execute(
     }
     if o.vacuum && st.stopped.is_none() {
         let t = Instant::now();
-        src.batch_execute(&format!("VACUUM (ANALYZE) {}", plan.source))
-            .await
-            .map_err(q("vacuuming the source"))?;
-        if let (Some(a), true) = (&plan.archive, plan.strategy.writes_archive()) {
-            archive_conn
-                .batch_execute(&format!("ANALYZE {a}"))
-                .await
-                .map_err(q("analyzing the archive"))?;
-        }
+        vacuum(&cx).await?;
         st.seconds_vacuum = t.elapsed().as_secs_f64();
     }
     Ok(st)
+}
+
+/// Before the first batch: create the archive table, add its month partitions, detach the
+/// source's old partitions.
+async fn prepare(cx: &Ctx<'_>, st: &mut Stats) -> Result<()> {
+    let plan = cx.plan;
+    if plan.strategy.writes_archive() && !plan.archive_exists {
+        cx.archive_conn
+            .batch_execute(&sql::create_archive(plan))
+            .await
+            .map_err(q("creating the archive table"))?;
+        st.archive_created = true;
+    }
+    if plan.strategy.writes_archive() && plan.archive_by_month {
+        st.notes
+            .extend(add_month_partitions(cx.src, cx.archive_conn, plan).await?);
+    }
+    if cx.o.detach_partitions {
+        for p in &plan.old_partitions {
+            cx.src
+                .batch_execute(&p.detach_sql)
+                .await
+                .map_err(q(format!("detaching partition {}", p.name)))?;
+            st.detached_partitions.push(p.name.clone());
+        }
+    }
+    Ok(())
+}
+
+/// The batches, up to the key `max` highest at start, until none is full, a stop is asked
+/// for or the runtime is up; `progress(rows_selected)` after each.
+async fn batches(
+    cx: &Ctx<'_>,
+    max: &[String],
+    st: &mut Stats,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<()> {
+    let o = cx.o;
+    let batches_start = Instant::now();
+    let mut last: Option<Vec<String>> = None;
+    let mut size = o.batch_size.clamp(1, MAX_BATCH);
+    let mut warned_no_replicas = false;
+    loop {
+        if cx.stopping() {
+            st.stopped = Some("interrupted".into());
+            break;
+        }
+        if cx.out_of_time() {
+            st.stopped = Some("max-runtime".into());
+            break;
+        }
+        if let Some(limit) = o.max_replica_lag {
+            let w = Instant::now();
+            wait_for_replicas(cx, limit, st, &mut warned_no_replicas).await?;
+            st.seconds_replica_wait += w.elapsed().as_secs_f64();
+            if cx.stopping() {
+                continue;
+            }
+        }
+        let t = Instant::now();
+        let b = match cx.dst {
+            Some(d) => cross_db_batch(cx.src, d, cx.plan, max, size, last.as_deref()).await?,
+            None => same_db_batch(cx.src, cx.plan, max, size, last.as_deref()).await?,
+        };
+        let took = t.elapsed();
+        let Some(b) = b else { break };
+        st.batches += 1;
+        st.rows_selected += b.selected;
+        st.rows_archived += b.written;
+        st.rows_deleted += b.deleted;
+        st.batch_ms_max = st.batch_ms_max.max(took.as_secs_f64() * 1000.0);
+        st.batch_size_min = st.batch_size_min.min(size);
+        st.batch_size_max = st.batch_size_max.max(size);
+        progress(u64::try_from(st.rows_selected).unwrap_or(0));
+        let full = b.selected >= size;
+        last = Some(b.last);
+        if !full {
+            break; // fewer rows than asked for: nothing in scope remains past this key
+        }
+        if o.adapt {
+            size = adapt(size, took, o.target_batch);
+        }
+        let pause_start = Instant::now();
+        throttle(cx, st.rows_selected, batches_start).await;
+        st.seconds_throttled += pause_start.elapsed().as_secs_f64();
+    }
+    st.seconds_batches = batches_start.elapsed().as_secs_f64();
+    Ok(())
+}
+
+/// `--max-replica-lag`: wait until every replica is within `limit` (or none is connected,
+/// noted once), a stop is asked for or the runtime is up.
+async fn wait_for_replicas(
+    cx: &Ctx<'_>,
+    limit: Duration,
+    st: &mut Stats,
+    warned_no_replicas: &mut bool,
+) -> Result<()> {
+    loop {
+        let (n, lag) = replica_lag(cx.src).await?;
+        if n == 0 {
+            if !*warned_no_replicas {
+                st.notes.push("--max-replica-lag: no replica is connected to this server, nothing to wait for".into());
+                *warned_no_replicas = true;
+            }
+            return Ok(());
+        }
+        if lag.is_some_and(|l| l <= limit.as_secs_f64()) || cx.stopping() || cx.out_of_time() {
+            return Ok(());
+        }
+        nap(Duration::from_millis(500), cx.stop).await;
+    }
+}
+
+/// The pause after a batch: `--sleep`, then as long as `--max-rate` needs for `rows_selected`
+/// rows since the batches started.
+async fn throttle(cx: &Ctx<'_>, rows_selected: i64, batches_start: Instant) {
+    let o = cx.o;
+    if !o.sleep.is_zero() {
+        nap(o.sleep, cx.stop).await;
+    }
+    if let Some(rate) = o.max_rate.filter(|r| *r > 0.0) {
+        let due = rate_due(rows_selected, rate);
+        let spent = batches_start.elapsed();
+        if due > spent {
+            nap(due - spent, cx.stop).await;
+        }
+    }
+}
+
+/// `--vacuum`: VACUUM (ANALYZE) the source, ANALYZE the archive.
+async fn vacuum(cx: &Ctx<'_>) -> Result<()> {
+    let plan = cx.plan;
+    cx.src
+        .batch_execute(&format!("VACUUM (ANALYZE) {}", plan.source))
+        .await
+        .map_err(q("vacuuming the source"))?;
+    if let (Some(a), true) = (&plan.archive, plan.strategy.writes_archive()) {
+        cx.archive_conn
+            .batch_execute(&format!("ANALYZE {a}"))
+            .await
+            .map_err(q("analyzing the archive"))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

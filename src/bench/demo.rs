@@ -17,6 +17,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use crate::advisor::report::IndexRecommendation;
+use crate::sql::ddl::Build;
 use crate::pg::{self, ConnParams, PgError, SessionOptions};
 
 pub const SCHEMA_SQL: &str = include_str!("../../migrations/0001_demo_schema.sql");
@@ -224,160 +226,221 @@ impl Gen {
 
     /// Rows `from..to` (ids from+1..=to) as COPY text.
     fn chunk(&self, from: u64, to: u64) -> String {
-        let mut rng = ChaCha8Rng::seed_from_u64(
-            self.seed ^ from.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ self.table.len() as u64,
-        );
-        let mut out = String::with_capacity(usize::try_from(to - from).unwrap_or(0) * 160);
-        let states = Pick::new(
-            &STATES
-                .iter()
-                .enumerate()
-                .map(|(i, (_, w))| (i, *w))
-                .collect::<Vec<_>>(),
-        );
-        let zip_k = zipf(100);
-        let city_k = zipf(CITIES.len() as u64);
-        let anchor = self.anchor;
+        let mut c = Chunk {
+            rng: ChaCha8Rng::seed_from_u64(
+                self.seed ^ from.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ self.table.len() as u64,
+            ),
+            out: String::with_capacity(usize::try_from(to - from).unwrap_or(0) * 160),
+            from,
+            to,
+            states: Pick::new(
+                &STATES
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, w))| (i, *w))
+                    .collect::<Vec<_>>(),
+            ),
+            zip_k: zipf(100),
+            city_k: zipf(CITIES.len() as u64),
+            anchor: self.anchor,
+        };
         match self.table {
-            "carriers" => {
-                let tiers = Pick::new(&TIERS);
-                let ps = Pick::new(&PARTNERSHIP);
-                for id in from + 1..=to {
-                    let status = ps.sample(&mut rng);
-                    let _ = writeln!(
-                        out,
-                        "{id}\t{} Insurance Co {id}\t{}\t{status}\t{}\t{:.2}\t{}",
-                        LAST[rng.gen_range(0..LAST.len())],
-                        if status == "terminated" { "f" } else { "t" },
-                        tiers.sample(&mut rng),
-                        rng.gen_range(40.0..99.0),
-                        ts(recent(&mut rng, anchor) - ChronoDuration::days(730)),
-                    );
-                }
-            }
-            "agents" => {
-                let carriers = zipf(self.count("carriers"));
-                let types = Pick::new(&INSURANCE_TYPES);
-                for id in from + 1..=to {
-                    let s = states.sample(&mut rng);
-                    let (f, l) = (
-                        FIRST[rng.gen_range(0..FIRST.len())],
-                        LAST[rng.gen_range(0..LAST.len())],
-                    );
-                    let mut specs: Vec<&str> = (0..rng.gen_range(1..=3))
-                        .map(|_| types.sample(&mut rng))
-                        .collect();
-                    specs.sort_unstable();
-                    specs.dedup();
-                    let _ = writeln!(
-                        out,
-                        "{id}\t{f} {l}\t{}.{}{id}@agents.example\t{}\t{}\t{{{}}}\t{:.2}\t{}\t{}\t{}\t{}",
-                        f.to_lowercase(),
-                        l.to_lowercase(),
-                        STATES[s].0,
-                        CITIES[city_k.sample(&mut rng)],
-                        specs.join(","),
-                        rng.gen_range(1.0..5.0),
-                        if rng.gen_bool(0.85) { "t" } else { "f" },
-                        rng.gen_range(0..40),
-                        carriers.sample(&mut rng) + 1,
-                        ts(recent(&mut rng, anchor)),
-                    );
-                }
-            }
-            "leads" => {
-                let types = Pick::new(&INSURANCE_TYPES);
-                let statuses = Pick::new(&LEAD_STATUSES);
-                let sources = Pick::new(&SOURCES);
-                for id in from + 1..=to {
-                    let s = states.sample(&mut rng);
-                    let (f, l) = (
-                        FIRST[rng.gen_range(0..FIRST.len())],
-                        LAST[rng.gen_range(0..LAST.len())],
-                    );
-                    let created = recent(&mut rng, anchor);
-                    let updated = created + ChronoDuration::seconds(rng.gen_range(0..30 * 86_400));
-                    let updated = updated.min(anchor);
-                    let status = if created > anchor - ChronoDuration::days(3) {
-                        "new"
-                    } else {
-                        statuses.sample(&mut rng)
-                    };
-                    let _ = writeln!(
-                        out,
-                        "{id}\t{f}\t{l}\t{}.{}{id}@mail.example\t+1-555-{:04}\t{}\t{}\t{}\t{status}\t{}\t{}\t{}\t{}",
-                        f.to_lowercase(),
-                        l.to_lowercase(),
-                        rng.gen_range(0..10_000),
-                        zip_code(s, zip_k.sample(&mut rng) as u64),
-                        STATES[s].0,
-                        types.sample(&mut rng),
-                        sources.sample(&mut rng),
-                        rng.gen_range(1..=100),
-                        ts(created),
-                        ts(updated),
-                    );
-                }
-            }
-            "lead_assignments" => {
-                let leads = self.count("leads");
-                let agents = zipf(self.count("agents"));
-                let statuses = Pick::new(&ASSIGNMENT_STATUSES);
-                for id in from + 1..=to {
-                    let assigned = recent(&mut rng, anchor);
-                    let status = statuses.sample(&mut rng);
-                    let responded = if status == "pending" {
-                        "\\N".to_string()
-                    } else {
-                        ts(
-                            (assigned + ChronoDuration::seconds(rng.gen_range(60..172_800)))
-                                .min(anchor),
-                        )
-                    };
-                    let _ = writeln!(
-                        out,
-                        "{id}\t{}\t{}\t{status}\t{}\t{responded}",
-                        rng.gen_range(1..=leads),
-                        agents.sample(&mut rng) + 1,
-                        ts(assigned),
-                    );
-                }
-            }
-            "events" => {
-                let etypes = Pick::new(&ENTITY_TYPES);
-                let kinds = Pick::new(&EVENT_TYPES);
-                let sources = Pick::new(&SOURCES);
-                let (leads, agents, assigns) = (
-                    self.count("leads"),
-                    self.count("agents"),
-                    self.count("lead_assignments"),
-                );
-                for id in from + 1..=to {
-                    let et = etypes.sample(&mut rng);
-                    let max = match et {
-                        "lead" => leads,
-                        "agent" => agents,
-                        _ => assigns,
-                    };
-                    let _ = writeln!(
-                        out,
-                        "{id}\t{et}\t{}\t{}\t{}\t{{\"ip\": \"10.{}.{}.{}\", \"v\": {}, \"ok\": {}}}\t{}",
-                        rng.gen_range(1..=max),
-                        kinds.sample(&mut rng),
-                        sources.sample(&mut rng),
-                        rng.gen_range(0..255),
-                        rng.gen_range(0..255),
-                        rng.gen_range(1..255),
-                        rng.gen_range(1..5),
-                        rng.gen_bool(0.9),
-                        ts(recent(&mut rng, anchor)),
-                    );
-                }
-            }
+            "carriers" => self.carriers(&mut c),
+            "agents" => self.agents(&mut c),
+            "leads" => self.leads(&mut c),
+            "lead_assignments" => self.lead_assignments(&mut c),
+            "events" => self.events(&mut c),
             other => unreachable!("BUG: no generator for {other}"),
         }
-        out
+        c.out
     }
+
+    /// Insurance carriers.
+    fn carriers(&self, c: &mut Chunk) {
+        let anchor = c.anchor;
+        let Chunk {
+            rng, out, from, to, ..
+        } = c;
+        let tiers = Pick::new(&TIERS);
+        let ps = Pick::new(&PARTNERSHIP);
+        for id in *from + 1..=*to {
+            let status = ps.sample(rng);
+            let _ = writeln!(
+                out,
+                "{id}\t{} Insurance Co {id}\t{}\t{status}\t{}\t{:.2}\t{}",
+                LAST[rng.gen_range(0..LAST.len())],
+                if status == "terminated" { "f" } else { "t" },
+                tiers.sample(rng),
+                rng.gen_range(40.0..99.0),
+                ts(recent(rng, anchor) - ChronoDuration::days(730)),
+            );
+        }
+    }
+
+    /// Agents, each with one to three specializations and a carrier (Zipf: a few carriers have most agents).
+    fn agents(&self, c: &mut Chunk) {
+        let anchor = c.anchor;
+        let Chunk {
+            rng,
+            out,
+            from,
+            to,
+            states,
+            city_k,
+            ..
+        } = c;
+        let carriers = zipf(self.count("carriers"));
+        let types = Pick::new(&INSURANCE_TYPES);
+        for id in *from + 1..=*to {
+            let s = states.sample(rng);
+            let (f, l) = (
+                FIRST[rng.gen_range(0..FIRST.len())],
+                LAST[rng.gen_range(0..LAST.len())],
+            );
+            let mut specs: Vec<&str> = (0..rng.gen_range(1..=3))
+                .map(|_| types.sample(rng))
+                .collect();
+            specs.sort_unstable();
+            specs.dedup();
+            let _ = writeln!(
+                out,
+                "{id}\t{f} {l}\t{}.{}{id}@agents.example\t{}\t{}\t{{{}}}\t{:.2}\t{}\t{}\t{}\t{}",
+                f.to_lowercase(),
+                l.to_lowercase(),
+                STATES[s].0,
+                CITIES[city_k.sample(rng)],
+                specs.join(","),
+                rng.gen_range(1.0..5.0),
+                if rng.gen_bool(0.85) { "t" } else { "f" },
+                rng.gen_range(0..40),
+                carriers.sample(rng) + 1,
+                ts(recent(rng, anchor)),
+            );
+        }
+    }
+
+    /// Leads: the last three days' are all still `new`.
+    fn leads(&self, c: &mut Chunk) {
+        let anchor = c.anchor;
+        let Chunk {
+            rng,
+            out,
+            from,
+            to,
+            states,
+            zip_k,
+            ..
+        } = c;
+        let types = Pick::new(&INSURANCE_TYPES);
+        let statuses = Pick::new(&LEAD_STATUSES);
+        let sources = Pick::new(&SOURCES);
+        for id in *from + 1..=*to {
+            let s = states.sample(rng);
+            let (f, l) = (
+                FIRST[rng.gen_range(0..FIRST.len())],
+                LAST[rng.gen_range(0..LAST.len())],
+            );
+            let created = recent(rng, anchor);
+            let updated = created + ChronoDuration::seconds(rng.gen_range(0..30 * 86_400));
+            let updated = updated.min(anchor);
+            let status = if created > anchor - ChronoDuration::days(3) {
+                "new"
+            } else {
+                statuses.sample(rng)
+            };
+            let _ = writeln!(
+                out,
+                "{id}\t{f}\t{l}\t{}.{}{id}@mail.example\t+1-555-{:04}\t{}\t{}\t{}\t{status}\t{}\t{}\t{}\t{}",
+                f.to_lowercase(),
+                l.to_lowercase(),
+                rng.gen_range(0..10_000),
+                zip_code(s, zip_k.sample(rng) as u64),
+                STATES[s].0,
+                types.sample(rng),
+                sources.sample(rng),
+                rng.gen_range(1..=100),
+                ts(created),
+                ts(updated),
+            );
+        }
+    }
+
+    /// Assignments of leads to agents (Zipf over agents); pending ones have no response yet.
+    fn lead_assignments(&self, c: &mut Chunk) {
+        let anchor = c.anchor;
+        let Chunk {
+            rng, out, from, to, ..
+        } = c;
+        let leads = self.count("leads");
+        let agents = zipf(self.count("agents"));
+        let statuses = Pick::new(&ASSIGNMENT_STATUSES);
+        for id in *from + 1..=*to {
+            let assigned = recent(rng, anchor);
+            let status = statuses.sample(rng);
+            let responded = if status == "pending" {
+                "\\N".to_string()
+            } else {
+                ts((assigned + ChronoDuration::seconds(rng.gen_range(60..172_800))).min(anchor))
+            };
+            let _ = writeln!(
+                out,
+                "{id}\t{}\t{}\t{status}\t{}\t{responded}",
+                rng.gen_range(1..=leads),
+                agents.sample(rng) + 1,
+                ts(assigned),
+            );
+        }
+    }
+
+    /// Events on leads, agents and assignments, with a small JSON payload.
+    fn events(&self, c: &mut Chunk) {
+        let anchor = c.anchor;
+        let Chunk {
+            rng, out, from, to, ..
+        } = c;
+        let etypes = Pick::new(&ENTITY_TYPES);
+        let kinds = Pick::new(&EVENT_TYPES);
+        let sources = Pick::new(&SOURCES);
+        let (leads, agents, assigns) = (
+            self.count("leads"),
+            self.count("agents"),
+            self.count("lead_assignments"),
+        );
+        for id in *from + 1..=*to {
+            let et = etypes.sample(rng);
+            let max = match et {
+                "lead" => leads,
+                "agent" => agents,
+                _ => assigns,
+            };
+            let _ = writeln!(
+                out,
+                "{id}\t{et}\t{}\t{}\t{}\t{{\"ip\": \"10.{}.{}.{}\", \"v\": {}, \"ok\": {}}}\t{}",
+                rng.gen_range(1..=max),
+                kinds.sample(rng),
+                sources.sample(rng),
+                rng.gen_range(0..255),
+                rng.gen_range(0..255),
+                rng.gen_range(1..255),
+                rng.gen_range(1..5),
+                rng.gen_bool(0.9),
+                ts(recent(rng, anchor)),
+            );
+        }
+    }
+}
+
+/// One chunk being generated: its random stream, its text, its id range and the
+/// distributions every table draws from.
+struct Chunk {
+    rng: ChaCha8Rng,
+    out: String,
+    from: u64,
+    to: u64,
+    states: Pick<usize>,
+    zip_k: WeightedIndex<f64>,
+    city_k: WeightedIndex<f64>,
+    anchor: DateTime<Utc>,
 }
 
 fn columns(table: &str) -> &'static str {
@@ -514,12 +577,13 @@ pub fn human(d: Duration) -> String {
 /// return each one's name and size. Used by `advise --demo --verify`.
 pub async fn build_indexes(
     p: &ConnParams,
-    ddls: &[(String, String)],
+    recs: &[IndexRecommendation],
 ) -> pg::Result<Vec<(String, i64)>> {
     let c = pg::connect(p, &SessionOptions::unrestricted()).await?;
     let mut out = Vec::new();
-    for (name, sql) in ddls {
-        let plain = sql.replacen("CREATE INDEX CONCURRENTLY", "CREATE INDEX", 1);
+    for rec in recs {
+        let name = &rec.name;
+        let plain = crate::emit::plan::index_def(rec).render(Build::InTransaction);
         c.batch_execute(&plain)
             .await
             .map_err(|e| PgError::query(format!("building {name}"), e))?;

@@ -14,10 +14,13 @@ use bytes::Bytes;
 use futures_util::SinkExt;
 use serde::Serialize;
 
+use crate::advisor::candidates::Candidate;
 use crate::advisor::oracle::SizeEstimate;
-use crate::advisor::select::{self, Oracle, SearchOptions};
-use crate::advisor::{self, Filters};
+use crate::advisor::select::{self, Oracle, SearchOptions, StmtInput};
+use crate::advisor::{self, Filters, Prepared};
+use crate::catalog::Catalog;
 use crate::pg::hypo::HypoOracle;
+use crate::sql::ddl::{Build, IndexDef};
 use crate::pg::whatif::{HypoPool, WhatIfRequest};
 use crate::pg::{self, ConnParams, PgError, SessionOptions};
 use crate::workload::{Source, Statement, Workload};
@@ -319,6 +322,15 @@ pub async fn is_loaded(p: &ConnParams) -> pg::Result<bool> {
     Ok(n == 8)
 }
 
+/// The bounds every run is measured against, from the width-2 pass (zero without one).
+#[derive(Default)]
+struct Bounds {
+    no_index: f64,
+    all_w2: f64,
+    per_query: Vec<(String, f64, f64)>,
+    reference: Vec<(f64, f64)>,
+}
+
 /// Run the protocol on database `p`: load TPC-H first unless an earlier run already did (its
 /// statistics are then kept as they are, so runs on one snapshot compare exactly).
 pub async fn run(
@@ -342,216 +354,238 @@ pub async fn run(
     let catalog = pg::catalog::load(&conn).await?;
     let (selected, workload) = workload();
     let mut agreement = Vec::new();
-    let report_runs = {
-        let mut runs = Vec::new();
-        let mut no_index = 0.0;
-        let mut all_w2 = 0.0;
-        let mut per_query: Vec<(String, f64, f64)> = Vec::new();
-        let mut reference: Vec<(f64, f64)> = Vec::new();
-        for &w in &o.widths {
-            let f = Filters {
-                min_calls: 0,
-                min_rows: 0.0,
-                max_width: w,
-                ..Default::default()
-            };
-            let prep = advisor::prepare(&catalog, &workload, &["public".to_string()], &f);
+    let mut runs = Vec::new();
+    let mut bounds = Bounds::default();
+    for &w in &o.widths {
+        let f = Filters {
+            min_calls: 0,
+            min_rows: 0.0,
+            max_width: w,
+            ..Default::default()
+        };
+        let prep = advisor::prepare(&catalog, &workload, &["public".to_string()], &f);
+        if w == 2 {
+            progress("measuring the bounds");
+            bounds = measure_bounds(&p, &ro, &prep).await?;
+        }
+        for &b in &o.budgets_mb {
+            progress(&format!("advising: width {w}, budget {b} MB"));
+            let t0 = Instant::now();
+            let opts = search_options(w, b);
             if w == 2 {
-                progress("measuring the bounds");
-                let mut pool = HypoPool::open(&p, &ro, 1).await?;
-                let mut reqs = Vec::new();
-                for s in &prep.stmts {
-                    reqs.push(WhatIfRequest {
-                        sql: s.plan_text().to_string(),
-                        params: 0,
-                        types: vec![],
-                        indexes: vec![],
-                    });
-                    // All permutations of width <= 2 of the columns each table access uses.
-                    let mut ddls = Vec::new();
-                    for a in &s.accesses {
-                        let cols: Vec<IndexKey> =
-                            a.named().into_iter().cloned().map(IndexKey::new).collect();
-                        for x in &cols {
-                            ddls.push(
-                                crate::advisor::candidates::Candidate::btree(
-                                    &a.table,
-                                    vec![x.clone()],
-                                )
-                                .hypo_ddl(),
-                            );
-                            for y in &cols {
-                                if x != y {
-                                    ddls.push(
-                                        crate::advisor::candidates::Candidate::btree(
-                                            &a.table,
-                                            vec![x.clone(), y.clone()],
-                                        )
-                                        .hypo_ddl(),
-                                    );
-                                }
-                            }
-                        }
-                    }
-                    ddls.sort();
-                    ddls.dedup();
-                    reqs.push(WhatIfRequest {
-                        sql: s.plan_text().to_string(),
-                        params: 0,
-                        types: vec![],
-                        indexes: ddls,
-                    });
-                }
-                let res = pool.explain_all(&reqs).await;
-                for (i, r) in res.into_iter().enumerate() {
-                    let cost = r.map(|x| x.cost).unwrap_or(0.0);
-                    if i % 2 == 0 {
-                        no_index += cost;
-                        per_query.push((prep.stmts[i / 2].fingerprint.clone(), cost, 0.0));
-                    } else {
-                        all_w2 += cost;
-                        if let Some(last) = per_query.last_mut() {
-                            last.2 = cost;
-                        }
-                    }
-                }
-                // The reference: Extend's published sets, costed on this very snapshot (the
-                // statistics move absolute figures by 1-2 %, so compare within one run).
-                for b in [200.0, 500.0, 1000.0] {
-                    let ddls: Vec<String> = EXTEND
-                        .iter()
-                        .filter(|(at, _, _)| *at <= b)
-                        .map(|(_, t, cols)| {
-                            crate::advisor::candidates::Candidate::btree(
-                                &format!("public.{t}"),
-                                cols.iter().map(|c| IndexKey::column(*c)).collect(),
-                            )
-                            .hypo_ddl()
-                        })
-                        .collect();
-                    let texts = prep.stmts.iter().map(|s| s.plan_text());
-                    let cost = total_cost(&mut pool, texts, &ddls).await;
-                    reference.push((b, 100.0 * cost / no_index.max(1e-9)));
-                }
-                pool.reset().await?;
-            }
-            for &b in &o.budgets_mb {
-                progress(&format!("advising: width {w}, budget {b} MB"));
-                let t0 = Instant::now();
-                let texts: Vec<String> = prep
-                    .stmts
-                    .iter()
-                    .map(|s| s.plan_text().to_string())
-                    .collect();
-                let pool = HypoPool::open(&p, &ro, o.jobs).await?;
-                let mut oracle =
-                    HypoOracle::new(pool, &texts, catalog.clone(), SizeEstimate::Hypopg);
-                let opts = search_options(w, b);
-                if w == 2 {
-                    progress(&format!("model agreement: budget {b} MB"));
-                    agreement.push(
-                        crate::bench::agreement::measure(
-                            &p, &catalog, &prep, &opts, o.jobs, "tpch",
-                        )
+                progress(&format!("model agreement: budget {b} MB"));
+                agreement.push(
+                    crate::bench::agreement::measure(&p, &catalog, &prep, &opts, o.jobs, "tpch")
                         .await?,
-                    );
-                }
-                let out = select::search(&prep.stmts, &prep.candidates, &mut oracle, &opts).await;
-                let seconds = t0.elapsed().as_secs_f64();
-                let calls = oracle.calls();
-                let mut hypo = 0i64;
-                let mut dbopt_size = 0i64;
-                for c in &out.chosen {
-                    hypo += oracle.size(c).await;
-                    dbopt_size += crate::advisor::size::estimate(c, &catalog);
-                }
-                oracle.pool.reset().await?;
-                let before = out.workload_cost(&prep.stmts, false);
-                let after = out.workload_cost(&prep.stmts, true);
-                #[allow(clippy::cast_precision_loss)]
-                runs.push(Run {
-                    max_width: w,
-                    budget_mb: b,
-                    cost_pct: 100.0 * after / before.max(1e-9),
-                    indexes: out
-                        .chosen
-                        .iter()
-                        .map(|c| {
-                            format!(
-                                "{}({})",
-                                c.table.trim_start_matches("public."),
-                                c.columns
-                                    .iter()
-                                    .map(IndexKey::label)
-                                    .collect::<Vec<_>>()
-                                    .join(",")
-                            )
-                        })
-                        .collect(),
-                    hypopg_mb: hypo as f64 / 1e6,
-                    dbopt_mb: dbopt_size as f64 / 1e6,
-                    whatif_calls: calls,
-                    seconds,
-                });
-                let _ = &out;
+                );
             }
+            runs.push(advise(&p, &ro, o.jobs, &catalog, &prep, (w, b), t0).await?);
         }
-        (runs, no_index, all_w2, per_query, reference)
-    };
-    let (runs, no_index, all_w2, per_query, reference) = report_runs;
-    // Build the width-2 / 500 MB set for real: its size, and the cost with real indexes.
-    let mut built_mb = None;
-    let mut real_cost_pct = None;
-    if let Some(r) = runs
-        .iter()
-        .find(|r| r.max_width == 2 && (r.budget_mb - 500.0).abs() < 1.0)
-    {
-        progress("building the 500 MB set for real");
-        let w = pg::connect(&p, &SessionOptions::unrestricted()).await?;
-        let mut sql = String::new();
-        for (i, ix) in r.indexes.iter().enumerate() {
-            let (t, cols) = ix.split_once('(').unwrap_or((ix, ""));
-            sql.push_str(&format!("CREATE INDEX tpch_bench_{i} ON {t} ({};\n", cols));
-        }
-        w.batch_execute(&sql)
-            .await
-            .map_err(|e| PgError::query("building the recommended set", e))?;
-        // No ANALYZE: plain column indexes need no statistics of their own, and re-sampling
-        // would move the snapshot every figure here is measured on.
-        let size: i64 = w
-            .query_one("SELECT coalesce(sum(pg_relation_size(oid)), 0)::int8 FROM pg_class WHERE relname LIKE 'tpch_bench_%'", &[])
-            .await
-            .map_err(|e| PgError::query("sizing", e))?
-            .get(0);
-        #[allow(clippy::cast_precision_loss)]
-        {
-            built_mb = Some(size as f64 / 1e6);
-        }
-        let mut pool = HypoPool::open(&p, &ro, 1).await?;
-        let real = total_cost(&mut pool, selected.iter().map(|(_, q)| q.as_str()), &[]).await;
-        real_cost_pct = Some(100.0 * real / no_index.max(1e-9));
-        // Leave the database as we found it: the next run on it measures the same snapshot.
-        let drop: String = (0..r.indexes.len())
-            .map(|i| format!("DROP INDEX IF EXISTS tpch_bench_{i};\n"))
-            .collect();
-        w.batch_execute(&drop)
-            .await
-            .map_err(|e| PgError::query("dropping the built set", e))?;
     }
+    // Build the width-2 / 500 MB set for real: its size, and the cost with real indexes.
+    let built = match runs
+        .iter()
+        .find(|(r, _)| r.max_width == 2 && (r.budget_mb - 500.0).abs() < 1.0)
+    {
+        Some((_, chosen)) => {
+            progress("building the 500 MB set for real");
+            let queries = selected.iter().map(|(_, q)| q.as_str());
+            Some(build_for_real(&p, &ro, chosen, queries).await?)
+        }
+        None => None,
+    };
     drop(conn);
+    let pct = |cost: f64| 100.0 * cost / bounds.no_index.max(1e-9);
     Ok(TpchReport {
         scale_factor: o.scale_factor,
         queries: selected.iter().map(|(n, _)| *n).collect(),
         load_seconds,
-        no_index_cost: no_index,
-        all_width2_pct: 100.0 * all_w2 / no_index.max(1e-9),
-        runs,
-        built_mb,
-        real_cost_pct,
-        per_query,
-        reference,
+        no_index_cost: bounds.no_index,
+        all_width2_pct: pct(bounds.all_w2),
+        runs: runs.into_iter().map(|(r, _)| r).collect(),
+        built_mb: built.map(|(mb, _)| mb),
+        real_cost_pct: built.map(|(_, cost)| pct(cost)),
+        per_query: bounds.per_query,
+        reference: bounds.reference,
         agreement,
     })
+}
+
+/// All permutations of width <= 2 of the columns each table access of `s` uses, as what-if DDL.
+fn width2_ddls(s: &StmtInput) -> Vec<String> {
+    let mut ddls = Vec::new();
+    for a in &s.accesses {
+        let cols: Vec<IndexKey> = a.named().into_iter().cloned().map(IndexKey::new).collect();
+        for x in &cols {
+            ddls.push(Candidate::btree(&a.table, vec![x.clone()]).hypo_ddl());
+            for y in cols.iter().filter(|y| *y != x) {
+                ddls.push(Candidate::btree(&a.table, vec![x.clone(), y.clone()]).hypo_ddl());
+            }
+        }
+    }
+    ddls.sort();
+    ddls.dedup();
+    ddls
+}
+
+/// The no-index cost, the all-width-2 floor (per query too) and the reference sets' costs.
+async fn measure_bounds(
+    p: &ConnParams,
+    ro: &SessionOptions,
+    prep: &Prepared,
+) -> pg::Result<Bounds> {
+    let mut pool = HypoPool::open(p, ro, 1).await?;
+    let mut b = Bounds::default();
+    let request = |s: &StmtInput, indexes: Vec<String>| WhatIfRequest {
+        sql: s.plan_text().to_string(),
+        params: 0,
+        types: vec![],
+        indexes,
+    };
+    let reqs: Vec<WhatIfRequest> = prep
+        .stmts
+        .iter()
+        .flat_map(|s| [request(s, vec![]), request(s, width2_ddls(s))])
+        .collect();
+    let res = pool.explain_all(&reqs).await;
+    for (i, r) in res.into_iter().enumerate() {
+        let cost = r.map(|x| x.cost).unwrap_or(0.0);
+        if i % 2 == 0 {
+            b.no_index += cost;
+            b.per_query
+                .push((prep.stmts[i / 2].fingerprint.clone(), cost, 0.0));
+        } else {
+            b.all_w2 += cost;
+            if let Some(last) = b.per_query.last_mut() {
+                last.2 = cost;
+            }
+        }
+    }
+    // The reference: Extend's published sets, costed on this very snapshot (the
+    // statistics move absolute figures by 1-2 %, so compare within one run).
+    for budget in [200.0, 500.0, 1000.0] {
+        let ddls: Vec<String> = EXTEND
+            .iter()
+            .filter(|(at, _, _)| *at <= budget)
+            .map(|(_, t, cols)| {
+                Candidate::btree(
+                    &format!("public.{t}"),
+                    cols.iter().map(|c| IndexKey::column(*c)).collect(),
+                )
+                .hypo_ddl()
+            })
+            .collect();
+        let texts = prep.stmts.iter().map(|s| s.plan_text());
+        let cost = total_cost(&mut pool, texts, &ddls).await;
+        b.reference
+            .push((budget, 100.0 * cost / b.no_index.max(1e-9)));
+    }
+    pool.reset().await?;
+    Ok(b)
+}
+
+/// One advise run at this width and budget (`t0`: when it started), with the set it chose.
+async fn advise(
+    p: &ConnParams,
+    ro: &SessionOptions,
+    jobs: usize,
+    catalog: &Catalog,
+    prep: &Prepared,
+    (max_width, budget_mb): (usize, f64),
+    t0: Instant,
+) -> pg::Result<(Run, Vec<Candidate>)> {
+    let opts = &search_options(max_width, budget_mb);
+    let texts: Vec<String> = prep
+        .stmts
+        .iter()
+        .map(|s| s.plan_text().to_string())
+        .collect();
+    let pool = HypoPool::open(p, ro, jobs).await?;
+    let mut oracle = HypoOracle::new(pool, &texts, catalog.clone(), SizeEstimate::Hypopg);
+    let out = select::search(&prep.stmts, &prep.candidates, &mut oracle, opts).await;
+    let seconds = t0.elapsed().as_secs_f64();
+    let calls = oracle.calls();
+    let mut hypo = 0i64;
+    let mut dbopt_size = 0i64;
+    for c in &out.chosen {
+        hypo += oracle.size(c).await;
+        dbopt_size += crate::advisor::size::estimate(c, catalog);
+    }
+    oracle.pool.reset().await?;
+    let before = out.workload_cost(&prep.stmts, false);
+    let after = out.workload_cost(&prep.stmts, true);
+    #[allow(clippy::cast_precision_loss)]
+    let run = Run {
+        max_width,
+        budget_mb,
+        cost_pct: 100.0 * after / before.max(1e-9),
+        indexes: out
+            .chosen
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}({})",
+                    c.table.trim_start_matches("public."),
+                    c.columns
+                        .iter()
+                        .map(IndexKey::label)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+            })
+            .collect(),
+        hypopg_mb: hypo as f64 / 1e6,
+        dbopt_mb: dbopt_size as f64 / 1e6,
+        whatif_calls: calls,
+        seconds,
+    };
+    Ok((run, out.chosen))
+}
+
+/// Build `chosen` for real (B-trees on its keys): the set's size in MB and the queries' cost
+/// with the real indexes. The indexes are dropped again, so the next run on this database
+/// measures the same snapshot.
+async fn build_for_real<'a>(
+    p: &ConnParams,
+    ro: &SessionOptions,
+    chosen: &[Candidate],
+    queries: impl Iterator<Item = &'a str>,
+) -> pg::Result<(f64, f64)> {
+    let w = pg::connect(p, &SessionOptions::unrestricted()).await?;
+    let defs: Vec<IndexDef> = chosen
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let keys = c.columns.iter().map(|k| IndexKey::new(k.expr.clone()));
+            IndexDef::btree(&format!("tpch_bench_{i}"), &c.table, keys.collect())
+        })
+        .collect();
+    let sql: String = defs
+        .iter()
+        .map(|d| format!("{};\n", d.render(Build::InTransaction)))
+        .collect();
+    w.batch_execute(&sql)
+        .await
+        .map_err(|e| PgError::query("building the recommended set", e))?;
+    // No ANALYZE: plain column indexes need no statistics of their own, and re-sampling
+    // would move the snapshot every figure here is measured on.
+    let size: i64 = w
+        .query_one("SELECT coalesce(sum(pg_relation_size(oid)), 0)::int8 FROM pg_class WHERE relname LIKE 'tpch_bench_%'", &[])
+        .await
+        .map_err(|e| PgError::query("sizing", e))?
+        .get(0);
+    let mut pool = HypoPool::open(p, ro, 1).await?;
+    let real = total_cost(&mut pool, queries, &[]).await;
+    let drop: String = defs
+        .iter()
+        .filter_map(|d| d.drop_as(Build::InTransaction))
+        .map(|s| format!("{s};\n"))
+        .collect();
+    w.batch_execute(&drop)
+        .await
+        .map_err(|e| PgError::query("dropping the built set", e))?;
+    #[allow(clippy::cast_precision_loss)]
+    Ok((size as f64 / 1e6, real))
 }
 
 #[cfg(test)]

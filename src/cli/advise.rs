@@ -286,22 +286,14 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
     let mut findings = rules::run(Scope::Catalog, &ctx, &config)?;
     findings.extend(rules::run(Scope::Workload, &ctx, &config)?);
     advisor::drop_resolved(&mut findings, &rep.recommendations, &catalog);
-    rep.findings = findings
-        .iter()
-        .map(|f| serde_json::to_value(f).unwrap_or_default())
-        .collect();
+    rep.findings = findings;
     drop(conn);
 
     if let Some(d) = &demo {
         if !a.no_verify && !rep.recommendations.is_empty() {
             let pb = report::progress(0, "verifying on the demo");
             pb.enable_steady_tick(std::time::Duration::from_millis(120));
-            let ddls: Vec<(String, String)> = rep
-                .recommendations
-                .iter()
-                .map(|r| (r.name.clone(), r.ddl.clone()))
-                .collect();
-            let built = crate::bench::demo::build_indexes(&d.params, &ddls).await?;
+            let built = crate::bench::demo::build_indexes(&d.params, &rep.recommendations).await?;
             let wopts = crate::bench::demo_workload::WorkloadOptions {
                 rounds: a.demo_args.rounds,
                 sessions: 4,
@@ -351,7 +343,7 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
             .await
             .ok();
     }
-    let worst = findings.iter().map(|f| f.severity).max();
+    let worst = rep.findings.iter().map(|f| f.severity).max();
     let worst = if rep.recommendations.is_empty() {
         worst
     } else {

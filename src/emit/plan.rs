@@ -217,6 +217,20 @@ fn qualified(schema: &str, name: &str) -> String {
     format!("{}.{}", quote_ident(schema), quote_ident(name))
 }
 
+/// A recommendation's index, named as recommended, on its table.
+pub fn index_def(rec: &IndexRecommendation) -> ddl::IndexDef {
+    ddl::IndexDef {
+        name: Some(rec.name.clone()),
+        table: rec.table.clone(),
+        method: rec.method.clone(),
+        keys: rec.columns.clone(),
+        opclass: None,
+        include: rec.include.clone(),
+        predicate: rec.predicate.clone(),
+        only: false,
+    }
+}
+
 /// The steps that build a recommendation's index, in the order they must run.
 pub fn steps(rec: &IndexRecommendation) -> Result<Vec<Step>, EmitError> {
     check(rec)?;
@@ -226,12 +240,8 @@ pub fn steps(rec: &IndexRecommendation) -> Result<Vec<Step>, EmitError> {
         ddl::IndexDef {
             name: Some(index.to_string()),
             table: table.to_string(),
-            method: rec.method.clone(),
-            keys: rec.columns.clone(),
-            opclass: None,
-            include: rec.include.clone(),
-            predicate: rec.predicate.clone(),
             only,
+            ..index_def(rec)
         }
         .create_sql()
     };

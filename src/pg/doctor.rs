@@ -67,6 +67,31 @@ async fn one<T: for<'a> tokio_postgres::types::FromSql<'a>>(
         .get(0))
 }
 
+/// Who and where: what every check is about.
+struct Facts<'a> {
+    c: &'a Conn,
+    server_version_num: i32,
+    database: String,
+    user: String,
+    /// `user`, quoted for the GRANTs a fix proposes.
+    q_user: String,
+    /// The schema pg_stat_statements is created in, when it is.
+    pgss_schema: Option<String>,
+    /// Member of pg_read_all_stats (or pg_monitor).
+    stats_ok: bool,
+}
+
+impl Facts<'_> {
+    fn grant_stats(&self) -> String {
+        format!(
+            "GRANT pg_read_all_stats TO {};  -- or pg_monitor",
+            self.q_user
+        )
+    }
+}
+
+/// Every check, in the order the report lists them: the server, its extensions, this role's
+/// privileges, what each command needs, then the settings that make the numbers better.
 pub async fn run(c: &Conn) -> Result<DoctorReport> {
     let server_version: String =
         one(c, "reading the server version", "SHOW server_version").await?;
@@ -74,16 +99,6 @@ pub async fn run(c: &Conn) -> Result<DoctorReport> {
     let server_version_num: i32 = num.parse().unwrap_or(0);
     let database: String = one(c, "reading the database name", "SELECT current_database()").await?;
     let user: String = one(c, "reading the role", "SELECT current_user").await?;
-    let db = quote_ident(&database);
-    let mut checks = Vec::new();
-
-    checks.push(check(
-        "server version",
-        server_version_num >= 130_000,
-        format!("PostgreSQL {server_version}"),
-        || "dbopt supports PostgreSQL 13 and newer; upgrade the server".into(),
-    ));
-
     let pgss: Option<(String, String)> = c
         .query_opt(
             "SELECT e.extversion, n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace \
@@ -93,33 +108,88 @@ pub async fn run(c: &Conn) -> Result<DoctorReport> {
         .await
         .map_err(|e| PgError::query("looking for pg_stat_statements", e))?
         .map(|r| (r.get(0), r.get(1)));
-    checks.push(preloaded(c, pgss.as_ref().map(|(_, s)| s.as_str()), &user).await?);
-    checks.push(check(
-        "pg_stat_statements created",
-        pgss.is_some(),
-        pgss.as_ref()
-            .map(|(v, _)| format!("version {v} in {database}"))
-            .unwrap_or_else(|| format!("not created in {database}")),
-        || format!("psql -d {db} -c 'CREATE EXTENSION pg_stat_statements;'"),
-    ));
+    // Privileges are checked, never inferred from superuser-ness: pg_has_role is true for a
+    // superuser anyway, and a managed server's "admin" is not one.
+    let stats_ok: bool = one(
+        c,
+        "reading role memberships",
+        "SELECT pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')",
+    )
+    .await?;
+    let f = Facts {
+        c,
+        server_version_num,
+        q_user: quote_ident(&user),
+        pgss_schema: pgss.as_ref().map(|(_, s)| s.clone()),
+        database,
+        user,
+        stats_ok,
+    };
+    let mut checks = vec![
+        check(
+            "server version",
+            server_version_num >= 130_000,
+            format!("PostgreSQL {server_version}"),
+            || "dbopt supports PostgreSQL 13 and newer; upgrade the server".into(),
+        ),
+        preloaded(c, f.pgss_schema.as_deref(), &f.user).await?,
+        pgss_created(&f, pgss.as_ref().map(|(v, _)| v.as_str())),
+        hypopg(&f).await?,
+        statistics_privileges(&f).await?,
+    ];
+    checks.extend(per_command(&f).await?);
+    checks.extend(settings(&f).await?);
+    Ok(DoctorReport {
+        server_version,
+        server_version_num,
+        database: f.database,
+        user: f.user,
+        checks,
+    })
+}
 
-    let hypo_avail: Option<String> = c
-        .query_opt(
-            "SELECT default_version FROM pg_available_extensions WHERE name = 'hypopg'",
-            &[],
+/// A check that does not stop dbopt from working: missing becomes a warning.
+fn soft(mut ch: Check) -> Check {
+    if ch.status != CheckStatus::Ok {
+        ch.status = CheckStatus::Warning;
+    }
+    ch
+}
+
+fn pgss_created(f: &Facts, version: Option<&str>) -> Check {
+    let database = &f.database;
+    check(
+        "pg_stat_statements created",
+        version.is_some(),
+        version
+            .map(|v| format!("version {v} in {database}"))
+            .unwrap_or_else(|| format!("not created in {database}")),
+        || {
+            format!(
+                "psql -d {} -c 'CREATE EXTENSION pg_stat_statements;'",
+                quote_ident(database)
+            )
+        },
+    )
+}
+
+async fn hypopg(f: &Facts<'_>) -> Result<Check> {
+    let version = |sql: &'static str| async move {
+        Ok::<Option<String>, PgError>(
+            f.c.query_opt(sql, &[])
+                .await
+                .map_err(|e| PgError::query("looking for hypopg", e))?
+                .map(|r| r.get(0)),
         )
-        .await
-        .map_err(|e| PgError::query("looking for hypopg", e))?
-        .map(|r| r.get(0));
-    let hypo_created: Option<String> = c
-        .query_opt(
-            "SELECT extversion FROM pg_extension WHERE extname = 'hypopg'",
-            &[],
-        )
-        .await
-        .map_err(|e| PgError::query("looking for hypopg", e))?
-        .map(|r| r.get(0));
-    let major = server_version_num / 10_000;
+    };
+    let hypo_avail =
+        version("SELECT default_version FROM pg_available_extensions WHERE name = 'hypopg'")
+            .await?;
+    let hypo_created =
+        version("SELECT extversion FROM pg_extension WHERE extname = 'hypopg'").await?;
+    let database = &f.database;
+    let db = quote_ident(database);
+    let major = f.server_version_num / 10_000;
     let mut hypo = check(
         "hypopg",
         hypo_created.is_some(),
@@ -137,49 +207,40 @@ pub async fn run(c: &Conn) -> Result<DoctorReport> {
     );
     if hypo.status != CheckStatus::Ok {
         // dbopt still advises without it, with its own cost model.
-        hypo.status = CheckStatus::Warning;
         hypo.detail
             .push_str(" (advise falls back to dbopt's own cost model)");
     }
-    checks.push(hypo);
+    Ok(soft(hypo))
+}
 
-    // Privileges are checked, never inferred from superuser-ness: pg_has_role is true for a
-    // superuser anyway, and a managed server's "admin" is not one.
-    let stats_ok: bool = one(
-        c,
-        "reading role memberships",
-        "SELECT pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')",
-    )
-    .await?;
+async fn statistics_privileges(f: &Facts<'_>) -> Result<Check> {
     let monitor: bool = one(
-        c,
+        f.c,
         "reading role memberships",
         "SELECT pg_has_role(current_user, 'pg_monitor', 'USAGE')",
     )
     .await?;
-    let q_user = quote_ident(&user);
-    let grant_stats = format!("GRANT pg_read_all_stats TO {q_user};  -- or pg_monitor");
-    checks.push(check(
+    Ok(check(
         "statistics privileges",
-        stats_ok,
+        f.stats_ok,
         format!(
             "pg_read_all_stats: {}, pg_monitor: {}",
-            yes_no(stats_ok),
+            yes_no(f.stats_ok),
             yes_no(monitor)
         ),
-        || format!("{grant_stats}; lets dbopt see every user's statements"),
-    ));
-    checks.extend(
-        per_command(
-            c,
-            server_version_num,
-            &user,
-            stats_ok,
-            pgss.as_ref().map(|(_, s)| s.as_str()),
-        )
-        .await?,
-    );
+        || {
+            format!(
+                "{}; lets dbopt see every user's statements",
+                f.grant_stats()
+            )
+        },
+    ))
+}
 
+/// The settings that make the numbers better; none of them stops dbopt, so all are soft.
+async fn settings(f: &Facts<'_>) -> Result<Vec<Check>> {
+    let c = f.c;
+    let mut out = Vec::new();
     for (name, want, why) in [
         (
             "track_io_timing",
@@ -189,28 +250,19 @@ pub async fn run(c: &Conn) -> Result<DoctorReport> {
         ("track_counts", "on", "table and index usage counters"),
     ] {
         let v = show(c, name).await?.unwrap_or_else(|| "hidden".into());
-        let mut ch = check(name, v == want, format!("{v} ({why})"), || {
+        out.push(soft(check(name, v == want, format!("{v} ({why})"), || {
             format!("ALTER SYSTEM SET {name} = {want}; SELECT pg_reload_conf();")
-        });
-        if ch.status != CheckStatus::Ok {
-            ch.status = CheckStatus::Warning;
-        }
-        checks.push(ch);
+        })));
     }
     let tqs = show(c, "track_activity_query_size")
         .await?
         .unwrap_or_else(|| "1kB".into());
-    let tqs_bytes = parse_size(&tqs);
-    let mut ch = check(
+    out.push(soft(check(
         "track_activity_query_size",
-        tqs_bytes >= 4096,
+        parse_size(&tqs) >= 4096,
         format!("{tqs} (long ORM queries are cut at this length in pg_stat_activity)"),
         || "ALTER SYSTEM SET track_activity_query_size = '4kB'; -- then restart".into(),
-    );
-    if ch.status != CheckStatus::Ok {
-        ch.status = CheckStatus::Warning;
-    }
-    checks.push(ch);
+    )));
     let maxconn = show(c, "max_connections")
         .await?
         .unwrap_or_else(|| "100".into());
@@ -221,28 +273,16 @@ pub async fn run(c: &Conn) -> Result<DoctorReport> {
     )
     .await?;
     let max: i64 = maxconn.parse().unwrap_or(100);
-    let ok = used * 10 < max * 8;
-    let mut ch = check(
+    out.push(soft(check(
         "max_connections",
-        ok,
+        used * 10 < max * 8,
         format!("{used} of {max} client connections in use"),
         || {
             "put a pooler (PgBouncer) in front, or raise max_connections; see `dbopt connections`"
                 .into()
         },
-    );
-    if !ok {
-        ch.status = CheckStatus::Warning;
-    }
-    checks.push(ch);
-
-    Ok(DoctorReport {
-        server_version,
-        server_version_num,
-        database,
-        user,
-        checks,
-    })
+    )));
+    Ok(out)
 }
 
 /// A setting's value, or `None` when this role may not read it (SQLSTATE 42501).
@@ -342,33 +382,48 @@ fn tried<T>(name: &str, user: &str, r: Result<T>, ok: impl FnOnce(T) -> Check) -
     }
 }
 
+/// A warning with the command that fixes it.
+fn warning(name: &str, detail: String, fix: String) -> Check {
+    Check {
+        name: name.into(),
+        status: CheckStatus::Warning,
+        detail,
+        fix: Some(fix),
+    }
+}
+
 /// One check per command family: what it needs, and whether this role has it, found by doing
 /// what the command does (loading the catalog, reading pg_stat_statements) or by asking the
 /// server's privilege functions (has_table_privilege, pg_has_role) for what would write.
 /// Read-only commands that cannot work are `missing`; writing commands, which run only when
 /// asked, and partial visibility are `warning`.
-async fn per_command(
-    c: &Conn,
-    server_version_num: i32,
-    user: &str,
-    stats_ok: bool,
-    pgss_schema: Option<&str>,
-) -> Result<Vec<Check>> {
-    let q_user = quote_ident(user);
-    let grant_stats = format!("GRANT pg_read_all_stats TO {q_user};  -- or pg_monitor");
-    let mut out = Vec::new();
+async fn per_command(f: &Facts<'_>) -> Result<Vec<Check>> {
+    let schemas = schemas(f).await?;
+    let mut out = vec![
+        catalog_check(f).await,
+        pgss_check(f).await,
+        explain_check(f, &schemas),
+        connections_check(f),
+    ];
+    out.extend(reset_check(f).await?);
+    out.push(archive_check(f, &schemas));
+    out.push(vacuum_check(f, &schemas));
+    out.push(bench_check(f).await?);
+    Ok(out)
+}
 
-    // tables, indexes, size, snapshot: the catalog and the database size.
+/// tables, indexes, size, snapshot: the catalog and the database size.
+async fn catalog_check(f: &Facts<'_>) -> Check {
     const CATALOG: &str = "tables, indexes, size, snapshot: catalog";
-    let loaded = match super::catalog::load(c).await {
-        Ok(cat) => super::inspect::database_size(c).await.map(|_| cat),
+    let loaded = match super::catalog::load(f.c).await {
+        Ok(cat) => super::inspect::database_size(f.c).await.map(|_| cat),
         Err(e) => Err(e),
     };
     let loaded = match loaded {
-        Err(e) => Err(super::error::qualify_denied(c, e).await),
+        Err(e) => Err(super::error::qualify_denied(f.c, e).await),
         ok => ok,
     };
-    out.push(tried(CATALOG, user, loaded, |cat| {
+    tried(CATALOG, &f.user, loaded, |cat| {
         let with_stats = cat
             .tables
             .iter()
@@ -384,38 +439,56 @@ async fn per_command(
             ),
             String::new,
         )
-    }));
+    })
+}
 
-    // queries, advise, nplusone: pg_stat_statements.
+/// queries, advise, nplusone: pg_stat_statements.
+async fn pgss_check(f: &Facts<'_>) -> Check {
     const PGSS: &str = "queries, advise, nplusone: pg_stat_statements";
-    let read = match super::pgss::read(c).await {
-        Err(e) => Err(super::error::qualify_denied(c, e).await),
+    let read = match super::pgss::read(f.c).await {
+        Err(e) => Err(super::error::qualify_denied(f.c, e).await),
         ok => ok,
     };
-    out.push(tried(PGSS, user, read, |w| {
+    tried(PGSS, &f.user, read, |w| {
         let seen = format!("{} statements readable", w.statements.len());
         if w.hidden > 0 {
-            Check {
-                name: PGSS.into(),
-                status: CheckStatus::Warning,
-                detail: format!(
+            warning(
+                PGSS,
+                format!(
                     "{seen}; {} statements of other roles are hidden (<insufficient privilege>) and are not advised on",
                     w.hidden
                 ),
-                fix: Some(grant_stats.clone()),
-            }
+                f.grant_stats(),
+            )
         } else {
             check(PGSS, true, seen, String::new)
         }
-    }));
+    })
+}
 
-    // Per schema: what this role may do with the tables in it.
-    let maintain = if server_version_num >= 170_000 {
+/// What this role may do with the tables of one schema.
+struct Schema {
+    name: String,
+    usage: bool,
+    tables: i64,
+    unreadable: i64,
+    unwritable: i64,
+    unmaintainable: i64,
+    /// Owners of the tables this role may not VACUUM: ordinary roles, and superusers
+    /// (whose membership must not be handed out).
+    owners: Vec<String>,
+    super_owners: Vec<String>,
+}
+
+/// Per schema: what this role may do with the tables in it.
+async fn schemas(f: &Facts<'_>) -> Result<Vec<Schema>> {
+    let maintain = if f.server_version_num >= 170_000 {
         "has_table_privilege(c.oid, 'MAINTAIN')"
     } else {
         "(pg_has_role(c.relowner, 'USAGE') OR pg_has_role(d.datdba, 'USAGE'))"
     };
-    let rows = c
+    let rows = f
+        .c
         .query(
             &format!(
                 "SELECT n.nspname::text, has_schema_privilege(n.oid, 'USAGE'), count(*), \
@@ -434,19 +507,7 @@ async fn per_command(
         )
         .await
         .map_err(|e| PgError::query("checking table privileges", e))?;
-    struct Schema {
-        name: String,
-        usage: bool,
-        tables: i64,
-        unreadable: i64,
-        unwritable: i64,
-        unmaintainable: i64,
-        /// Owners of the tables this role may not VACUUM: ordinary roles, and superusers
-        /// (whose membership must not be handed out).
-        owners: Vec<String>,
-        super_owners: Vec<String>,
-    }
-    let schemas: Vec<Schema> = rows
+    Ok(rows
         .iter()
         .map(|r| Schema {
             name: r.get(0),
@@ -458,149 +519,116 @@ async fn per_command(
             owners: r.get(6),
             super_owners: r.get(7),
         })
-        .collect();
-    let total: i64 = schemas.iter().map(|s| s.tables).sum();
-    // The schemas where `lacking` counts tables, as "s (n of m)", and the GRANTs for them.
-    let per_schema = |lacking: &dyn Fn(&Schema) -> i64, grant: &dyn Fn(&Schema) -> String| {
+        .collect())
+}
+
+/// A check over the schemas: ok with `all` when no schema lacks what `lacking` counts, else
+/// a warning naming them, "s (n of m)", through `short`, with the GRANTs `grant` writes.
+struct PerSchema<'a> {
+    name: &'a str,
+    lacking: &'a dyn Fn(&Schema) -> i64,
+    grant: &'a dyn Fn(&Schema) -> String,
+    all: &'a dyn Fn(i64) -> String,
+    short: &'a dyn Fn(String) -> String,
+    /// Sort the GRANTs and drop repeats (several schemas may need the same membership).
+    dedup: bool,
+}
+
+impl PerSchema<'_> {
+    fn check(&self, f: &Facts, schemas: &[Schema]) -> Check {
         let short: Vec<&Schema> = schemas
             .iter()
-            .filter(|s| lacking(s) > 0 || (!s.usage && s.tables > 0))
+            .filter(|s| (self.lacking)(s) > 0 || (!s.usage && s.tables > 0))
             .collect();
+        if short.is_empty() {
+            let total: i64 = schemas.iter().map(|s| s.tables).sum();
+            return check(self.name, true, (self.all)(total), String::new);
+        }
         let names: Vec<String> = short
             .iter()
             .map(|s| {
-                let n = if s.usage { lacking(s) } else { s.tables };
+                let n = if s.usage { (self.lacking)(s) } else { s.tables };
                 format!("{} ({n} of {})", s.name, s.tables)
             })
             .collect();
-        let grants: Vec<String> = short
+        let mut grants: Vec<String> = short
             .iter()
             .map(|s| {
                 let usage = if s.usage {
                     String::new()
                 } else {
                     format!(
-                        "GRANT USAGE ON SCHEMA {} TO {q_user}; ",
-                        quote_ident(&s.name)
+                        "GRANT USAGE ON SCHEMA {} TO {}; ",
+                        quote_ident(&s.name),
+                        f.q_user
                     )
                 };
-                let rest = if lacking(s) > 0 {
-                    grant(s)
+                let rest = if (self.lacking)(s) > 0 {
+                    (self.grant)(s)
                 } else {
                     String::new()
                 };
                 format!("{usage}{rest}").trim().to_string()
             })
             .collect();
-        (names, grants)
-    };
-
-    // explain (and advise's what-if plans): SELECT on the tables the statements read.
-    const EXPLAIN: &str = "explain: SELECT on tables";
-    let (names, grants) = per_schema(&|s| s.unreadable, &|s| {
-        format!(
-            "GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {q_user};",
-            quote_ident(&s.name)
-        )
-    });
-    out.push(if names.is_empty() {
-        check(
-            EXPLAIN,
-            true,
-            format!("all {total} tables and views readable"),
-            String::new,
-        )
-    } else {
-        Check {
-            name: EXPLAIN.into(),
-            status: CheckStatus::Warning,
-            detail: format!(
-                "not readable: {} (statements on them fail, and their pg_stats rows are hidden)",
-                names.join(", ")
-            ),
-            fix: Some(grants.join(" ")),
+        if self.dedup {
+            grants.sort();
+            grants.dedup();
         }
-    });
-
-    // connections: other roles' sessions.
-    const CONNS: &str = "connections: other sessions' queries";
-    out.push(if stats_ok {
-        check(
-            CONNS,
-            true,
-            "every session's query is visible".into(),
-            String::new,
-        )
-    } else {
-        Check {
-            name: CONNS.into(),
-            status: CheckStatus::Warning,
-            detail: "other roles' sessions are listed without their query text".into(),
-            fix: Some(grant_stats.clone()),
-        }
-    });
-
-    // queries --reset: EXECUTE on pg_stat_statements_reset.
-    const RESET: &str = "queries --reset: pg_stat_statements_reset";
-    if let Some(schema) = pgss_schema {
-        let fns = c
-            .query(
-                "SELECT n.nspname::text, p.proname::text, pg_get_function_identity_arguments(p.oid), \
-                 has_function_privilege(p.oid, 'EXECUTE') FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
-                 WHERE n.nspname = $1 AND p.proname = 'pg_stat_statements_reset' ORDER BY pronargs DESC LIMIT 1",
-                &[&schema],
-            )
-            .await
-            .map_err(|e| PgError::query("checking pg_stat_statements_reset", e))?;
-        if let Some(r) = fns.first() {
-            let sig = format!(
-                "{}.{}({})",
-                quote_ident(&r.get::<_, String>(0)),
-                quote_ident(&r.get::<_, String>(1)),
-                r.get::<_, String>(2)
-            );
-            let ok: bool = r.get(3);
-            let mut ch = check(
-                RESET,
-                ok,
-                format!("EXECUTE on {sig}: {}", yes_no(ok)),
-                || format!("GRANT EXECUTE ON FUNCTION {sig} TO {q_user};"),
-            );
-            if !ok {
-                ch.status = CheckStatus::Warning;
-            }
-            out.push(ch);
-        }
+        warning(self.name, (self.short)(names.join(", ")), grants.join(" "))
     }
+}
 
-    // archive: SELECT, INSERT and DELETE (move); the archive table needs INSERT.
-    const ARCHIVE: &str = "archive: SELECT, INSERT, DELETE on tables";
-    let (names, grants) = per_schema(&|s| s.unwritable, &|s| {
-        format!(
-            "GRANT SELECT, INSERT, DELETE ON ALL TABLES IN SCHEMA {} TO {q_user};",
-            quote_ident(&s.name)
-        )
-    });
-    out.push(if names.is_empty() {
-        check(ARCHIVE, true, format!("all {total} tables"), String::new)
-    } else {
-        Check {
-            name: ARCHIVE.into(),
-            status: CheckStatus::Warning,
-            detail: format!(
-                "lacking on: {} (archive --execute fails on them)",
-                names.join(", ")
-            ),
-            fix: Some(grants.join(" ")),
-        }
-    });
+/// explain (and advise's what-if plans): SELECT on the tables the statements read.
+fn explain_check(f: &Facts, schemas: &[Schema]) -> Check {
+    PerSchema {
+        name: "explain: SELECT on tables",
+        lacking: &|s| s.unreadable,
+        grant: &|s| {
+            format!(
+                "GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {};",
+                quote_ident(&s.name),
+                f.q_user
+            )
+        },
+        all: &|total| format!("all {total} tables and views readable"),
+        short: &|names| {
+            format!("not readable: {names} (statements on them fail, and their pg_stats rows are hidden)")
+        },
+        dedup: false,
+    }
+    .check(f, schemas)
+}
 
-    // vacuum: the table's owner (PG 17: the MAINTAIN privilege).
-    const VACUUM: &str = "vacuum: table owner";
-    let (names, grants) = per_schema(&|s| s.unmaintainable, &|s| {
-        if server_version_num >= 170_000 {
-            format!("GRANT pg_maintain TO {q_user};")
-        } else {
+/// archive: SELECT, INSERT and DELETE (move); the archive table needs INSERT.
+fn archive_check(f: &Facts, schemas: &[Schema]) -> Check {
+    PerSchema {
+        name: "archive: SELECT, INSERT, DELETE on tables",
+        lacking: &|s| s.unwritable,
+        grant: &|s| {
+            format!(
+                "GRANT SELECT, INSERT, DELETE ON ALL TABLES IN SCHEMA {} TO {};",
+                quote_ident(&s.name),
+                f.q_user
+            )
+        },
+        all: &|total| format!("all {total} tables"),
+        short: &|names| format!("lacking on: {names} (archive --execute fails on them)"),
+        dedup: false,
+    }
+    .check(f, schemas)
+}
+
+/// vacuum: the table's owner (PG 17: the MAINTAIN privilege).
+fn vacuum_check(f: &Facts, schemas: &[Schema]) -> Check {
+    let q_user = &f.q_user;
+    PerSchema {
+        name: "vacuum: table owner",
+        lacking: &|s| s.unmaintainable,
+        grant: &|s| {
+            if f.server_version_num >= 170_000 {
+                return format!("GRANT pg_maintain TO {q_user};");
+            }
             let grants = s
                 .owners
                 .iter()
@@ -614,30 +642,71 @@ async fn per_command(
                 )
             });
             grants.chain(supers).collect::<Vec<_>>().join(" ")
-        }
-    });
-    let mut grants = grants;
-    grants.sort();
-    grants.dedup();
-    out.push(if names.is_empty() {
+        },
+        all: &|total| format!("may VACUUM all {total} tables"),
+        short: &|names| format!("not the owner of: {names}"),
+        dedup: true,
+    }
+    .check(f, schemas)
+}
+
+/// connections: other roles' sessions.
+fn connections_check(f: &Facts) -> Check {
+    const CONNS: &str = "connections: other sessions' queries";
+    if f.stats_ok {
         check(
-            VACUUM,
+            CONNS,
             true,
-            format!("may VACUUM all {total} tables"),
+            "every session's query is visible".into(),
             String::new,
         )
     } else {
-        Check {
-            name: VACUUM.into(),
-            status: CheckStatus::Warning,
-            detail: format!("not the owner of: {}", names.join(", ")),
-            fix: Some(grants.join(" ")),
-        }
-    });
+        warning(
+            CONNS,
+            "other roles' sessions are listed without their query text".into(),
+            f.grant_stats(),
+        )
+    }
+}
 
-    // bench on --database-url --allow-writes: creates its built-in tables.
+/// queries --reset: EXECUTE on pg_stat_statements_reset (no check without the extension).
+async fn reset_check(f: &Facts<'_>) -> Result<Option<Check>> {
+    const RESET: &str = "queries --reset: pg_stat_statements_reset";
+    let Some(schema) = &f.pgss_schema else {
+        return Ok(None);
+    };
+    let fns = f
+        .c
+        .query(
+            "SELECT n.nspname::text, p.proname::text, pg_get_function_identity_arguments(p.oid), \
+             has_function_privilege(p.oid, 'EXECUTE') FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+             WHERE n.nspname = $1 AND p.proname = 'pg_stat_statements_reset' ORDER BY pronargs DESC LIMIT 1",
+            &[schema],
+        )
+        .await
+        .map_err(|e| PgError::query("checking pg_stat_statements_reset", e))?;
+    Ok(fns.first().map(|r| {
+        let sig = format!(
+            "{}.{}({})",
+            quote_ident(&r.get::<_, String>(0)),
+            quote_ident(&r.get::<_, String>(1)),
+            r.get::<_, String>(2)
+        );
+        let ok: bool = r.get(3);
+        soft(check(
+            RESET,
+            ok,
+            format!("EXECUTE on {sig}: {}", yes_no(ok)),
+            || format!("GRANT EXECUTE ON FUNCTION {sig} TO {};", f.q_user),
+        ))
+    }))
+}
+
+/// bench on --database-url --allow-writes: creates its built-in tables.
+async fn bench_check(f: &Facts<'_>) -> Result<Check> {
     const BENCH: &str = "bench --allow-writes: CREATE in the current schema";
-    let create: Option<(String, bool)> = c
+    let create: Option<(String, bool)> = f
+        .c
         .query_one(
             "SELECT current_schema()::text, coalesce(has_schema_privilege(current_schema(), 'CREATE'), false)",
             &[],
@@ -645,13 +714,13 @@ async fn per_command(
         .await
         .map_err(|e| PgError::query("checking CREATE on the current schema", e))
         .map(|r| r.get::<_, Option<String>>(0).map(|s| (s, r.get(1))))?;
-    let mut ch = match &create {
+    Ok(soft(match &create {
         Some((schema, ok)) => check(
             BENCH,
             *ok,
             format!("CREATE on schema {schema}: {}", yes_no(*ok)),
             || {
-                format!("GRANT CREATE ON SCHEMA {} TO {q_user};  -- or bench on a throwaway server (no --database-url)", quote_ident(schema))
+                format!("GRANT CREATE ON SCHEMA {} TO {};  -- or bench on a throwaway server (no --database-url)", quote_ident(schema), f.q_user)
             },
         ),
         None => check(
@@ -662,10 +731,5 @@ async fn per_command(
                 "set search_path to a schema this role may CREATE in, or bench on a throwaway server".into()
             },
         ),
-    };
-    if ch.status != CheckStatus::Ok {
-        ch.status = CheckStatus::Warning;
-    }
-    out.push(ch);
-    Ok(out)
+    }))
 }

@@ -187,15 +187,12 @@ pub fn render(r: &AdviseReport, format: Format) -> String {
         h(&mut out, "Findings");
         let mut t = table(format, &["severity", "rule", "object", "finding", "fix"]);
         for f in &r.findings {
-            let g = |k: &str| f[k].as_str().unwrap_or("").to_string();
             t.add_row(vec![
-                g("severity"),
-                g("rule"),
-                g("object"),
-                g("message"),
-                f["sql"]
-                    .as_str()
-                    .map_or_else(|| g("remedy"), str::to_string),
+                f.severity.label().to_string(),
+                f.rule.clone(),
+                f.object.clone(),
+                f.message.clone(),
+                f.sql.clone().unwrap_or_else(|| f.remedy.clone()),
             ]);
         }
         let _ = writeln!(out, "{t}");

@@ -154,19 +154,31 @@ impl IndexDef {
         }
     }
 
-    /// `CREATE INDEX CONCURRENTLY IF NOT EXISTS "name" ON "s"."t" USING method (keys) INCLUDE (..) WHERE ..`
+    /// `CREATE INDEX CONCURRENTLY IF NOT EXISTS "name" ON "s"."t" USING method (keys) INCLUDE (..) WHERE ..`:
+    /// how a user builds it on a live server (a what-if index, without a name, as HypoPG
+    /// takes it).
     pub fn create_sql(&self) -> String {
+        self.render(if self.name.is_some() {
+            Build::Concurrent
+        } else {
+            Build::Hypothetical
+        })
+    }
+
+    /// The `CREATE INDEX` statement for building it the way `build` says. A parent-only index
+    /// (`ON ONLY`) is never built concurrently, and an index without a name only as a what-if.
+    pub fn render(&self, build: Build) -> String {
         let table = quote_table(&self.table);
-        let mut sql = match (&self.name, self.only) {
-            (None, _) => format!("CREATE INDEX ON {table}"),
-            (Some(n), true) => format!(
-                "CREATE INDEX IF NOT EXISTS {} ON ONLY {table}",
-                quote_ident(n)
-            ),
-            (Some(n), false) => format!(
-                "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {table}",
-                quote_ident(n)
-            ),
+        let named = self.name.as_deref().map(quote_ident);
+        let mut sql = match (build, named) {
+            (Build::Hypothetical, _) | (_, None) => format!("CREATE INDEX ON {table}"),
+            (Build::Concurrent, Some(n)) if !self.only => {
+                format!("CREATE INDEX CONCURRENTLY IF NOT EXISTS {n} ON {table}")
+            }
+            (_, Some(n)) => {
+                let only = if self.only { "ONLY " } else { "" };
+                format!("CREATE INDEX IF NOT EXISTS {n} ON {only}{table}")
+            }
         };
         if self.method != "btree" {
             sql.push_str(&format!(" USING {}", word_or_quoted(&self.method)));
@@ -194,9 +206,38 @@ impl IndexDef {
 
     /// `DROP INDEX CONCURRENTLY IF EXISTS "schema"."name"` (a named index).
     pub fn drop_sql(&self) -> Option<String> {
-        let (schema, _) = split_table(&self.table);
-        self.name.as_deref().map(|n| drop_index(schema, n))
+        self.drop_as(Build::Concurrent)
     }
+
+    /// The `DROP INDEX` statement that undoes [`IndexDef::render`] with `build` (none for an
+    /// index without a name, or a what-if one: HypoPG forgets those with the session).
+    pub fn drop_as(&self, build: Build) -> Option<String> {
+        let (schema, _) = split_table(&self.table);
+        let name = self.name.as_deref()?;
+        match build {
+            Build::Concurrent => Some(drop_index(schema, name)),
+            Build::InTransaction => Some(format!(
+                "DROP INDEX IF EXISTS {}.{}",
+                quote_ident(schema),
+                quote_ident(name)
+            )),
+            Build::Hypothetical => None,
+        }
+    }
+}
+
+/// How an index is built, which decides the statement's form.
+///
+/// Why the renderer takes it rather than callers editing its text: `CONCURRENTLY` is right on
+/// a live server and wrong inside a transaction block, and a what-if index has no name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Build {
+    /// On a live server, next to its users: `CONCURRENTLY IF NOT EXISTS`, writes not blocked.
+    Concurrent,
+    /// In a transaction, or on a server nobody else uses: `CREATE INDEX IF NOT EXISTS`.
+    InTransaction,
+    /// A HypoPG what-if index: `CREATE INDEX ON ...`, no name.
+    Hypothetical,
 }
 
 /// The index a foreign key of `table` on `columns` needs (the fix `fk-without-index` proposes).
@@ -304,6 +345,41 @@ mod tests {
         );
         assert_eq!(n[2], "t_c_idx");
         assert_eq!(n[3], "t_c_idx");
+    }
+
+    #[test]
+    fn the_build_decides_the_statement() {
+        let mut d = IndexDef::btree("t_a_idx", "app.t", cols(&["a"]));
+        assert_eq!(
+            d.render(Build::Concurrent),
+            r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "t_a_idx" ON "app"."t" ("a")"#
+        );
+        assert_eq!(d.render(Build::Concurrent), d.create_sql());
+        assert_eq!(
+            d.render(Build::InTransaction),
+            r#"CREATE INDEX IF NOT EXISTS "t_a_idx" ON "app"."t" ("a")"#
+        );
+        assert_eq!(
+            d.render(Build::Hypothetical),
+            r#"CREATE INDEX ON "app"."t" ("a")"#
+        );
+        assert_eq!(
+            d.drop_as(Build::InTransaction).unwrap(),
+            r#"DROP INDEX IF EXISTS "app"."t_a_idx""#
+        );
+        assert_eq!(d.drop_as(Build::Hypothetical), None);
+        d.only = true;
+        assert_eq!(
+            d.render(Build::Concurrent),
+            r#"CREATE INDEX IF NOT EXISTS "t_a_idx" ON ONLY "app"."t" ("a")"#,
+            "a parent-only index is never built concurrently"
+        );
+        d.name = None;
+        assert_eq!(
+            d.render(Build::InTransaction),
+            r#"CREATE INDEX ON "app"."t" ("a")"#
+        );
+        assert_eq!(d.render(Build::InTransaction), d.create_sql());
     }
 
     #[test]
