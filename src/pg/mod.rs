@@ -16,6 +16,7 @@ pub mod error;
 pub mod explain;
 pub mod inspect;
 pub mod pgss;
+pub mod server;
 pub mod throwaway;
 pub mod whatif;
 
