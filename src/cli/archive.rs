@@ -372,11 +372,11 @@ fn render_dry_run(
         "rows it would touch now".to_string(),
         rows.to_string(),
     ]);
-    println!("{t}");
+    crate::outln!("{t}")?;
     for s in stmts {
-        println!("\n{s};");
+        crate::outln!("\n{s};")?;
     }
-    println!("\nNothing was changed. Add --execute to run it.");
+    crate::outln!("\nNothing was changed. Add --execute to run it.")?;
     Ok(ExitStatus::Ok)
 }
 
@@ -448,7 +448,7 @@ fn render_stats(format: Format, p: &Plan, s: &Stats) -> anyhow::Result<()> {
     for n in &s.notes {
         add("note", n.clone());
     }
-    println!("{t}");
+    crate::outln!("{t}")?;
     Ok(())
 }
 
@@ -497,10 +497,10 @@ pub async fn run_bench(g: &Globals, a: &ArchiveBenchArgs) -> anyhow::Result<Exit
             format!("{:.2}x", r.writer_p99_ratio),
         ]);
     }
-    println!("{t}");
-    println!(
+    crate::outln!("{t}")?;
+    crate::outln!(
         "idle (no archival): reader p99 {:.2} ms, writer p99 {:.2} ms; scale {} ({} events); medians of {} runs each.",
         res.idle_reader_p99_ms, res.idle_writer_p99_ms, res.scale, res.events, res.repeat
-    );
+    )?;
     Ok(ExitStatus::Ok)
 }

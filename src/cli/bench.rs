@@ -385,7 +385,7 @@ async fn run_pool_on(g: &Globals, a: &PoolArgs, t: &Target) -> anyhow::Result<Ex
     if g.format == Format::Json {
         report::print_json(&rep)?;
     } else {
-        print!("{}", ramp_text(g.format, &rep));
+        crate::out!("{}", ramp_text(g.format, &rep))?;
     }
     Ok(ExitStatus::Ok)
 }
@@ -564,9 +564,9 @@ async fn compare(
                     .map_or("-".into(), |v| format!("{v:.0}")),
             ]);
         }
-        println!("{tb}");
-        println!("lowest ratio: {min_ratio:.2} (goal: 0.90 or more at every point); server/s: executions pg_stat_statements counted per second of each run's wall time");
-        println!(
+        crate::outln!("{tb}")?;
+        crate::outln!("lowest ratio: {min_ratio:.2} (goal: 0.90 or more at every point); server/s: executions pg_stat_statements counted per second of each run's wall time")?;
+        crate::outln!(
             "client threads: {} on each side{}",
             o.threads,
             if pinned {
@@ -574,7 +574,7 @@ async fn compare(
             } else {
                 ""
             }
-        );
+        )?;
     }
     Ok(ExitStatus::Ok)
 }

@@ -14,7 +14,7 @@ pub async fn run(g: &Globals, _args: &DoctorArgs) -> anyhow::Result<ExitStatus> 
     let r = crate::pg::doctor::run(&conn).await?;
     match g.format {
         Format::Json => report::print_json(&r)?,
-        f => print!("{}", report::doctor::render(&r, f)),
+        f => crate::out!("{}", report::doctor::render(&r, f))?,
     }
     Ok(
         if r.checks

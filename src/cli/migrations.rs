@@ -56,7 +56,7 @@ pub async fn run(g: &Globals, a: &MigrationsArgs) -> anyhow::Result<ExitStatus> 
         // Nothing to do is a fine outcome for a pipeline (advise, then migrations).
         match g.format {
             Format::Json => report::print_json(&serde_json::json!({"files": [], "applied": []}))?,
-            _ => println!("The report has no index recommendations: no migration written."),
+            _ => crate::outln!("The report has no index recommendations: no migration written.")?,
         }
         return Ok(ExitStatus::Ok);
     }
@@ -103,7 +103,7 @@ pub async fn run(g: &Globals, a: &MigrationsArgs) -> anyhow::Result<ExitStatus> 
                 for p in &written {
                     t.add_row(vec![p.display().to_string()]);
                 }
-                println!("{t}");
+                crate::outln!("{t}")?;
             }
             if !applied.is_empty() {
                 let mut t = report::table(f, &["index", "valid", "used by", "build time"]);
@@ -121,7 +121,7 @@ pub async fn run(g: &Globals, a: &MigrationsArgs) -> anyhow::Result<ExitStatus> 
                         },
                     ]);
                 }
-                println!("{t}");
+                crate::outln!("{t}")?;
             }
         }
     }

@@ -129,6 +129,22 @@ pub fn print_text(text: &str) -> std::io::Result<()> {
     out.flush()
 }
 
+/// `println!` through [`print_text`]: a line on stdout, the error (a closed pipe) returned.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::report::print_text(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` through [`print_text`].
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::report::print_text(&format!($($arg)*))
+    };
+}
+
 /// A progress bar on stderr when it is a terminal, hidden otherwise.
 pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
     let pb = if stderr_is_terminal() {

@@ -127,8 +127,8 @@ async fn run_on(
     }
     match g.format {
         Format::Json => report::print_json(&rep)?,
-        Format::Junit => print!("{}", junit(&rep)),
-        f => print!("{}", human(f, &rep)),
+        Format::Junit => crate::out!("{}", junit(&rep))?,
+        f => crate::out!("{}", human(f, &rep))?,
     }
     Ok(if rep.passed {
         ExitStatus::Ok
