@@ -145,24 +145,49 @@ fn verdict(passed: Option<bool>) -> &'static str {
     }
 }
 
+/// A section heading (`### ...` in Markdown).
+fn heading(out: &mut String, f: Format, h: &str) {
+    if f == Format::Markdown {
+        let _ = writeln!(out, "\n### {h}\n");
+    } else {
+        let _ = writeln!(out, "\n{h}");
+    }
+}
+
 /// Tables for a terminal, or markdown for a pull-request comment.
 pub fn human(f: Format, r: &QueriesReport) -> String {
     let mut out = String::new();
-    let md = f == Format::Markdown;
-    let heading = |out: &mut String, h: &str| {
-        if md {
-            let _ = writeln!(out, "\n### {h}\n");
-        } else {
-            let _ = writeln!(out, "\n{h}");
-        }
-    };
     heading(
         &mut out,
+        f,
         &format!(
             "dbopt bench queries: {} ({} repeats, medians)",
             r.workload, r.repeat
         ),
     );
+    statements(&mut out, f, r);
+    failed_checks(&mut out, f, r);
+    comparisons(&mut out, f, r);
+    plan_changes(&mut out, f, r);
+    let total: usize = r
+        .statements
+        .iter()
+        .map(|s| s.checks.iter().filter(|c| c.passed.is_some()).count())
+        .sum();
+    let _ = writeln!(
+        out,
+        "\n{}",
+        if r.passed {
+            format!("PASS: {total} checks passed")
+        } else {
+            format!("FAIL: {} of {total} checks failed", r.checks_failed)
+        }
+    );
+    out
+}
+
+/// One row per statement: latency percentiles, errors, checks.
+fn statements(out: &mut String, f: Format, r: &QueriesReport) {
     let mut t = report::table(
         f,
         &[
@@ -200,6 +225,10 @@ pub fn human(f: Format, r: &QueriesReport) -> String {
         ]);
     }
     let _ = writeln!(out, "{t}");
+}
+
+/// The checks that failed, with what was measured.
+fn failed_checks(out: &mut String, f: Format, r: &QueriesReport) {
     let failing: Vec<_> = r
         .statements
         .iter()
@@ -207,7 +236,7 @@ pub fn human(f: Format, r: &QueriesReport) -> String {
         .filter(|(_, c)| c.passed == Some(false))
         .collect();
     if !failing.is_empty() {
-        heading(&mut out, "Failed checks");
+        heading(out, f, "Failed checks");
         let mut t = report::table(f, &["statement", "budget", "measured", "result"]);
         for (s, c) in failing {
             t.add_row(vec![
@@ -219,9 +248,14 @@ pub fn human(f: Format, r: &QueriesReport) -> String {
         }
         let _ = writeln!(out, "{t}");
     }
+}
+
+/// Each metric against the baseline.
+fn comparisons(out: &mut String, f: Format, r: &QueriesReport) {
     if !r.comparisons.is_empty() {
         heading(
-            &mut out,
+            out,
+            f,
             &format!(
                 "Against the baseline {}",
                 r.baseline.as_deref().unwrap_or("")
@@ -261,8 +295,12 @@ pub fn human(f: Format, r: &QueriesReport) -> String {
         }
         let _ = writeln!(out, "{t}");
     }
+}
+
+/// Plans that changed since the baseline.
+fn plan_changes(out: &mut String, f: Format, r: &QueriesReport) {
     if !r.plan_changes.is_empty() {
-        heading(&mut out, "Plan changes since the baseline");
+        heading(out, f, "Plan changes since the baseline");
         let mut t = report::table(f, &["statement", "baseline plan", "plan now", "note"]);
         let flat = |p: &[String]| p.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" > ");
         for c in &r.plan_changes {
@@ -279,21 +317,6 @@ pub fn human(f: Format, r: &QueriesReport) -> String {
         }
         let _ = writeln!(out, "{t}");
     }
-    let total: usize = r
-        .statements
-        .iter()
-        .map(|s| s.checks.iter().filter(|c| c.passed.is_some()).count())
-        .sum();
-    let _ = writeln!(
-        out,
-        "\n{}",
-        if r.passed {
-            format!("PASS: {total} checks passed")
-        } else {
-            format!("FAIL: {} of {total} checks failed", r.checks_failed)
-        }
-    );
-    out
 }
 
 fn xml(s: &str) -> String {
