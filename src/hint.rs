@@ -29,6 +29,24 @@ impl Hint for crate::workload::source::SourceError {
     }
 }
 
+/// Errors of modules that also talk to the server: a server error names the GRANT for `role`.
+macro_rules! pg_or_own {
+    ($($t:ident),* $(,)?) => {$(
+        impl Hint for $t {
+            fn hint(&self, role: Option<&str>) -> Option<String> {
+                match self {
+                    $t::Pg(e) => e.hint_for(role),
+                    other => $t::hint(other),
+                }
+            }
+        }
+    )*};
+}
+
+use crate::archive::ArchiveError;
+use crate::bench::BenchError;
+pg_or_own!(ArchiveError, BenchError);
+
 /// Types whose inherent `hint()` always has an answer.
 macro_rules! always_hinted {
     ($($t:ty),* $(,)?) => {$(

@@ -147,7 +147,7 @@ pub async fn scale(g: &Globals, a: &ScaleArgs) -> anyhow::Result<ExitStatus> {
     let target = super::bench::target(g).await?;
     let r = advise_scale::run(&target.params, &o, &|m| pb.set_message(m.to_string())).await;
     target.finish().await;
-    let r = r.map_err(super::bench::err)?;
+    let r = r?;
     pb.finish_and_clear();
     if g.format == Format::Json {
         report::print_json(&r)?;

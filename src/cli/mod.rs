@@ -177,6 +177,8 @@ fn hint_of(
         crate::snapshot::SnapshotError,
         crate::rules::RuleError,
         crate::emit::EmitError,
+        crate::archive::ArchiveError,
+        crate::bench::BenchError,
         crate::hint::UserError
     );
     None

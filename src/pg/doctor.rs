@@ -73,7 +73,7 @@ pub async fn run(c: &Conn) -> Result<DoctorReport> {
     let num: String = one(c, "reading the server version", "SHOW server_version_num").await?;
     let server_version_num: i32 = num.parse().unwrap_or(0);
     let database: String = one(c, "reading the database name", "SELECT current_database()").await?;
-    let user: String = one(c, "reading the role", "SELECT current_user").await?;
+    let user = super::server::current_user(c).await?;
     let db = quote_ident(&database);
     let mut checks = Vec::new();
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{err, target, Target};
+use super::{target, Target};
 use crate::bench::histogram::ms;
 use crate::bench::queries::{self, QueriesOptions, QueriesReport};
 use crate::bench::runner::Stop;
@@ -55,9 +55,9 @@ pub struct QueriesArgs {
 }
 
 pub async fn run(g: &Globals, a: &QueriesArgs) -> anyhow::Result<ExitStatus> {
-    let workload = Workload::load(&a.file).map_err(err)?;
+    let workload = Workload::load(&a.file)?;
     let baseline = match &a.baseline {
-        Some(p) => Some(QueriesReport::load(p).map_err(err)?),
+        Some(p) => Some(QueriesReport::load(p)?),
         None => None,
     };
     let t = target(g).await?;
@@ -74,9 +74,7 @@ async fn run_on(
     baseline: Option<QueriesReport>,
 ) -> anyhow::Result<ExitStatus> {
     if t.is_throwaway() {
-        crate::bench::target::prepare(&t.params, BuiltIn::DemoLookups, a.scale)
-            .await
-            .map_err(err)?;
+        crate::bench::target::prepare(&t.params, BuiltIn::DemoLookups, a.scale).await?;
     }
     let s = &workload.settings;
     let stop = match (a.iterations.or(s.iterations), a.duration) {
@@ -106,16 +104,14 @@ async fn run_on(
     };
     let base_path = a.baseline.as_ref().map(|p| p.display().to_string());
     let base = base_path.as_deref().zip(baseline.as_ref());
-    let rep = queries::run(&t.params, workload, &o, base, &on_run)
-        .await
-        .map_err(err)?;
+    let rep = queries::run(&t.params, workload, &o, base, &on_run).await?;
     pb.finish_and_clear();
     if let Some(p) = &a.save_baseline {
-        rep.save(p).map_err(err)?;
+        rep.save(p)?;
         note!("baseline written to {}", p.display());
     }
     if let Some(p) = &a.report {
-        rep.save(p).map_err(err)?;
+        rep.save(p)?;
     }
     if let Some(b) = &baseline {
         if b.server_version != rep.server_version {
