@@ -47,7 +47,7 @@ pub async fn queries(g: &Globals, a: &QueriesArgs) -> anyhow::Result<ExitStatus>
             catalog: loaded.catalog.as_ref(),
             ..Default::default()
         },
-        &cfg,
+        cfg,
     )?;
     let status = a.fail_on.status(&found);
     let r = inspect::queries(w, found, a.sort, a.limit);
@@ -101,7 +101,7 @@ pub async fn tables(g: &Globals, a: &TablesArgs) -> anyhow::Result<ExitStatus> {
         ),
         None => None,
     };
-    let found = catalog_findings(&cat, &cfg, &["table-bloat"])?;
+    let found = catalog_findings(&cat, cfg, &["table-bloat"])?;
     let r = inspect::tables(&cat, found, only.as_deref());
     report::print(g.format, &r, |f| render::tables(&r, f))?;
     Ok(a.fail_on.status(&r.findings))
@@ -120,7 +120,7 @@ pub async fn indexes(g: &Globals, a: &IndexesArgs) -> anyhow::Result<ExitStatus>
     let (cat, _) = a.catalog.load(g).await?;
     let found = catalog_findings(
         &cat,
-        &cfg,
+        cfg,
         &[
             "unused-index",
             "duplicate-index",
@@ -187,7 +187,7 @@ pub async fn connections(g: &Globals, a: &ConnectionsArgs) -> anyhow::Result<Exi
             activity: Some(&act),
             ..Default::default()
         },
-        &cfg,
+        cfg,
     )?;
     let status = a.fail_on.status(&found);
     let r = inspect::connections(&act, found, a.top);
