@@ -13,6 +13,7 @@
 //! | layer   | modules                                                                        | what it is                                            |
 //! |---------|--------------------------------------------------------------------------------|-------------------------------------------------------|
 //! | cli     | `cli`                                                                          | flags and commands, at the edge                       |
+//! | commands| `commands`, `hint`                                                             | one function per command, plain request in, report out; error hints |
 //! | report  | `report`                                                                       | rendering for people and machines                     |
 //! | servers | `bench`, `archive`                                                             | work that drives a server through `pg`                |
 //! | adapter | `pg`                                                                           | connections, and every SQL text dbopt sends           |
@@ -25,8 +26,10 @@ pub mod archive;
 pub mod bench;
 pub mod catalog;
 pub mod cli;
+pub mod commands;
 pub mod emit;
 pub mod findings;
+pub mod hint;
 pub mod inspect;
 pub mod pg;
 pub mod report;

@@ -4,8 +4,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// `dbopt ... | head` closes stdout early: that is not an error (exit 0, like other Unix tools).
-/// Any other panic is a bug: one line, exit 2, no stack trace for the user.
+/// A panic is a bug: one line, exit 2, no stack trace for the user. (`dbopt ... | head`
+/// closing stdout early is no panic: all output goes through `report::print_text`, whose
+/// error `cli::report_error` treats as success.)
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let msg = info
@@ -14,9 +15,6 @@ fn install_panic_hook() {
             .map(String::as_str)
             .or_else(|| info.payload().downcast_ref::<&str>().copied())
             .unwrap_or("");
-        if msg.contains("Broken pipe") || msg.contains("failed printing to stdout") {
-            std::process::exit(0);
-        }
         let place = info
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))

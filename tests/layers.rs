@@ -290,10 +290,36 @@ fn module_of(rel: &Path) -> Vec<String> {
     }
 }
 
+/// `#[macro_export]` macros by name, with the top-level module whose file defines them.
+fn exported_macros(root: &Path, files: &[PathBuf]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for path in files {
+        let rel = path.strip_prefix(root).expect("file under the root");
+        let Some(top) = module_of(rel).first().cloned() else {
+            continue;
+        };
+        let text = std::fs::read_to_string(path).expect("readable source file");
+        for (at, _) in text.match_indices("#[macro_export]") {
+            let rest = &text[at..];
+            let Some(m) = rest.find("macro_rules!") else {
+                continue;
+            };
+            let name: String = rest[m + "macro_rules!".len()..]
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            out.insert(name, top.clone());
+        }
+    }
+    out
+}
+
 /// Every use of one top-level module by another, in the crate rooted at `root`.
 fn crate_uses(root: &Path) -> Vec<Use> {
     let mut files = rust_files(&root.join("src"));
     files.extend(rust_files(&root.join("rules")));
+    let macros = exported_macros(root, &files);
     let mut uses = BTreeSet::new();
     for path in files {
         let rel = path.strip_prefix(root).expect("file under the root");
@@ -305,6 +331,9 @@ fn crate_uses(root: &Path) -> Vec<Use> {
         }
         let text = std::fs::read_to_string(&path).expect("readable source file");
         for (to, line) in references(&text, &module) {
+            // `crate::name!`: a `#[macro_export]` macro lives at the root but belongs to the
+            // module that defines it.
+            let to = macros.get(&to).cloned().unwrap_or(to);
             if &to != top {
                 uses.insert(Use {
                     from: top.clone(),

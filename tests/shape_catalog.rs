@@ -32,7 +32,7 @@ async fn resolve_through_search_path_views_and_partitions() {
     c.batch_execute("SET search_path = app, public")
         .await
         .unwrap();
-    let path = pg::explain::search_path(&c).await.unwrap();
+    let path = pg::server::search_path(&c).await.unwrap();
     assert_eq!(path, ["app", "public"]);
     let cat = pg::catalog::load(&c).await.unwrap();
 

@@ -18,8 +18,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::advisor::report::IndexRecommendation;
-use crate::sql::ddl::Build;
 use crate::pg::{self, ConnParams, PgError, SessionOptions};
+use crate::sql::ddl::Build;
 
 pub const SCHEMA_SQL: &str = include_str!("../../migrations/0001_demo_schema.sql");
 pub const FOREIGN_KEYS_SQL: &str = include_str!("../../migrations/0002_demo_foreign_keys.sql");

@@ -20,9 +20,9 @@ use crate::advisor::select::{self, Oracle, SearchOptions, StmtInput};
 use crate::advisor::{self, Filters, Prepared};
 use crate::catalog::Catalog;
 use crate::pg::hypo::HypoOracle;
-use crate::sql::ddl::{Build, IndexDef};
 use crate::pg::whatif::{HypoPool, WhatIfRequest};
 use crate::pg::{self, ConnParams, PgError, SessionOptions};
+use crate::sql::ddl::{Build, IndexDef};
 use crate::workload::{Source, Statement, Workload};
 
 pub const QUERIES: &str = include_str!("../../fixtures/corpus/tpch.sql");

@@ -118,17 +118,6 @@ pub struct ArchiveBenchArgs {
     pub repeat: u64,
 }
 
-/// Turn an archiver error into one line with its hint.
-fn fail(e: ArchiveError) -> anyhow::Error {
-    match e {
-        ArchiveError::Pg(p) => p.into(),
-        other => match other.hint() {
-            Some(h) => anyhow::anyhow!("{other}; hint: {h}"),
-            None => anyhow::anyhow!("{other}"),
-        },
-    }
-}
-
 fn check_args(a: &ArchiveArgs) -> Result<(), ArchiveError> {
     if a.strategy == Strategy::Delete && (a.to.is_some() || a.to_database.is_some()) {
         return Err(ArchiveError::Options(
@@ -211,7 +200,7 @@ fn statements(p: &Plan, create: bool) -> Vec<String> {
 }
 
 pub async fn run(g: &Globals, a: &ArchiveArgs) -> anyhow::Result<ExitStatus> {
-    check_args(a).map_err(fail)?;
+    check_args(a)?;
     let execute = a.execute && !a.dry_run;
     let params = g.connect.params()?;
     let dst_params = a
@@ -235,16 +224,14 @@ pub async fn run(g: &Globals, a: &ArchiveArgs) -> anyhow::Result<ExitStatus> {
         filter: a.filter.clone(),
         archive_by_month: a.archive_by_month,
     };
-    let plan = archive::plan::build(&src, dst.as_ref(), &popts)
-        .await
-        .map_err(fail)?;
+    let plan = archive::plan::build(&src, dst.as_ref(), &popts).await?;
     if plan.strategy.writes_archive() && !plan.archive_exists && execute && !a.create {
-        return Err(fail(ArchiveError::NoArchive(
+        return Err(anyhow::Error::from(ArchiveError::NoArchive(
             plan.archive.clone().unwrap_or_default(),
         )));
     }
     if !execute {
-        let rows = sql::count(&src, &plan).await.map_err(fail)?;
+        let rows = sql::count(&src, &plan).await?;
         return render_dry_run(g.format, &plan, rows, a);
     }
 
@@ -279,7 +266,7 @@ pub async fn run(g: &Globals, a: &ArchiveArgs) -> anyhow::Result<ExitStatus> {
     pb.finish_and_clear();
     watcher.abort();
     let stats = result.map_err(|e| {
-        fail(e).context("the run stopped; every finished batch is committed and consistent, run the same command again to resume")
+        anyhow::Error::from(e).context("the run stopped; every finished batch is committed and consistent, run the same command again to resume")
     })?;
     render_stats(g.format, &plan, &stats)?;
     Ok(match &stats.verify {
@@ -372,11 +359,11 @@ fn render_dry_run(
         "rows it would touch now".to_string(),
         rows.to_string(),
     ]);
-    println!("{t}");
+    crate::outln!("{t}")?;
     for s in stmts {
-        println!("\n{s};");
+        crate::outln!("\n{s};")?;
     }
-    println!("\nNothing was changed. Add --execute to run it.");
+    crate::outln!("\nNothing was changed. Add --execute to run it.")?;
     Ok(ExitStatus::Ok)
 }
 
@@ -448,7 +435,7 @@ fn render_stats(format: Format, p: &Plan, s: &Stats) -> anyhow::Result<()> {
     for n in &s.notes {
         add("note", n.clone());
     }
-    println!("{t}");
+    crate::outln!("{t}")?;
     Ok(())
 }
 
@@ -463,9 +450,7 @@ pub async fn run_bench(g: &Globals, a: &ArchiveBenchArgs) -> anyhow::Result<Exit
         seed: a.seed,
         repeat: usize::try_from(a.repeat).unwrap_or(1),
     };
-    let res = archive::bench::run(&opts, &|msg| eprintln!("{msg}"))
-        .await
-        .map_err(fail)?;
+    let res = archive::bench::run(&opts, &|msg| eprintln!("{msg}")).await?;
     if g.format == Format::Json {
         report::print_json(&res)?;
         return Ok(ExitStatus::Ok);
@@ -497,10 +482,10 @@ pub async fn run_bench(g: &Globals, a: &ArchiveBenchArgs) -> anyhow::Result<Exit
             format!("{:.2}x", r.writer_p99_ratio),
         ]);
     }
-    println!("{t}");
-    println!(
+    crate::outln!("{t}")?;
+    crate::outln!(
         "idle (no archival): reader p99 {:.2} ms, writer p99 {:.2} ms; scale {} ({} events); medians of {} runs each.",
         res.idle_reader_p99_ms, res.idle_writer_p99_ms, res.scale, res.events, res.repeat
-    );
+    )?;
     Ok(ExitStatus::Ok)
 }

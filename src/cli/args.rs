@@ -3,9 +3,15 @@
 
 use std::time::Duration;
 
+use std::path::PathBuf;
+
 use clap::Args;
 
-use crate::pg::{ConnParams, SessionOptions};
+use super::{ExitStatus, Globals};
+use crate::catalog::Catalog;
+use crate::findings::Finding;
+use crate::findings::Severity;
+use crate::pg::{Conn, ConnParams, SessionOptions};
 
 /// Where to connect, libpq style.
 #[derive(Debug, Clone, Args)]
@@ -32,6 +38,11 @@ impl ConnectArgs {
         ConnParams::from_env(self.database_url.as_deref())
     }
 
+    /// A session on the server these flags name (read-only unless `read_only` is false).
+    pub async fn open(&self, read_only: bool) -> crate::pg::Result<Conn> {
+        crate::pg::connect(&self.params()?, &self.session(read_only)).await
+    }
+
     pub fn session(&self, read_only: bool) -> SessionOptions {
         SessionOptions {
             read_only,
@@ -39,6 +50,57 @@ impl ConnectArgs {
                 .then_some(self.statement_timeout),
             quiet: true,
         }
+    }
+}
+
+/// `--fail-on`: exit 1 when a finding reaches this severity.
+#[derive(Debug, Clone, Args)]
+pub struct FailOn {
+    /// Exit with status 1 when a finding is at least this severe.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<Severity>,
+}
+
+impl FailOn {
+    pub fn status(&self, findings: &[Finding]) -> ExitStatus {
+        self.status_of(findings.iter().map(|f| f.severity).max())
+    }
+
+    /// The exit status when the worst outcome is `worst`.
+    pub fn status_of(&self, worst: Option<Severity>) -> ExitStatus {
+        fail_status(self.fail_on, worst)
+    }
+}
+
+/// Exit 1 when the worst outcome reaches `--fail-on`, else 0: the one rule of every command
+/// that has the flag.
+pub fn fail_status(limit: Option<Severity>, worst: Option<Severity>) -> ExitStatus {
+    match (limit, worst) {
+        (Some(level), Some(w)) if w >= level => ExitStatus::Findings,
+        _ => ExitStatus::Ok,
+    }
+}
+
+/// Where the catalog comes from: the server, or a snapshot file.
+#[derive(Debug, Clone, Args)]
+pub struct CatalogArgs {
+    /// Read the catalog from a file written by `dbopt snapshot` (no server needed).
+    #[arg(long, value_name = "FILE")]
+    pub from_snapshot: Option<PathBuf>,
+}
+
+impl CatalogArgs {
+    /// The catalog and the database size (when known).
+    pub async fn load(&self, g: &Globals) -> anyhow::Result<(Catalog, Option<i64>)> {
+        if let Some(p) = &self.from_snapshot {
+            let s = crate::snapshot::read(p)?;
+            return Ok((s.catalog, s.database_bytes));
+        }
+        let conn = g.connect.open(true).await?;
+        crate::pg::inspect::check_version(&conn).await?;
+        let cat = crate::pg::catalog::load(&conn).await?;
+        let size = crate::pg::inspect::database_size(&conn).await?;
+        Ok((cat, Some(size)))
     }
 }
 

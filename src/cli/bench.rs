@@ -202,18 +202,6 @@ pub async fn target(g: &Globals) -> anyhow::Result<Target> {
     })
 }
 
-/// A bench error for anyhow, keeping the hint on the line (`PgError` hints are found by
-/// `report_error` itself).
-pub fn err(e: BenchError) -> anyhow::Error {
-    match e {
-        BenchError::Pg(p) => p.into(),
-        other => match other.hint() {
-            Some(h) => anyhow::anyhow!("{other}; hint: {h}"),
-            None => anyhow::anyhow!("{other}"),
-        },
-    }
-}
-
 pub async fn run(g: &Globals, cmd: &BenchCmd) -> anyhow::Result<ExitStatus> {
     match cmd {
         BenchCmd::Pool(a) => run_pool(g, a).await,
@@ -285,17 +273,15 @@ pub fn ramp_options(
 async fn pool_workload(a: &PoolArgs, t: &Target) -> anyhow::Result<Workload> {
     match &a.workload_file {
         Some(path) => {
-            let w = Workload::load(path).map_err(err)?;
+            let w = Workload::load(path)?;
             if t.is_throwaway() {
-                target::prepare(&t.params, BuiltIn::DemoLookups, a.scale.unwrap_or(0.02))
-                    .await
-                    .map_err(err)?;
+                target::prepare(&t.params, BuiltIn::DemoLookups, a.scale.unwrap_or(0.02)).await?;
             }
             Ok(w)
         }
         None => {
             if !t.is_throwaway() && !a.allow_writes {
-                return Err(err(BenchError::WritesNeedFlag));
+                return Err(BenchError::WritesNeedFlag.into());
             }
             let scale = a.scale.unwrap_or(match a.workload {
                 BuiltIn::DemoLookups => 0.02,
@@ -303,7 +289,7 @@ async fn pool_workload(a: &PoolArgs, t: &Target) -> anyhow::Result<Workload> {
             });
             target::prepare(&t.params, a.workload, scale)
                 .await
-                .map_err(err)
+                .map_err(anyhow::Error::from)
         }
     }
 }
@@ -314,10 +300,10 @@ async fn run_pool(g: &Globals, a: &PoolArgs) -> anyhow::Result<ExitStatus> {
     }
     if let Some(path) = &a.workload_file {
         // Fail on a bad file before starting anything.
-        Workload::load(path).map_err(err)?;
+        Workload::load(path)?;
     }
     if a.compare_pgbench {
-        pgbench::find_pgbench().map_err(err)?;
+        pgbench::find_pgbench()?;
     }
     let t = target(g).await?;
     let result = run_pool_on(g, a, &t).await;
@@ -328,16 +314,14 @@ async fn run_pool(g: &Globals, a: &PoolArgs) -> anyhow::Result<ExitStatus> {
 async fn run_pool_on(g: &Globals, a: &PoolArgs, t: &Target) -> anyhow::Result<ExitStatus> {
     let workload = if a.compare_pgbench {
         if !t.is_throwaway() && !a.allow_writes {
-            return Err(err(BenchError::WritesNeedFlag));
+            return Err(BenchError::WritesNeedFlag.into());
         }
-        target::prepare(&t.params, BuiltIn::SelectOnly, a.scale.unwrap_or(1.0))
-            .await
-            .map_err(err)?
+        target::prepare(&t.params, BuiltIn::SelectOnly, a.scale.unwrap_or(1.0)).await?
     } else {
         pool_workload(a, t).await?
     };
     if t.is_throwaway() {
-        target::settle_throwaway(&t.params).await.map_err(err)?;
+        target::settle_throwaway(&t.params).await?;
     }
     let writable = t.is_throwaway() || a.allow_writes;
     let cores = a.server_cores.or(t.is_throwaway().then(local_cores));
@@ -371,9 +355,7 @@ async fn run_pool_on(g: &Globals, a: &PoolArgs, t: &Target) -> anyhow::Result<Ex
             s.throughput
         ));
     };
-    let mut rep = pool::ramp(&t.params, workload, &o, &on_step)
-        .await
-        .map_err(err)?;
+    let mut rep = pool::ramp(&t.params, workload, &o, &on_step).await?;
     pb.finish_and_clear();
     if a.profile == Profile::Spike && a.steps.is_empty() {
         rep.knee = None;
@@ -388,7 +370,7 @@ async fn run_pool_on(g: &Globals, a: &PoolArgs, t: &Target) -> anyhow::Result<Ex
     if g.format == Format::Json {
         report::print_json(&rep)?;
     } else {
-        print!("{}", ramp_text(g.format, &rep));
+        crate::out!("{}", ramp_text(g.format, &rep))?;
     }
     Ok(ExitStatus::Ok)
 }
@@ -518,9 +500,8 @@ async fn compare(
         pb.inc(1);
         pb.set_message(format!("{} clients: {:.2}", r.clients, r.ratio));
     };
-    let (rows, pinned) = pgbench::compare(&t.params, workload, &clients, rounds, o, &on_row)
-        .await
-        .map_err(err)?;
+    let (rows, pinned) =
+        pgbench::compare(&t.params, workload, &clients, rounds, o, &on_row).await?;
     pb.finish_and_clear();
     let min_ratio = rows.iter().map(|r| r.ratio).fold(f64::INFINITY, f64::min);
     if g.format == Format::Json {
@@ -567,9 +548,9 @@ async fn compare(
                     .map_or("-".into(), |v| format!("{v:.0}")),
             ]);
         }
-        println!("{tb}");
-        println!("lowest ratio: {min_ratio:.2} (goal: 0.90 or more at every point); server/s: executions pg_stat_statements counted per second of each run's wall time");
-        println!(
+        crate::outln!("{tb}")?;
+        crate::outln!("lowest ratio: {min_ratio:.2} (goal: 0.90 or more at every point); server/s: executions pg_stat_statements counted per second of each run's wall time")?;
+        crate::outln!(
             "client threads: {} on each side{}",
             o.threads,
             if pinned {
@@ -577,7 +558,7 @@ async fn compare(
             } else {
                 ""
             }
-        );
+        )?;
     }
     Ok(ExitStatus::Ok)
 }

@@ -53,11 +53,11 @@ pub async fn run(g: &Globals, a: &BenchAdviseArgs) -> anyhow::Result<ExitStatus>
         Some(s) => format!("SF{} loaded in {s:.1} s", r.scale_factor),
         None => "tables already loaded, statistics kept".to_string(),
     };
-    println!(
+    crate::outln!(
         "TPC-H ({} queries: Q2, Q17, Q20 excluded; {loaded}). No index = 100 %; every width-2 candidate at once = {:.2} %.",
         r.queries.len(),
         r.all_width2_pct
-    );
+    )?;
     let mut t = report::table(
         g.format,
         &[
@@ -88,27 +88,27 @@ pub async fn run(g: &Globals, a: &BenchAdviseArgs) -> anyhow::Result<ExitStatus>
                 .map_or_else(|| "-".to_string(), |(_, pct)| format!("{pct:.2}")),
         ]);
     }
-    println!("{t}");
-    println!("Extend's set %: the reference implementation's published width-2 picks at that budget, costed on this run's statistics.");
+    crate::outln!("{t}")?;
+    crate::outln!("Extend's set %: the reference implementation's published width-2 picks at that budget, costed on this run's statistics.")?;
     if let (Some(b), Some(c)) = (r.built_mb, r.real_cost_pct) {
-        println!("Width 2 at 500 MB, built for real: {b:.0} MB on disk; workload cost with the real indexes {c:.2} % of no index.");
+        crate::outln!("Width 2 at 500 MB, built for real: {b:.0} MB on disk; workload cost with the real indexes {c:.2} % of no index.")?;
     }
     for a in &r.agreement {
-        println!(
+        crate::outln!(
             "Cost model vs HypoPG, width 2 @ {:.0} MB (dbopt's size estimate): the model's set costs {:.2} % of no index, HypoPG's {:.2} %; ratio {:.3}.",
             a.budget_mb.unwrap_or(f64::INFINITY),
             100.0 * a.model_set_cost / a.no_index_cost.max(1e-9),
             100.0 * a.hypopg_set_cost / a.no_index_cost.max(1e-9),
             a.ratio
-        );
+        )?;
     }
     for run in &r.runs {
-        println!(
+        crate::outln!(
             "width {} @ {:.0} MB: {}",
             run.max_width,
             run.budget_mb,
             run.indexes.join(", ")
-        );
+        )?;
     }
     Ok(ExitStatus::Ok)
 }
@@ -147,7 +147,7 @@ pub async fn scale(g: &Globals, a: &ScaleArgs) -> anyhow::Result<ExitStatus> {
     let target = super::bench::target(g).await?;
     let r = advise_scale::run(&target.params, &o, &|m| pb.set_message(m.to_string())).await;
     target.finish().await;
-    let r = r.map_err(super::bench::err)?;
+    let r = r?;
     pb.finish_and_clear();
     if g.format == Format::Json {
         report::print_json(&r)?;
@@ -157,10 +157,11 @@ pub async fn scale(g: &Globals, a: &ScaleArgs) -> anyhow::Result<ExitStatus> {
         Some(s) => format!("loaded in {s:.1} s"),
         None => "already loaded, statistics kept".to_string(),
     };
-    println!(
+    crate::outln!(
         "{} tables of {} rows ({loaded}); each size is one `dbopt advise --queries FILE` process.",
-        r.tables, r.rows_per_table
-    );
+        r.tables,
+        r.rows_per_table
+    )?;
     let mut t = report::table(
         g.format,
         &[
@@ -190,6 +191,6 @@ pub async fn scale(g: &Globals, a: &ScaleArgs) -> anyhow::Result<ExitStatus> {
             format!("{:.1}", run.cost_pct),
         ]);
     }
-    println!("{t}");
+    crate::outln!("{t}")?;
     Ok(ExitStatus::Ok)
 }

@@ -179,9 +179,7 @@ pub async fn run(g: &Globals, cmd: &DemoCmd) -> anyhow::Result<ExitStatus> {
     };
     // A reader that stops early (`dbopt demo --keep | head -3`) must not end a kept demo: the
     // server stays until Ctrl-C, and is then stopped in order.
-    let mut out = std::io::stdout();
-    let _ = std::io::Write::write_all(&mut out, text.as_bytes())
-        .and_then(|()| std::io::Write::flush(&mut out));
+    let _ = crate::report::print_text(&text);
     if cmd.keep {
         eprintln!("The server keeps running until Ctrl-C (or SIGTERM); its data is deleted then.");
         if let Some(stop) = stop {

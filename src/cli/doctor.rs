@@ -3,19 +3,15 @@
 use clap::Args;
 
 use super::{ExitStatus, Globals};
-use crate::report::{self, Format};
+use crate::report;
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {}
 
 pub async fn run(g: &Globals, _args: &DoctorArgs) -> anyhow::Result<ExitStatus> {
-    let params = g.connect.params()?;
-    let conn = crate::pg::connect(&params, &g.connect.session(true)).await?;
+    let conn = g.connect.open(true).await?;
     let r = crate::pg::doctor::run(&conn).await?;
-    match g.format {
-        Format::Json => report::print_json(&r)?,
-        f => print!("{}", report::doctor::render(&r, f)),
-    }
+    report::print(g.format, &r, |f| report::doctor::render(&r, f))?;
     Ok(
         if r.checks
             .iter()

@@ -7,70 +7,14 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Args;
 
+pub use super::args::{CatalogArgs, FailOn};
 use super::source::SourceArgs;
 use super::{ExitStatus, Globals};
 use crate::catalog::Catalog;
-use crate::findings::{Finding, Severity};
+use crate::findings::Finding;
 use crate::inspect::{self, QuerySort};
-use crate::report::{self, inspect as render, Format};
+use crate::report::{self, inspect as render};
 use crate::rules::{self, Config, Ctx, Scope};
-
-/// `--fail-on`: exit 1 when a finding reaches this severity.
-#[derive(Debug, Clone, Args)]
-pub struct FailOn {
-    /// Exit with status 1 when a finding is at least this severe.
-    #[arg(long, value_enum, value_name = "SEVERITY")]
-    pub fail_on: Option<Severity>,
-}
-
-impl FailOn {
-    pub fn status(&self, findings: &[Finding]) -> ExitStatus {
-        match self.fail_on {
-            Some(level) if findings.iter().any(|f| f.severity >= level) => ExitStatus::Findings,
-            _ => ExitStatus::Ok,
-        }
-    }
-}
-
-/// Where the catalog comes from: the server, or a snapshot file.
-#[derive(Debug, Clone, Args)]
-pub struct CatalogArgs {
-    /// Read the catalog from a file written by `dbopt snapshot` (no server needed).
-    #[arg(long, value_name = "FILE")]
-    pub from_snapshot: Option<PathBuf>,
-}
-
-impl CatalogArgs {
-    /// The catalog and the database size (when known).
-    pub async fn load(&self, g: &Globals) -> anyhow::Result<(Catalog, Option<i64>)> {
-        if let Some(p) = &self.from_snapshot {
-            let s = crate::snapshot::read(p)?;
-            return Ok((s.catalog, s.database_bytes));
-        }
-        let conn = crate::pg::connect(&g.connect.params()?, &g.connect.session(true)).await?;
-        crate::pg::inspect::check_version(&conn).await?;
-        let cat = crate::pg::catalog::load(&conn).await?;
-        let size = crate::pg::inspect::database_size(&conn).await?;
-        Ok((cat, Some(size)))
-    }
-}
-
-pub fn config(g: &Globals) -> anyhow::Result<Config> {
-    Ok(Config::load(g.config.as_deref())?)
-}
-
-/// JSON or the human rendering, per `--format`.
-pub fn print<T: serde::Serialize>(
-    g: &Globals,
-    value: &T,
-    text: impl FnOnce(Format) -> String,
-) -> anyhow::Result<()> {
-    match g.format {
-        Format::Json => report::print_json(value)?,
-        f => report::print_text(&text(f))?,
-    }
-    Ok(())
-}
 
 #[derive(Debug, Args)]
 pub struct QueriesArgs {
@@ -91,7 +35,7 @@ pub struct QueriesArgs {
 }
 
 pub async fn queries(g: &Globals, a: &QueriesArgs) -> anyhow::Result<ExitStatus> {
-    let cfg = config(g)?;
+    let cfg = g.config()?;
     if a.reset && !a.source.spec().reads_pgss() {
         anyhow::bail!("--reset resets pg_stat_statements, which this command is not reading; hint: drop --reset, or read pg_stat_statements (--pg-stat-statements)");
     }
@@ -104,13 +48,13 @@ pub async fn queries(g: &Globals, a: &QueriesArgs) -> anyhow::Result<ExitStatus>
             catalog: loaded.catalog.as_ref(),
             ..Default::default()
         },
-        &cfg,
+        cfg,
     )?;
     let status = a.fail_on.status(&found);
     let r = inspect::queries(w, found, a.sort, a.limit);
-    print(g, &r, |f| render::queries(&r, f))?;
+    report::print(g.format, &r, |f| render::queries(&r, f))?;
     if a.reset {
-        let conn = crate::pg::connect(&g.connect.params()?, &g.connect.session(false)).await?;
+        let conn = g.connect.open(false).await?;
         crate::pg::inspect::reset_pgss(&conn).await?;
         eprintln!("pg_stat_statements reset");
     }
@@ -146,7 +90,7 @@ fn catalog_findings(
 }
 
 pub async fn tables(g: &Globals, a: &TablesArgs) -> anyhow::Result<ExitStatus> {
-    let cfg = config(g)?;
+    let cfg = g.config()?;
     let (cat, _) = a.catalog.load(g).await?;
     let only = match &a.table {
         Some(name) => Some(
@@ -158,9 +102,9 @@ pub async fn tables(g: &Globals, a: &TablesArgs) -> anyhow::Result<ExitStatus> {
         ),
         None => None,
     };
-    let found = catalog_findings(&cat, &cfg, &["table-bloat"])?;
+    let found = catalog_findings(&cat, cfg, &["table-bloat"])?;
     let r = inspect::tables(&cat, found, only.as_deref());
-    print(g, &r, |f| render::tables(&r, f))?;
+    report::print(g.format, &r, |f| render::tables(&r, f))?;
     Ok(a.fail_on.status(&r.findings))
 }
 
@@ -173,11 +117,11 @@ pub struct IndexesArgs {
 }
 
 pub async fn indexes(g: &Globals, a: &IndexesArgs) -> anyhow::Result<ExitStatus> {
-    let cfg = config(g)?;
+    let cfg = g.config()?;
     let (cat, _) = a.catalog.load(g).await?;
     let found = catalog_findings(
         &cat,
-        &cfg,
+        cfg,
         &[
             "unused-index",
             "duplicate-index",
@@ -191,7 +135,7 @@ pub async fn indexes(g: &Globals, a: &IndexesArgs) -> anyhow::Result<ExitStatus>
         indexes: cat.indexes.len(),
         findings: found,
     };
-    print(g, &r, |f| render::indexes(&r, f))?;
+    report::print(g.format, &r, |f| render::indexes(&r, f))?;
     Ok(status)
 }
 
@@ -207,7 +151,7 @@ pub struct SizeArgs {
 pub async fn size(g: &Globals, a: &SizeArgs) -> anyhow::Result<ExitStatus> {
     let (cat, db) = a.catalog.load(g).await?;
     let r = inspect::size(&cat, db, a.top);
-    print(g, &r, |f| render::size(&r, f))?;
+    report::print(g.format, &r, |f| render::size(&r, f))?;
     Ok(ExitStatus::Ok)
 }
 
@@ -224,7 +168,7 @@ pub struct ConnectionsArgs {
 }
 
 pub async fn connections(g: &Globals, a: &ConnectionsArgs) -> anyhow::Result<ExitStatus> {
-    let cfg = config(g)?;
+    let cfg = g.config()?;
     let act = match &a.from_snapshot {
         Some(p) => crate::snapshot::read(p)?.activity.with_context(|| {
             format!(
@@ -233,7 +177,7 @@ pub async fn connections(g: &Globals, a: &ConnectionsArgs) -> anyhow::Result<Exi
             )
         })?,
         None => {
-            let conn = crate::pg::connect(&g.connect.params()?, &g.connect.session(true)).await?;
+            let conn = g.connect.open(true).await?;
             crate::pg::inspect::check_version(&conn).await?;
             crate::pg::activity::read(&conn).await?
         }
@@ -244,10 +188,10 @@ pub async fn connections(g: &Globals, a: &ConnectionsArgs) -> anyhow::Result<Exi
             activity: Some(&act),
             ..Default::default()
         },
-        &cfg,
+        cfg,
     )?;
     let status = a.fail_on.status(&found);
     let r = inspect::connections(&act, found, a.top);
-    print(g, &r, |f| render::connections(&r, f))?;
+    report::print(g.format, &r, |f| render::connections(&r, f))?;
     Ok(status)
 }

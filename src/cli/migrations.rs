@@ -4,12 +4,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::anyhow;
 use clap::Args;
 
 use super::args::parse_pg_timeout;
 use super::{ExitStatus, Globals};
-use crate::emit::{self, EmitError, MigrationFormat};
+use crate::emit::{self, MigrationFormat};
 use crate::report::{self, Format};
 
 #[derive(Debug, Args)]
@@ -46,34 +45,29 @@ pub struct MigrationsArgs {
     pub lock_timeout: Duration,
 }
 
-fn user_error(e: EmitError) -> anyhow::Error {
-    anyhow!("{e}; hint: {}", e.hint())
-}
-
 pub async fn run(g: &Globals, a: &MigrationsArgs) -> anyhow::Result<ExitStatus> {
-    let rep = emit::read_report(&a.from_report).map_err(user_error)?;
+    let rep = emit::read_report(&a.from_report)?;
     if rep.recommendations.is_empty() && a.only.is_empty() {
         // Nothing to do is a fine outcome for a pipeline (advise, then migrations).
         match g.format {
             Format::Json => report::print_json(&serde_json::json!({"files": [], "applied": []}))?,
-            _ => println!("The report has no index recommendations: no migration written."),
+            _ => crate::outln!("The report has no index recommendations: no migration written.")?,
         }
         return Ok(ExitStatus::Ok);
     }
     let mut written = Vec::new();
     if let (Some(dir), Some(format)) = (&a.dir, a.migration_format) {
-        written = emit::write_migrations(&rep, dir, format, &a.only, chrono::Utc::now())
-            .map_err(user_error)?;
+        written = emit::write_migrations(&rep, dir, format, &a.only, chrono::Utc::now())?;
     } else {
         // Check --only and the recommendations before connecting.
-        emit::plan::units(&rep, MigrationFormat::Plain, &a.only).map_err(user_error)?;
+        emit::plan::units(&rep, MigrationFormat::Plain, &a.only)?;
     }
     let mut applied = Vec::new();
     if a.apply {
         let params = g.connect.params()?;
         let opts = crate::pg::SessionOptions::unrestricted().quiet();
         let conn = crate::pg::connect(&params, &opts).await?;
-        for u in emit::plan::units(&rep, MigrationFormat::Plain, &a.only).map_err(user_error)? {
+        for u in emit::plan::units(&rep, MigrationFormat::Plain, &a.only)? {
             let plan = crate::pg::apply::ApplyPlan {
                 statements: u
                     .steps
@@ -111,7 +105,7 @@ pub async fn run(g: &Globals, a: &MigrationsArgs) -> anyhow::Result<ExitStatus> 
                 for p in &written {
                     t.add_row(vec![p.display().to_string()]);
                 }
-                println!("{t}");
+                crate::outln!("{t}")?;
             }
             if !applied.is_empty() {
                 let mut t = report::table(f, &["index", "valid", "used by", "build time"]);
@@ -129,7 +123,7 @@ pub async fn run(g: &Globals, a: &MigrationsArgs) -> anyhow::Result<ExitStatus> 
                         },
                     ]);
                 }
-                println!("{t}");
+                crate::outln!("{t}")?;
             }
         }
     }

@@ -20,6 +20,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::hint::Hint;
 use crate::pg::PgError;
 use crate::report::Format;
 pub use args::ConnectArgs;
@@ -72,6 +73,29 @@ pub struct Globals {
     pub connect: ConnectArgs,
     pub format: Format,
     pub config: Option<std::path::PathBuf>,
+    /// The rule settings, read on first use (a command that uses no rule never reads them).
+    rules: std::sync::OnceLock<crate::rules::Config>,
+}
+
+impl Globals {
+    pub fn new(connect: ConnectArgs, format: Format, config: Option<std::path::PathBuf>) -> Self {
+        Globals {
+            connect,
+            format,
+            config,
+            rules: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The rule settings of `--config FILE`, else `./dbopt.toml` when present: the one place
+    /// every command reads them from.
+    pub fn config(&self) -> Result<&crate::rules::Config, crate::rules::RuleError> {
+        if let Some(c) = self.rules.get() {
+            return Ok(c);
+        }
+        let loaded = crate::rules::Config::load(self.config.as_deref())?;
+        Ok(self.rules.get_or_init(|| loaded))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,11 +134,7 @@ pub enum Command {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
-    let g = Globals {
-        connect: cli.connect,
-        format: cli.format,
-        config: cli.config,
-    };
+    let g = Globals::new(cli.connect, cli.format, cli.config);
     match &cli.command {
         Command::Doctor(a) => doctor::run(&g, a).await,
         Command::Demo(a) => demo::run(&g, a).await,
@@ -134,23 +154,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     }
 }
 
-/// The user hint of a typed library error, whichever module raised it; `role` (who dbopt
-/// connects as) completes the GRANT of a missing privilege.
-fn hint_of(e: &(dyn std::error::Error + 'static), role: Option<&str>) -> Option<String> {
-    if let Some(e) = e.downcast_ref::<PgError>() {
-        return e.hint_for(role);
+/// The user hint (and the lines after the error) of a typed library error, whichever module
+/// raised it; `role` (who dbopt connects as) completes the GRANT of a missing privilege.
+fn hint_of(
+    e: &(dyn std::error::Error + 'static),
+    role: Option<&str>,
+) -> Option<(Option<String>, Option<String>)> {
+    fn ask(h: &dyn Hint, role: Option<&str>) -> (Option<String>, Option<String>) {
+        (h.hint(role), h.detail())
     }
-    if let Some(e) = e.downcast_ref::<crate::workload::source::SourceError>() {
-        return e.hint();
+    macro_rules! first_of {
+        ($($t:ty),*) => {$(
+            if let Some(h) = e.downcast_ref::<$t>() {
+                return Some(ask(h, role));
+            }
+        )*};
     }
-    if let Some(e) = e.downcast_ref::<crate::pg::source::LoadError>() {
-        return e.hint();
-    }
-    if let Some(e) = e.downcast_ref::<crate::snapshot::SnapshotError>() {
-        return Some(e.hint());
-    }
-    e.downcast_ref::<crate::rules::RuleError>()
-        .map(crate::rules::RuleError::hint)
+    first_of!(
+        crate::commands::Error,
+        PgError,
+        crate::workload::source::SourceError,
+        crate::pg::source::LoadError,
+        crate::snapshot::SnapshotError,
+        crate::rules::RuleError,
+        crate::emit::EmitError,
+        crate::archive::ArchiveError,
+        crate::bench::BenchError,
+        crate::hint::UserError
+    );
+    None
 }
 
 /// A flag value clap refused (it does not parse, or is out of range) as the one line every
@@ -200,7 +232,9 @@ pub fn report_error(err: &anyhow::Error, role: Option<&str>) -> ExitStatus {
             }
         }
     }
-    let hint = err.chain().find_map(|e| hint_of(e, role));
+    let answers: Vec<_> = err.chain().filter_map(|e| hint_of(e, role)).collect();
+    let hint = answers.iter().find_map(|(h, _)| h.clone());
+    let detail = answers.iter().find_map(|(_, d)| d.clone());
     let msg = err.chain().map(ToString::to_string).collect::<Vec<_>>();
     // anyhow contexts repeat their source's text sometimes; keep each part once.
     let mut line = String::new();
@@ -215,6 +249,9 @@ pub fn report_error(err: &anyhow::Error, role: Option<&str>) -> ExitStatus {
     match hint {
         Some(h) if !line.contains("hint:") => eprintln!("error: {line}; hint: {h}"),
         _ => eprintln!("error: {line}"),
+    }
+    if let Some(d) = detail {
+        eprintln!("{d}");
     }
     ExitStatus::Error
 }

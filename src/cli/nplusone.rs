@@ -5,19 +5,16 @@
 
 use clap::Args;
 
+use super::args::fail_status;
 use super::{ExitStatus, Globals};
 use crate::findings::Severity;
 use crate::report::nplusone::{LoopReport, NplusoneReport};
 use crate::report::{self, Format};
 use crate::rules::n_plus_one::{self, Params};
-use crate::rules::{Config, RuleError};
 use crate::workload::nplusone::{detect_activity, detect_log, detect_pgss};
 
 #[derive(Debug, Args)]
 pub struct NplusoneArgs {
-    /// Rule thresholds (`[rules.n-plus-one]`); default `./dbopt.toml` when present.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<std::path::PathBuf>,
     /// Also sample pg_stat_activity for this many seconds while the application runs, and
     /// report the loops seen in sessions (a weaker signal, labelled as such).
     #[arg(long, value_name = "SECONDS")]
@@ -41,14 +38,9 @@ pub struct NplusoneArgs {
     pub fail_on: Option<Severity>,
 }
 
-fn rule_error(e: RuleError) -> anyhow::Error {
-    let hint = e.hint();
-    anyhow::anyhow!("{e}; hint: {hint}")
-}
-
 pub async fn run(g: &Globals, a: &NplusoneArgs) -> anyhow::Result<ExitStatus> {
-    let config = Config::load(a.config.as_deref()).map_err(rule_error)?;
-    let p = Params::load(&config).map_err(rule_error)?;
+    // Thresholds: `[rules.n-plus-one]` of the global `--config` file (or ./dbopt.toml).
+    let p = Params::load(g.config()?)?;
     let sample = match a.sample {
         Some(s) if !(s > 0.0 && s <= 3600.0) => anyhow::bail!(
             "invalid --sample {s}; hint: give the seconds to sample pg_stat_activity, between 0 and 3600"
@@ -87,8 +79,7 @@ pub async fn run(g: &Globals, a: &NplusoneArgs) -> anyhow::Result<ExitStatus> {
             .collect();
         return finish(g, a, NplusoneReport { loops, notes: vec!["read from logs only (no server given): loops are linked by their statements, not by foreign keys".into()] });
     }
-    let params = g.connect.params()?;
-    let conn = crate::pg::connect(&params, &g.connect.session(true)).await?;
+    let conn = g.connect.open(true).await?;
     let catalog = crate::pg::catalog::load(&conn).await?;
     let sampled = match sample {
         Some(total) => Some(
@@ -125,18 +116,10 @@ pub async fn run(g: &Globals, a: &NplusoneArgs) -> anyhow::Result<ExitStatus> {
 }
 
 fn finish(g: &Globals, a: &NplusoneArgs, rep: NplusoneReport) -> anyhow::Result<ExitStatus> {
-    match g.format {
-        Format::Json => report::print_json(&rep)?,
-        f => {
-            for n in &rep.notes {
-                eprintln!("note: {n}");
-            }
-            print!("{}", report::nplusone::render(&rep.loops, f));
-        }
+    if g.format != Format::Json {
+        rep.notes.iter().for_each(|n| report::note(n));
     }
+    report::print(g.format, &rep, |f| report::nplusone::render(&rep.loops, f))?;
     let worst = rep.loops.iter().map(|l| l.finding.severity).max();
-    Ok(match (a.fail_on, worst) {
-        (Some(level), Some(w)) if w >= level => ExitStatus::Findings,
-        _ => ExitStatus::Ok,
-    })
+    Ok(fail_status(a.fail_on, worst))
 }

@@ -23,7 +23,7 @@ pub struct SnapshotArgs {
 }
 
 pub async fn run(g: &Globals, a: &SnapshotArgs) -> anyhow::Result<ExitStatus> {
-    let conn = crate::pg::connect(&g.connect.params()?, &g.connect.session(true)).await?;
+    let conn = g.connect.open(true).await?;
     crate::pg::inspect::check_version(&conn).await?;
     let catalog = crate::pg::catalog::load(&conn).await?;
     let size = crate::pg::inspect::database_size(&conn).await?;

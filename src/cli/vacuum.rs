@@ -62,7 +62,7 @@ pub async fn run(g: &Globals, a: &VacuumArgs) -> anyhow::Result<ExitStatus> {
             })?,
             _ if done.is_empty() => {
                 for s in &statements {
-                    println!("{s};");
+                    crate::outln!("{s};")?;
                 }
             }
             f => {
@@ -75,7 +75,7 @@ pub async fn run(g: &Globals, a: &VacuumArgs) -> anyhow::Result<ExitStatus> {
                         d.dead_tuples_after.to_string(),
                     ]);
                 }
-                println!("{t}");
+                crate::outln!("{t}")?;
             }
         }
         Ok(())

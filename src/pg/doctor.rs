@@ -98,7 +98,7 @@ pub async fn run(c: &Conn) -> Result<DoctorReport> {
     let num: String = one(c, "reading the server version", "SHOW server_version_num").await?;
     let server_version_num: i32 = num.parse().unwrap_or(0);
     let database: String = one(c, "reading the database name", "SELECT current_database()").await?;
-    let user: String = one(c, "reading the role", "SELECT current_user").await?;
+    let user = super::server::current_user(c).await?;
     let pgss: Option<(String, String)> = c
         .query_opt(
             "SELECT e.extversion, n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace \

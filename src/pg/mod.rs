@@ -17,6 +17,7 @@ pub mod explain;
 pub mod hypo;
 pub mod inspect;
 pub mod pgss;
+pub mod server;
 pub mod source;
 pub mod throwaway;
 pub mod whatif;

@@ -51,20 +51,7 @@ pub struct HypoSession {
 impl HypoSession {
     pub async fn open(p: &ConnParams, s: &SessionOptions) -> Result<Self> {
         let conn = connect(p, s).await?;
-        let row = conn
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'hypopg'), current_setting('server_version_num')::int",
-                &[],
-            )
-            .await
-            .map_err(|e| PgError::query("looking for hypopg", e))?;
-        if !row.get::<_, bool>(0) {
-            return Err(PgError::ExtensionMissing {
-                name: "hypopg".into(),
-                detail: "not created in this database".into(),
-                server_version_num: row.get(1),
-            });
-        }
+        super::server::require_extension(&conn, "hypopg").await?;
         conn.batch_execute("SET plan_cache_mode = force_generic_plan; SELECT hypopg_reset();")
             .await
             .map_err(|e| PgError::query("preparing a what-if session", e))?;

@@ -32,19 +32,21 @@ fn ms(v: f64) -> String {
     }
 }
 
+/// A section heading (`### ...` in Markdown).
+fn heading(out: &mut String, format: Format, t: &str) {
+    if format == Format::Markdown {
+        let _ = writeln!(out, "\n### {t}\n");
+    } else {
+        let _ = writeln!(out, "\n{t}");
+    }
+}
+
 pub fn render(r: &AdviseReport, format: Format) -> String {
     let mut out = String::new();
-    let md = format == Format::Markdown;
     let total: i64 = r.recommendations.iter().map(|x| x.size_bytes).sum();
-    let h = |out: &mut String, t: &str| {
-        if md {
-            let _ = writeln!(out, "\n### {t}\n");
-        } else {
-            let _ = writeln!(out, "\n{t}");
-        }
-    };
-    h(
+    heading(
         &mut out,
+        format,
         &format!(
             "Recommended indexes: {} ({} estimated), costed with {}",
             r.recommendations.len(),
@@ -55,102 +57,131 @@ pub fn render(r: &AdviseReport, format: Format) -> String {
     if r.recommendations.is_empty() {
         let _ = writeln!(out, "No index is worth building for this workload.");
     } else {
-        let mut t = table(
-            format,
-            &[
-                "#",
-                "table",
-                "index",
-                "size",
-                "statements helped",
-                "their cost",
-                "time saved/day",
-            ],
-        );
-        for (i, rec) in r.recommendations.iter().enumerate() {
-            let before: f64 = rec
-                .statements
+        recommendations(&mut out, r, format);
+        ddl(&mut out, r, format);
+        evidence(&mut out, r, format);
+    }
+    summary(&mut out, r);
+    skipped(&mut out, r, format);
+    findings(&mut out, r, format);
+    out
+}
+
+/// An index as SQL writes its definition: `(keys) INCLUDE (...) WHERE ...`, with the method
+/// when it is not btree. Keys and names quoted: a name is never mistaken for syntax.
+fn definition(rec: &crate::advisor::report::IndexRecommendation) -> String {
+    let keys: Vec<String> = rec.columns.iter().map(|k| k.sql()).collect();
+    let mut idx = format!("({})", keys.join(", "));
+    if !rec.include.is_empty() {
+        let inc: Vec<String> = rec.include.iter().map(|c| quote_ident(c)).collect();
+        idx.push_str(&format!(" INCLUDE ({})", inc.join(", ")));
+    }
+    if let Some(p) = &rec.predicate {
+        idx.push_str(&format!(" WHERE {p}"));
+    }
+    if rec.method != "btree" {
+        idx = format!("{} {idx}", rec.method);
+    }
+    idx
+}
+
+/// The table of recommendations, then each one's write overhead and warnings.
+fn recommendations(out: &mut String, r: &AdviseReport, format: Format) {
+    let mut t = table(
+        format,
+        &[
+            "#",
+            "table",
+            "index",
+            "size",
+            "statements helped",
+            "their cost",
+            "time saved/day",
+        ],
+    );
+    for (i, rec) in r.recommendations.iter().enumerate() {
+        let total = |cost: fn(&crate::advisor::report::StatementBenefit) -> f64| -> f64 {
+            rec.statements
                 .iter()
-                .map(|s| s.cost_before * s.calls as f64)
-                .sum();
-            let after: f64 = rec
-                .statements
-                .iter()
-                .map(|s| s.cost_after * s.calls as f64)
-                .sum();
-            let saved: f64 = rec.statements.iter().map(|s| s.time_saved_ms_per_day).sum();
-            // Keys and names as SQL writes them: a name is never mistaken for syntax.
-            let keys: Vec<String> = rec.columns.iter().map(|k| k.sql()).collect();
-            let mut idx = format!("({})", keys.join(", "));
-            if !rec.include.is_empty() {
-                let inc: Vec<String> = rec.include.iter().map(|c| quote_ident(c)).collect();
-                idx.push_str(&format!(" INCLUDE ({})", inc.join(", ")));
-            }
-            if let Some(p) = &rec.predicate {
-                idx.push_str(&format!(" WHERE {p}"));
-            }
-            if rec.method != "btree" {
-                idx = format!("{} {idx}", rec.method);
-            }
+                .map(|s| cost(s) * s.calls as f64)
+                .sum()
+        };
+        let before = total(|s| s.cost_before);
+        let after = total(|s| s.cost_after);
+        let saved: f64 = rec.statements.iter().map(|s| s.time_saved_ms_per_day).sum();
+        t.add_row(vec![
+            (i + 1).to_string(),
+            rec.table.clone(),
+            definition(rec),
+            bytes(rec.size_bytes),
+            rec.statements.len().to_string(),
+            pct(before, after),
+            ms(saved),
+        ]);
+    }
+    let _ = writeln!(out, "{t}");
+    for (i, rec) in r.recommendations.iter().enumerate() {
+        if rec.write_overhead > 0.0 {
+            let _ = writeln!(
+                out,
+                "#{}: writes to {} cost an estimated +{:.1} % more.",
+                i + 1,
+                rec.table,
+                rec.write_overhead * 100.0
+            );
+        }
+        for w in &rec.warnings {
+            let _ = writeln!(out, "#{}: warning: {w}.", i + 1);
+        }
+    }
+}
+
+/// The DDL to run, one statement a line (a SQL block in Markdown).
+fn ddl(out: &mut String, r: &AdviseReport, format: Format) {
+    let md = format == Format::Markdown;
+    heading(
+        out,
+        format,
+        "DDL (run each statement on its own; CONCURRENTLY cannot run inside a transaction)",
+    );
+    if md {
+        out.push_str("```sql\n");
+    }
+    for rec in &r.recommendations {
+        let _ = writeln!(out, "{};", rec.ddl);
+    }
+    if md {
+        out.push_str("```\n");
+    }
+}
+
+/// The statements each index serves, with their cost per call before and after.
+fn evidence(out: &mut String, r: &AdviseReport, format: Format) {
+    heading(
+        out,
+        format,
+        "Evidence: statements each index serves (estimated planner cost per call)",
+    );
+    let mut t = table(
+        format,
+        &["#", "statement", "calls", "cost before", "cost after"],
+    );
+    for (i, rec) in r.recommendations.iter().enumerate() {
+        for s in &rec.statements {
             t.add_row(vec![
                 (i + 1).to_string(),
-                rec.table.clone(),
-                idx,
-                bytes(rec.size_bytes),
-                rec.statements.len().to_string(),
-                pct(before, after),
-                ms(saved),
+                short(&s.query, 70),
+                s.calls.to_string(),
+                format!("{:.1}", s.cost_before),
+                format!("{:.1}", s.cost_after),
             ]);
         }
-        let _ = writeln!(out, "{t}");
-        for (i, rec) in r.recommendations.iter().enumerate() {
-            if rec.write_overhead > 0.0 {
-                let _ = writeln!(
-                    out,
-                    "#{}: writes to {} cost an estimated +{:.1} % more.",
-                    i + 1,
-                    rec.table,
-                    rec.write_overhead * 100.0
-                );
-            }
-            for w in &rec.warnings {
-                let _ = writeln!(out, "#{}: warning: {w}.", i + 1);
-            }
-        }
-        h(
-            &mut out,
-            "DDL (run each statement on its own; CONCURRENTLY cannot run inside a transaction)",
-        );
-        if md {
-            out.push_str("```sql\n");
-        }
-        for rec in &r.recommendations {
-            let _ = writeln!(out, "{};", rec.ddl);
-        }
-        if md {
-            out.push_str("```\n");
-        }
-        h(
-            &mut out,
-            "Evidence: statements each index serves (estimated planner cost per call)",
-        );
-        let mut t = table(
-            format,
-            &["#", "statement", "calls", "cost before", "cost after"],
-        );
-        for (i, rec) in r.recommendations.iter().enumerate() {
-            for s in &rec.statements {
-                t.add_row(vec![
-                    (i + 1).to_string(),
-                    short(&s.query, 70),
-                    s.calls.to_string(),
-                    format!("{:.1}", s.cost_before),
-                    format!("{:.1}", s.cost_after),
-                ]);
-            }
-        }
-        let _ = writeln!(out, "{t}");
     }
+    let _ = writeln!(out, "{t}");
+}
+
+/// The workload's cost before and after, the planned share, and the demo's measurement.
+fn summary(out: &mut String, r: &AdviseReport) {
     let w = &r.workload;
     let _ = writeln!(
         out,
@@ -175,27 +206,36 @@ pub fn render(r: &AdviseReport, format: Format) -> String {
             bytes(v.estimated_bytes)
         );
     }
-    if !r.skipped.is_empty() {
-        h(&mut out, "No advice for");
-        let mut t = table(format, &["statement", "why"]);
-        for s in &r.skipped {
-            t.add_row(vec![short(&s.statement, 60), s.reason.clone()]);
-        }
-        let _ = writeln!(out, "{t}");
+}
+
+/// The statements no advice covers, and why.
+fn skipped(out: &mut String, r: &AdviseReport, format: Format) {
+    if r.skipped.is_empty() {
+        return;
     }
-    if !r.findings.is_empty() {
-        h(&mut out, "Findings");
-        let mut t = table(format, &["severity", "rule", "object", "finding", "fix"]);
-        for f in &r.findings {
-            t.add_row(vec![
-                f.severity.label().to_string(),
-                f.rule.clone(),
-                f.object.clone(),
-                f.message.clone(),
-                f.sql.clone().unwrap_or_else(|| f.remedy.clone()),
-            ]);
-        }
-        let _ = writeln!(out, "{t}");
+    heading(out, format, "No advice for");
+    let mut t = table(format, &["statement", "why"]);
+    for s in &r.skipped {
+        t.add_row(vec![short(&s.statement, 60), s.reason.clone()]);
     }
-    out
+    let _ = writeln!(out, "{t}");
+}
+
+/// The rule findings that remain.
+fn findings(out: &mut String, r: &AdviseReport, format: Format) {
+    if r.findings.is_empty() {
+        return;
+    }
+    heading(out, format, "Findings");
+    let mut t = table(format, &["severity", "rule", "object", "finding", "fix"]);
+    for f in &r.findings {
+        t.add_row(vec![
+            f.severity.label().to_string(),
+            f.rule.clone(),
+            f.object.clone(),
+            f.message.clone(),
+            f.sql.clone().unwrap_or_else(|| f.remedy.clone()),
+        ]);
+    }
+    let _ = writeln!(out, "{t}");
 }

@@ -67,18 +67,54 @@ pub fn status_cell(text: &str, level: Option<Severity>) -> Cell {
     }
 }
 
+/// A report on stdout: JSON for `--format json`, else the human rendering `text` makes for
+/// the format. Every command prints its report through here.
+pub fn print<T: Serialize>(
+    format: Format,
+    value: &T,
+    text: impl FnOnce(Format) -> String,
+) -> std::io::Result<()> {
+    match format {
+        Format::Json => print_json(value),
+        f => print_text(&text(f)),
+    }
+}
+
+/// A note for the user on stderr (`note: ...`), beside the report.
+pub fn note(text: &str) {
+    eprintln!("note: {text}");
+}
+
 /// Print a value as pretty JSON on stdout.
 pub fn print_json<T: Serialize>(value: &T) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
     print_text(&format!("{text}\n"))
 }
 
-/// Write text to stdout, returning the error (a closed pipe) instead of panicking like `print!`.
+/// Write text to stdout, returning the error (a closed pipe) instead of panicking like `print!`:
+/// the one writer of dbopt's stdout, so `dbopt ... | head` ends quietly (`cli::report_error`
+/// treats a broken pipe as success).
 pub fn print_text(text: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()
+}
+
+/// `println!` through [`print_text`]: a line on stdout, the error (a closed pipe) returned.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::report::print_text(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` through [`print_text`].
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::report::print_text(&format!($($arg)*))
+    };
 }
 
 /// A progress bar on stderr when it is a terminal, hidden otherwise.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{err, target, Target};
+use super::{target, Target};
 use crate::bench::histogram::ms;
 use crate::bench::queries::{self, QueriesOptions, QueriesReport};
 use crate::bench::runner::Stop;
@@ -55,9 +55,9 @@ pub struct QueriesArgs {
 }
 
 pub async fn run(g: &Globals, a: &QueriesArgs) -> anyhow::Result<ExitStatus> {
-    let workload = Workload::load(&a.file).map_err(err)?;
+    let workload = Workload::load(&a.file)?;
     let baseline = match &a.baseline {
-        Some(p) => Some(QueriesReport::load(p).map_err(err)?),
+        Some(p) => Some(QueriesReport::load(p)?),
         None => None,
     };
     let t = target(g).await?;
@@ -74,9 +74,7 @@ async fn run_on(
     baseline: Option<QueriesReport>,
 ) -> anyhow::Result<ExitStatus> {
     if t.is_throwaway() {
-        crate::bench::target::prepare(&t.params, BuiltIn::DemoLookups, a.scale)
-            .await
-            .map_err(err)?;
+        crate::bench::target::prepare(&t.params, BuiltIn::DemoLookups, a.scale).await?;
     }
     let s = &workload.settings;
     let stop = match (a.iterations.or(s.iterations), a.duration) {
@@ -106,16 +104,14 @@ async fn run_on(
     };
     let base_path = a.baseline.as_ref().map(|p| p.display().to_string());
     let base = base_path.as_deref().zip(baseline.as_ref());
-    let rep = queries::run(&t.params, workload, &o, base, &on_run)
-        .await
-        .map_err(err)?;
+    let rep = queries::run(&t.params, workload, &o, base, &on_run).await?;
     pb.finish_and_clear();
     if let Some(p) = &a.save_baseline {
-        rep.save(p).map_err(err)?;
+        rep.save(p)?;
         note!("baseline written to {}", p.display());
     }
     if let Some(p) = &a.report {
-        rep.save(p).map_err(err)?;
+        rep.save(p)?;
     }
     if let Some(b) = &baseline {
         if b.server_version != rep.server_version {
@@ -127,8 +123,8 @@ async fn run_on(
     }
     match g.format {
         Format::Json => report::print_json(&rep)?,
-        Format::Junit => print!("{}", junit(&rep)),
-        f => print!("{}", human(f, &rep)),
+        Format::Junit => crate::out!("{}", junit(&rep))?,
+        f => crate::out!("{}", human(f, &rep))?,
     }
     Ok(if rep.passed {
         ExitStatus::Ok
@@ -145,24 +141,49 @@ fn verdict(passed: Option<bool>) -> &'static str {
     }
 }
 
+/// A section heading (`### ...` in Markdown).
+fn heading(out: &mut String, f: Format, h: &str) {
+    if f == Format::Markdown {
+        let _ = writeln!(out, "\n### {h}\n");
+    } else {
+        let _ = writeln!(out, "\n{h}");
+    }
+}
+
 /// Tables for a terminal, or markdown for a pull-request comment.
 pub fn human(f: Format, r: &QueriesReport) -> String {
     let mut out = String::new();
-    let md = f == Format::Markdown;
-    let heading = |out: &mut String, h: &str| {
-        if md {
-            let _ = writeln!(out, "\n### {h}\n");
-        } else {
-            let _ = writeln!(out, "\n{h}");
-        }
-    };
     heading(
         &mut out,
+        f,
         &format!(
             "dbopt bench queries: {} ({} repeats, medians)",
             r.workload, r.repeat
         ),
     );
+    statements(&mut out, f, r);
+    failed_checks(&mut out, f, r);
+    comparisons(&mut out, f, r);
+    plan_changes(&mut out, f, r);
+    let total: usize = r
+        .statements
+        .iter()
+        .map(|s| s.checks.iter().filter(|c| c.passed.is_some()).count())
+        .sum();
+    let _ = writeln!(
+        out,
+        "\n{}",
+        if r.passed {
+            format!("PASS: {total} checks passed")
+        } else {
+            format!("FAIL: {} of {total} checks failed", r.checks_failed)
+        }
+    );
+    out
+}
+
+/// One row per statement: latency percentiles, errors, checks.
+fn statements(out: &mut String, f: Format, r: &QueriesReport) {
     let mut t = report::table(
         f,
         &[
@@ -200,6 +221,10 @@ pub fn human(f: Format, r: &QueriesReport) -> String {
         ]);
     }
     let _ = writeln!(out, "{t}");
+}
+
+/// The checks that failed, with what was measured.
+fn failed_checks(out: &mut String, f: Format, r: &QueriesReport) {
     let failing: Vec<_> = r
         .statements
         .iter()
@@ -207,7 +232,7 @@ pub fn human(f: Format, r: &QueriesReport) -> String {
         .filter(|(_, c)| c.passed == Some(false))
         .collect();
     if !failing.is_empty() {
-        heading(&mut out, "Failed checks");
+        heading(out, f, "Failed checks");
         let mut t = report::table(f, &["statement", "budget", "measured", "result"]);
         for (s, c) in failing {
             t.add_row(vec![
@@ -219,9 +244,14 @@ pub fn human(f: Format, r: &QueriesReport) -> String {
         }
         let _ = writeln!(out, "{t}");
     }
+}
+
+/// Each metric against the baseline.
+fn comparisons(out: &mut String, f: Format, r: &QueriesReport) {
     if !r.comparisons.is_empty() {
         heading(
-            &mut out,
+            out,
+            f,
             &format!(
                 "Against the baseline {}",
                 r.baseline.as_deref().unwrap_or("")
@@ -261,8 +291,12 @@ pub fn human(f: Format, r: &QueriesReport) -> String {
         }
         let _ = writeln!(out, "{t}");
     }
+}
+
+/// Plans that changed since the baseline.
+fn plan_changes(out: &mut String, f: Format, r: &QueriesReport) {
     if !r.plan_changes.is_empty() {
-        heading(&mut out, "Plan changes since the baseline");
+        heading(out, f, "Plan changes since the baseline");
         let mut t = report::table(f, &["statement", "baseline plan", "plan now", "note"]);
         let flat = |p: &[String]| p.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" > ");
         for c in &r.plan_changes {
@@ -279,21 +313,6 @@ pub fn human(f: Format, r: &QueriesReport) -> String {
         }
         let _ = writeln!(out, "{t}");
     }
-    let total: usize = r
-        .statements
-        .iter()
-        .map(|s| s.checks.iter().filter(|c| c.passed.is_some()).count())
-        .sum();
-    let _ = writeln!(
-        out,
-        "\n{}",
-        if r.passed {
-            format!("PASS: {total} checks passed")
-        } else {
-            format!("FAIL: {} of {total} checks failed", r.checks_failed)
-        }
-    );
-    out
 }
 
 fn xml(s: &str) -> String {

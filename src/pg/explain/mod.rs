@@ -248,16 +248,6 @@ pub async fn plan_generic(
     .await
 }
 
-/// The session's effective search_path (`current_schemas(false)`: existing schemas only,
-/// `$user` resolved), for resolving the tables of a query shape.
-pub async fn search_path(c: &Conn) -> Result<Vec<String>, PgError> {
-    let row = c
-        .query_one("SELECT current_schemas(false)::text[]", &[])
-        .await
-        .map_err(|e| PgError::query("reading search_path", e))?;
-    Ok(row.get(0))
-}
-
 /// The statement without trailing semicolons and blanks.
 pub fn trim_statement(sql: &str) -> &str {
     sql.trim_end().trim_end_matches(';').trim_end()
@@ -272,17 +262,12 @@ pub async fn explain(c: &Conn, req: &Request) -> Result<Explained, ExplainError>
         });
     }
     if !req.hypothetical.is_empty() {
-        let row = c
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'hypopg'), current_setting('server_version_num')::int",
-                &[],
-            )
-            .await
-            .map_err(|e| PgError::query("looking for hypopg", e))?;
-        if !row.get::<_, bool>(0) {
-            return Err(ExplainError::NoHypopg {
-                server_version_num: row.get(1),
-            });
+        match super::server::require_extension(c, "hypopg").await {
+            Err(PgError::ExtensionMissing {
+                server_version_num: Some(server_version_num),
+                ..
+            }) => return Err(ExplainError::NoHypopg { server_version_num }),
+            other => other?,
         }
     }
     let executes_writes = req.writes && mode_of(req) == Mode::Analyze;
