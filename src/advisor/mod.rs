@@ -302,7 +302,6 @@ impl Preparing<'_> {
 
     /// The statement's indexable table accesses (their candidates added to the list), the rows
     /// it writes per table, and notes on the tables it leaves out.
-    #[allow(clippy::type_complexity)]
     fn accesses(
         &mut self,
         s: &crate::workload::Statement,

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::ids::{Id, Ids, Name};
 use super::moves::Move;
+use super::Candidate;
 use super::{Oracle, SearchOptions, StmtInput};
-use crate::advisor::candidates::Candidate;
 use crate::advisor::writes::Writes;
 
 /// A what-if result in ids.

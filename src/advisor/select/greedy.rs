@@ -12,9 +12,10 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashSet};
 use super::costs::Costs;
 use super::ids::{Id, Ids};
 use super::moves::{Move, Ranked};
-use super::{serves, Oracle, Outcome, SearchOptions, StmtInput, Withheld, LARGE_WORKLOAD_PAIRS};
-use crate::advisor::candidates::Candidate;
-use crate::sql::index_key::IndexKey;
+use super::{
+    serves, Candidate, IndexKey, Oracle, Outcome, SearchOptions, StmtInput, Withheld,
+    LARGE_WORKLOAD_PAIRS,
+};
 
 /// One search: its costs, the per-table layout and the state its steps change.
 pub(super) struct Search<'a, O: Oracle> {

@@ -3,8 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::advisor::candidates::Candidate;
-use crate::sql::index_key::KeyExpr;
+use super::{Candidate, KeyExpr};
 
 /// A candidate as the search handles it: its number in [`Ids`]. Configurations are sorted
 /// lists of ids, so the millions of comparisons, hashes and cache keys of a large workload's

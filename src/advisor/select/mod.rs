@@ -10,11 +10,10 @@
 //! groups on or reads in a correlated subquery).
 //! Two configurations that differ only in other indexes cost the same for that statement, so
 //! most what-if calls of a step are answered from earlier steps.
-
 //!
-//! The search lives in steps, one file each concern: [`ids`] interns candidates, [`costs`]
-//! holds the what-if cache and the cost derivation, [`moves`] builds, ranks and verifies the
-//! moves of a step, and [`greedy`] runs the steps over one state.
+//! The search lives in steps, one file each concern: `ids` interns candidates, `costs`
+//! holds the what-if cache and the cost derivation, `moves` builds, ranks and verifies the
+//! moves of a step, and `greedy` runs the steps over one state.
 
 mod costs;
 mod greedy;
@@ -24,6 +23,8 @@ mod moves;
 use std::collections::BTreeMap;
 
 use super::candidates::{Access, Candidate};
+// One import of the key types for the whole search (the submodules name them through it).
+use crate::sql::index_key::{IndexKey, KeyExpr};
 
 /// One statement of the workload, as the search sees it.
 #[derive(Debug, Clone, Default)]

@@ -1,5 +1,4 @@
 use super::*;
-use crate::sql::index_key::{IndexKey, KeyExpr};
 
 /// A toy oracle: a statement costs 1000 unless an index leads with its first column (100),
 /// or 5 with a two-column index matching both its columns.
