@@ -243,8 +243,13 @@ mod tests {
     use super::*;
     use crate::catalog::{Column, ColumnStats, Table};
 
-    #[tokio::test]
-    async fn model_prefers_a_matching_index_on_a_big_table() {
+    /// A catalog holding `public.t` with one unique, not-null column (name, type, width).
+    fn one_column_table(
+        reltuples: f64,
+        relpages: i64,
+        (name, type_name, avg_width): (&str, &str, i32),
+        correlation: Option<f64>,
+    ) -> Catalog {
         let mut cat = Catalog {
             server_version_num: 150_000,
             ..Default::default()
@@ -252,20 +257,27 @@ mod tests {
         cat.tables.push(Table {
             schema: "public".into(),
             name: "t".into(),
-            reltuples: 1e6,
-            relpages: 10_000,
+            reltuples,
+            relpages,
             columns: vec![Column {
-                name: "a".into(),
-                type_name: "integer".into(),
+                name: name.into(),
+                type_name: type_name.into(),
                 not_null: true,
                 stats: Some(ColumnStats {
                     n_distinct: -1.0,
-                    avg_width: 4,
+                    avg_width,
+                    correlation,
                     ..Default::default()
                 }),
             }],
             ..Default::default()
         });
+        cat
+    }
+
+    #[tokio::test]
+    async fn model_prefers_a_matching_index_on_a_big_table() {
+        let cat = one_column_table(1e6, 10_000, ("a", "integer", 4), None);
         let a = Access {
             table: "public.t".into(),
             eq: vec![KeyExpr::Column("a".into())],
@@ -288,28 +300,7 @@ mod tests {
     /// the descent and CPU), not a sequential scan, and no candidate is needed.
     #[tokio::test]
     async fn existing_primary_key_is_costed() {
-        let mut cat = Catalog {
-            server_version_num: 150_000,
-            ..Default::default()
-        };
-        cat.tables.push(Table {
-            schema: "public".into(),
-            name: "t".into(),
-            reltuples: 200_000.0,
-            relpages: 1_471,
-            columns: vec![Column {
-                name: "id".into(),
-                type_name: "bigint".into(),
-                not_null: true,
-                stats: Some(ColumnStats {
-                    n_distinct: -1.0,
-                    avg_width: 8,
-                    correlation: Some(1.0),
-                    ..Default::default()
-                }),
-            }],
-            ..Default::default()
-        });
+        let mut cat = one_column_table(200_000.0, 1_471, ("id", "bigint", 8), Some(1.0));
         cat.indexes.push(crate::catalog::Index {
             schema: "public".into(),
             name: "t_pkey".into(),
