@@ -98,16 +98,23 @@ impl HypoSession {
             );
         }
         text.push_str(then);
-        let mut rows: Vec<Option<String>> = match self.conn.simple_query(&text).await {
-            Ok(msgs) => msgs
-                .iter()
-                .filter_map(|m| match m {
-                    tokio_postgres::SimpleQueryMessage::Row(row) => {
-                        Some(row.get(0).map(str::to_string))
-                    }
-                    _ => None,
-                })
-                .collect(),
+        let rows: Result<Vec<Option<String>>, tokio_postgres::Error> =
+            match self.conn.simple_query(&text).await {
+                // `try_get`, not `get`: `get` panics on text that is not UTF-8, which HypoPG
+                // writes when it cuts a long index name in the middle of a character.
+                Ok(msgs) => msgs
+                    .iter()
+                    .filter_map(|m| match m {
+                        tokio_postgres::SimpleQueryMessage::Row(row) => {
+                            Some(row.try_get(0).map(|v| v.map(str::to_string)))
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+                Err(e) => Err(e),
+            };
+        let mut rows = match rows {
+            Ok(rows) => rows,
             Err(e) => {
                 self.reset().await?;
                 return Err(PgError::query(context, e));
