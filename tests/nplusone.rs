@@ -26,23 +26,7 @@ ANALYZE;
 ";
 
 async fn run_nplusone(p: &dbopt::pg::ConnParams) -> Value {
-    let out = common::dbopt()
-        .args([
-            "nplusone",
-            "--format",
-            "json",
-            "--database-url",
-            &p.url_with_password(),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON report")
+    common::json_report("nplusone", p)
 }
 
 #[tokio::test]

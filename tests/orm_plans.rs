@@ -142,18 +142,7 @@ async fn an_n_plus_one_whose_parent_is_prepared_with_sql_is_found() {
             }
         }
     }
-    let out = common::dbopt()
-        .args([
-            "nplusone",
-            "--format",
-            "json",
-            "--database-url",
-            &p.url_with_password(),
-        ])
-        .output()
-        .unwrap();
-    common::assert_success(&out);
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = common::json_report("nplusone", &p);
     let loops = r["loops"].as_array().unwrap();
     assert_eq!(loops.len(), 1, "{r:#}");
     let l = &loops[0];

@@ -284,6 +284,23 @@ pub fn normalize(sql: &str) -> Normalized {
     }
 }
 
+/// A clause that follows an ORDER BY / GROUP BY list and so ends it.
+fn ends_by_list(k: sqlparser::keywords::Keyword) -> bool {
+    use sqlparser::keywords::Keyword as K;
+    matches!(
+        k,
+        K::LIMIT
+            | K::OFFSET
+            | K::HAVING
+            | K::WINDOW
+            | K::FETCH
+            | K::FOR
+            | K::UNION
+            | K::EXCEPT
+            | K::INTERSECT
+    )
+}
+
 /// Per token: a number pg_stat_statements leaves as it is, because it is not a value: a type
 /// modifier (`decimal(15,4)`, `x::varchar(50)`; written `decimal($1,$2)` it no longer parses)
 /// or a position in ORDER BY / GROUP BY (`GROUP BY 1`; as `GROUP BY $1` it groups by a constant
@@ -330,24 +347,11 @@ fn kept_constants(toks: &[Spanned]) -> Vec<bool> {
                 let next = solid.get(n + 1);
                 let ends = match next.map(|&x| &toks[x].0) {
                     None | Some(Token::Comma | Token::RParen | Token::SemiColon) => true,
-                    Some(Token::Word(_)) => matches!(
-                        kw(next),
-                        Some(
-                            K::ASC
-                                | K::DESC
-                                | K::NULLS
-                                | K::LIMIT
-                                | K::OFFSET
-                                | K::HAVING
-                                | K::WINDOW
-                                | K::FETCH
-                                | K::FOR
-                                | K::UNION
-                                | K::EXCEPT
-                                | K::INTERSECT
-                                | K::ORDER
-                        )
-                    ),
+                    Some(Token::Word(_)) => {
+                        let k = kw(next);
+                        matches!(k, Some(K::ASC | K::DESC | K::NULLS | K::ORDER))
+                            || k.is_some_and(ends_by_list)
+                    }
                     _ => false,
                 };
                 kept[k] = after_item && ends;
@@ -356,20 +360,12 @@ fn kept_constants(toks: &[Spanned]) -> Vec<bool> {
                 Some(K::BY) if matches!(kw(before(1)), Some(K::ORDER | K::GROUP)) => {
                     by_list = Some(parens.len());
                 }
-                Some(
-                    K::LIMIT
-                    | K::OFFSET
-                    | K::HAVING
-                    | K::WINDOW
-                    | K::FETCH
-                    | K::FOR
-                    | K::UNION
-                    | K::EXCEPT
-                    | K::INTERSECT
-                    | K::SELECT
-                    | K::FROM
-                    | K::WHERE,
-                ) if by_list == Some(parens.len()) => by_list = None,
+                Some(k)
+                    if (ends_by_list(k) || matches!(k, K::SELECT | K::FROM | K::WHERE))
+                        && by_list == Some(parens.len()) =>
+                {
+                    by_list = None
+                }
                 _ => {}
             },
             Token::SemiColon => {

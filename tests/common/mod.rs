@@ -99,6 +99,22 @@ pub fn assert_success(out: &std::process::Output) {
     );
 }
 
+/// `dbopt <command> --format json --database-url <p>`: it must succeed; its JSON report.
+pub fn json_report(command: &str, p: &ConnParams) -> serde_json::Value {
+    let out = dbopt()
+        .args([
+            command,
+            "--format",
+            "json",
+            "--database-url",
+            &p.url_with_password(),
+        ])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    serde_json::from_slice(&out.stdout).expect("JSON report")
+}
+
 /// Every failure the CLI reports must be one `error: ...` line, exit 2, and no panic.
 pub fn assert_clean_error(out: &std::process::Output, needles: &[&str]) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
