@@ -17,7 +17,7 @@
 //! | report  | `report`                                                                       | rendering for people and machines                     |
 //! | servers | `bench`, `archive`                                                             | work that drives a server through `pg`                |
 //! | adapter | `pg`                                                                           | connections, and every SQL text dbopt sends           |
-//! | domain  | `emit`, `advisor`, `inspect`, `snapshot`, `rules`, `analyze`, `workload`, `catalog` | the analyses, on plain data; no server           |
+//! | domain  | `emit`, `advisor`, `inspect`, `snapshot`, `rules`, `analyze`, `workload`, `health`, `catalog` | the analyses, on plain data; no server   |
 //! | ground  | `sql`, `findings`, `units`                                                     | quoting, index keys and DDL, findings, units; no I/O  |
 
 pub mod advisor;
@@ -29,6 +29,7 @@ pub mod cli;
 pub mod commands;
 pub mod emit;
 pub mod findings;
+pub mod health;
 pub mod hint;
 pub mod inspect;
 pub mod pg;

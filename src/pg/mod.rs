@@ -14,6 +14,7 @@ pub mod docker;
 pub mod doctor;
 pub mod error;
 pub mod explain;
+pub mod health;
 pub mod hypo;
 pub mod inspect;
 pub mod pgss;

@@ -28,6 +28,8 @@ pub enum Scope {
     Plan,
     /// The sessions connected now (pg_stat_activity).
     Activity,
+    /// Server health: sequences, wraparound, the xmin horizon, replication, settings.
+    Health,
 }
 
 /// The facts a rule may use. Rules never talk to a server.
@@ -39,6 +41,8 @@ pub struct Ctx<'a> {
     pub activity: Option<&'a crate::workload::activity::Activity>,
     /// One EXPLAIN plan, for the plan rules.
     pub plan: Option<&'a crate::analyze::plan::Plan>,
+    /// Server health facts, for the health rules.
+    pub health: Option<&'a crate::health::Health>,
 }
 
 pub type CheckFn = fn(&Ctx<'_>, &RuleConfig) -> Result<Vec<Finding>, RuleError>;

@@ -39,6 +39,9 @@ pub struct Snapshot {
     /// The sessions connected when the snapshot was taken (for `connections`).
     #[serde(default)]
     pub activity: Option<Activity>,
+    /// Server health facts when taken (for `check`).
+    #[serde(default)]
+    pub health: Option<crate::health::Health>,
 }
 
 impl Snapshot {
@@ -53,6 +56,7 @@ impl Snapshot {
             catalog,
             workload,
             activity: None,
+            health: None,
         }
     }
 
