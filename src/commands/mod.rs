@@ -9,6 +9,8 @@
 //! `advisor`, `rules`, ...) and below `cli`.
 
 pub mod advise;
+pub mod archive;
+pub mod bench;
 pub mod explain;
 
 use crate::hint::{Hint, UserError};
@@ -29,6 +31,16 @@ pub enum Error {
     Rule(#[from] RuleError),
     #[error(transparent)]
     User(#[from] UserError),
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
+    /// An archive run that failed part-way: what was done is safe, and the same command resumes.
+    #[error("the run stopped; every finished batch is committed and consistent, run the same command again to resume")]
+    RunStopped(#[source] crate::archive::ArchiveError),
+    #[error(transparent)]
+    Bench(#[from] crate::bench::BenchError),
+    /// A task that cannot fail did (a panic in it).
+    #[error("BUG: {0}")]
+    Bug(&'static str, #[source] tokio::task::JoinError),
 }
 
 impl Hint for Error {
@@ -39,6 +51,9 @@ impl Hint for Error {
             Error::Load(e) => Hint::hint(e, role),
             Error::Rule(e) => Hint::hint(e, role),
             Error::User(e) => Hint::hint(e, role),
+            Error::Archive(e) | Error::RunStopped(e) => Hint::hint(e, role),
+            Error::Bench(e) => Hint::hint(e, role),
+            Error::Bug(..) => None,
         }
     }
 

@@ -4,6 +4,8 @@
 //! available everywhere and the human output looks alike from command to command.
 
 pub mod advise;
+pub mod archive;
+pub mod bench;
 pub mod doctor;
 pub mod explain;
 pub mod inspect;
