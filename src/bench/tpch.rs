@@ -337,7 +337,7 @@ pub async fn run(
     p: &ConnParams,
     o: &TpchOptions,
     progress: &(dyn Fn(&str) + Sync),
-) -> anyhow::Result<TpchReport> {
+) -> super::error::Result<TpchReport> {
     let p = p.clone();
     let load_seconds = if is_loaded(&p).await? {
         None

@@ -1,13 +1,16 @@
 //! `dbopt bench advise`: the advisor's quality and speed on TPC-H (see `crate::bench::tpch`);
 //! `dbopt bench advise-scale`: its time and memory as the workload grows
-//! (see `crate::bench::advise_scale`).
+//! (see `crate::bench::advise_scale`). Flags in, [`crate::commands::bench`] runs them,
+//! [`crate::report::bench`] prints.
 
 use clap::Args;
 
+use super::bench::target_spec;
 use super::{ExitStatus, Globals};
-use crate::bench::advise_scale::{self, ScaleOptions};
-use crate::bench::tpch::{self, TpchOptions};
-use crate::report::{self, Format};
+use crate::bench::advise_scale::ScaleOptions;
+use crate::bench::tpch::TpchOptions;
+use crate::commands::bench as cmd;
+use crate::report;
 
 #[derive(Debug, Args)]
 pub struct BenchAdviseArgs {
@@ -31,86 +34,26 @@ pub async fn run(g: &Globals, a: &BenchAdviseArgs) -> anyhow::Result<ExitStatus>
         a.scale_factor > 0.0 && a.scale_factor <= 10.0,
         "--scale-factor must be in (0, 10]"
     );
-    let pb = report::progress(0, "TPC-H");
-    pb.enable_steady_tick(std::time::Duration::from_millis(120));
     let o = TpchOptions {
         scale_factor: a.scale_factor,
         budgets_mb: a.budgets.clone(),
         widths: a.widths.clone(),
         jobs: a.jobs,
     };
-    pb.set_message("starting the server");
-    let target = super::bench::target(g).await?;
-    let r = tpch::run(&target.params, &o, &|m| pb.set_message(m.to_string())).await;
-    target.finish().await;
-    let r = r?;
+    let pb = spinner("TPC-H");
+    let progress = |m: &str| pb.set_message(m.to_string());
+    let r = cmd::advise(&target_spec(g), &o, &report::bench::note, &progress).await?;
     pb.finish_and_clear();
-    if g.format == Format::Json {
-        report::print_json(&r)?;
-        return Ok(ExitStatus::Ok);
-    }
-    let loaded = match r.load_seconds {
-        Some(s) => format!("SF{} loaded in {s:.1} s", r.scale_factor),
-        None => "tables already loaded, statistics kept".to_string(),
-    };
-    crate::outln!(
-        "TPC-H ({} queries: Q2, Q17, Q20 excluded; {loaded}). No index = 100 %; every width-2 candidate at once = {:.2} %.",
-        r.queries.len(),
-        r.all_width2_pct
-    )?;
-    let mut t = report::table(
-        g.format,
-        &[
-            "width",
-            "budget MB",
-            "cost %",
-            "indexes",
-            "HypoPG MB",
-            "dbopt MB",
-            "what-if calls",
-            "seconds",
-            "Extend's set %",
-        ],
-    );
-    for run in &r.runs {
-        t.add_row(vec![
-            run.max_width.to_string(),
-            format!("{:.0}", run.budget_mb),
-            format!("{:.2}", run.cost_pct),
-            run.indexes.len().to_string(),
-            format!("{:.0}", run.hypopg_mb),
-            format!("{:.0}", run.dbopt_mb),
-            run.whatif_calls.to_string(),
-            format!("{:.2}", run.seconds),
-            r.reference
-                .iter()
-                .find(|(b, _)| run.max_width == 2 && (*b - run.budget_mb).abs() < 1.0)
-                .map_or_else(|| "-".to_string(), |(_, pct)| format!("{pct:.2}")),
-        ]);
-    }
-    crate::outln!("{t}")?;
-    crate::outln!("Extend's set %: the reference implementation's published width-2 picks at that budget, costed on this run's statistics.")?;
-    if let (Some(b), Some(c)) = (r.built_mb, r.real_cost_pct) {
-        crate::outln!("Width 2 at 500 MB, built for real: {b:.0} MB on disk; workload cost with the real indexes {c:.2} % of no index.")?;
-    }
-    for a in &r.agreement {
-        crate::outln!(
-            "Cost model vs HypoPG, width 2 @ {:.0} MB (dbopt's size estimate): the model's set costs {:.2} % of no index, HypoPG's {:.2} %; ratio {:.3}.",
-            a.budget_mb.unwrap_or(f64::INFINITY),
-            100.0 * a.model_set_cost / a.no_index_cost.max(1e-9),
-            100.0 * a.hypopg_set_cost / a.no_index_cost.max(1e-9),
-            a.ratio
-        )?;
-    }
-    for run in &r.runs {
-        crate::outln!(
-            "width {} @ {:.0} MB: {}",
-            run.max_width,
-            run.budget_mb,
-            run.indexes.join(", ")
-        )?;
-    }
+    report::print(g.format, &r, |f| report::bench::tpch(f, &r))?;
     Ok(ExitStatus::Ok)
+}
+
+/// A spinner on stderr while the server starts and the benchmark runs.
+fn spinner(what: &str) -> indicatif::ProgressBar {
+    let pb = report::progress(0, what);
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    pb.set_message("starting the server");
+    pb
 }
 
 #[derive(Debug, Args)]
@@ -133,9 +76,6 @@ pub struct ScaleArgs {
 }
 
 pub async fn scale(g: &Globals, a: &ScaleArgs) -> anyhow::Result<ExitStatus> {
-    let pb = report::progress(0, "advise at scale");
-    pb.enable_steady_tick(std::time::Duration::from_millis(120));
-    pb.set_message("starting the server");
     let o = ScaleOptions {
         tables: a.tables,
         rows: a.rows,
@@ -144,53 +84,10 @@ pub async fn scale(g: &Globals, a: &ScaleArgs) -> anyhow::Result<ExitStatus> {
             .map_or_else(|| "auto".to_string(), |v| v.get_name().to_string()),
         jobs: a.jobs,
     };
-    let target = super::bench::target(g).await?;
-    let r = advise_scale::run(&target.params, &o, &|m| pb.set_message(m.to_string())).await;
-    target.finish().await;
-    let r = r?;
+    let pb = spinner("advise at scale");
+    let progress = |m: &str| pb.set_message(m.to_string());
+    let r = cmd::advise_scale(&target_spec(g), &o, &report::bench::note, &progress).await?;
     pb.finish_and_clear();
-    if g.format == Format::Json {
-        report::print_json(&r)?;
-        return Ok(ExitStatus::Ok);
-    }
-    let loaded = match r.load_seconds {
-        Some(s) => format!("loaded in {s:.1} s"),
-        None => "already loaded, statistics kept".to_string(),
-    };
-    crate::outln!(
-        "{} tables of {} rows ({loaded}); each size is one `dbopt advise --queries FILE` process.",
-        r.tables,
-        r.rows_per_table
-    )?;
-    let mut t = report::table(
-        g.format,
-        &[
-            "statements",
-            "tables",
-            "seconds",
-            "ms / statement",
-            "peak MB",
-            "costing",
-            "what-if calls",
-            "indexes",
-            "cost after %",
-        ],
-    );
-    for run in &r.runs {
-        #[allow(clippy::cast_precision_loss)]
-        let per = 1000.0 * run.seconds / run.statements as f64;
-        t.add_row(vec![
-            run.statements.to_string(),
-            run.tables_touched.to_string(),
-            format!("{:.1}", run.seconds),
-            format!("{per:.2}"),
-            format!("{:.0}", run.peak_mb),
-            run.costing.clone(),
-            run.whatif_calls.to_string(),
-            run.indexes.to_string(),
-            format!("{:.1}", run.cost_pct),
-        ]);
-    }
-    crate::outln!("{t}")?;
+    report::print(g.format, &r, |f| report::bench::scale(f, &r))?;
     Ok(ExitStatus::Ok)
 }

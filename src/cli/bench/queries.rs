@@ -108,7 +108,7 @@ async fn run_on(
     pb.finish_and_clear();
     if let Some(p) = &a.save_baseline {
         rep.save(p)?;
-        note!("baseline written to {}", p.display());
+        crate::report::bench::note(&format!("baseline written to {}", p.display()));
     }
     if let Some(p) = &a.report {
         rep.save(p)?;
