@@ -16,11 +16,13 @@
 
 pub mod bench;
 pub mod filter;
+pub mod outcome;
 pub mod plan;
 pub mod run;
 pub mod sql;
 pub mod verify;
 
+pub use outcome::{Archived, DryRun, Executed};
 pub use plan::{Plan, PlanOptions, Strategy};
 pub use run::{RunOptions, Stats};
 

@@ -18,6 +18,21 @@ use super::pool::{self, RampOptions};
 use super::workload::Workload;
 use crate::pg::{self, ConnParams};
 
+/// dbopt against `pgbench -S -M prepared` on the same server.
+#[derive(Debug, Clone, Serialize)]
+pub struct Compared {
+    pub workload: &'static str,
+    pub target: String,
+    pub seconds_per_point: f64,
+    pub rounds: u32,
+    /// Client threads of both sides (dbopt's `--threads`, pgbench's `-j`).
+    pub threads: usize,
+    /// Whether dbopt's client threads ran bound to a CPU each (pgbench's are not).
+    pub pinned: bool,
+    pub rows: Vec<CompareRow>,
+    pub min_ratio: f64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CompareRow {
     pub clients: usize,

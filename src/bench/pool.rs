@@ -41,6 +41,14 @@ pub enum Vary {
     Pool,
 }
 
+/// What `bench pool` measured.
+pub enum PoolReport {
+    /// A ramp's steps, knee and advice.
+    Ramp(RampReport),
+    /// dbopt against pgbench.
+    Compare(super::pgbench::Compared),
+}
+
 #[derive(Debug, Clone)]
 pub struct RampOptions {
     pub vary: Vary,

@@ -16,9 +16,9 @@ pub mod queries;
 use super::args::{parse_count, parse_count_or_zero, parse_duration};
 use super::{ExitStatus, Globals};
 use crate::bench::plot;
-use crate::bench::pool::{self, Vary};
+use crate::bench::pool::{self, PoolReport, Vary};
 use crate::bench::workload::BuiltIn;
-use crate::commands::bench::{self as cmd, PoolReport, TargetSpec};
+use crate::commands::bench::{self as cmd, TargetSpec};
 pub use crate::commands::bench::{Profile, Target, BENCH_DB};
 use crate::report::{self, Format};
 

@@ -10,7 +10,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Error, Notes};
-use crate::archive::{self, sql, ArchiveError, Plan, PlanOptions, RunOptions, Stats, Strategy};
+use crate::archive::{self, sql, ArchiveError, Plan, PlanOptions, RunOptions, Strategy};
+pub use crate::archive::{Archived, DryRun, Executed};
 use crate::pg::{self, ConnParams, SessionOptions};
 use crate::report;
 
@@ -30,26 +31,6 @@ pub struct Request {
     pub run: RunOptions,
     /// Really archive; otherwise a dry run that changes nothing.
     pub execute: bool,
-}
-
-/// What `archive` did.
-pub enum Archived {
-    /// Nothing was changed.
-    DryRun(DryRun),
-    Executed(Executed),
-}
-
-/// The plan, the rows it would touch now, and the statements a run would send.
-pub struct DryRun {
-    pub plan: Plan,
-    pub rows_in_scope: i64,
-    pub sql: Vec<String>,
-}
-
-/// A run's plan and what it did.
-pub struct Executed {
-    pub plan: Plan,
-    pub stats: Stats,
 }
 
 /// The options no plan can satisfy, refused before anything connects.

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use super::{Error, Notes};
 use crate::bench::advise_scale::{self, ScaleOptions, ScaleReport};
-use crate::bench::pgbench::{self, CompareRow};
-use crate::bench::pool::{self, RampOptions, RampReport, StepReport, Vary};
+use crate::bench::pgbench::{self, CompareRow, Compared};
+use crate::bench::pool::{self, PoolReport, RampOptions, StepReport, Vary};
 use crate::bench::tpch::{self, TpchOptions, TpchReport};
 use crate::bench::workload::{BuiltIn, Workload};
 use crate::bench::{target as data, BenchError};
@@ -128,27 +128,6 @@ pub struct PoolRequest {
     /// Measure against `pgbench -S -M prepared` instead of ramping.
     pub compare_pgbench: bool,
     pub rounds: u32,
-}
-
-/// What `bench pool` measured.
-pub enum PoolReport {
-    Ramp(RampReport),
-    Compare(Compared),
-}
-
-/// dbopt against `pgbench -S -M prepared` on the same server.
-#[derive(serde::Serialize)]
-pub struct Compared {
-    pub workload: &'static str,
-    pub target: String,
-    pub seconds_per_point: f64,
-    pub rounds: u32,
-    /// Client threads of both sides (dbopt's `--threads`, pgbench's `-j`).
-    pub threads: usize,
-    /// Whether dbopt's client threads ran bound to a CPU each (pgbench's are not).
-    pub pinned: bool,
-    pub rows: Vec<CompareRow>,
-    pub min_ratio: f64,
 }
 
 fn local_cores() -> usize {

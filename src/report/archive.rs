@@ -8,8 +8,7 @@ use serde::Serialize;
 
 use super::Format;
 use crate::archive::bench::BenchResult;
-use crate::archive::{Plan, Stats, Strategy};
-use crate::commands::archive::{Archived, DryRun, Executed};
+use crate::archive::{Archived, DryRun, Executed, Plan, Stats, Strategy};
 
 #[derive(Serialize)]
 struct DryRunJson<'a> {

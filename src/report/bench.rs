@@ -9,9 +9,9 @@ use std::fmt::Write as _;
 use super::Format;
 use crate::bench::advise_scale::ScaleReport;
 use crate::bench::histogram::ms;
-use crate::bench::pool::{RampReport, Vary};
+use crate::bench::pgbench::Compared;
+use crate::bench::pool::{PoolReport, RampReport, Vary};
 use crate::bench::tpch::TpchReport;
-use crate::commands::bench::{Compared, PoolReport};
 
 /// A progress note on stderr, only for a person watching (so a failure stays one line).
 pub fn note(text: &str) {
