@@ -3,7 +3,8 @@
 
 use super::{Plan, Stats};
 
-/// What `archive` did.
+/// What `archive` did (one per process, so the variants' sizes do not matter).
+#[allow(clippy::large_enum_variant)]
 pub enum Archived {
     /// Nothing was changed.
     DryRun(DryRun),
