@@ -7,7 +7,9 @@ pub mod advise;
 pub mod doctor;
 pub mod explain;
 pub mod inspect;
+pub mod migrations;
 pub mod nplusone;
+pub mod vacuum;
 
 use std::io::IsTerminal;
 
