@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{ExitStatus, Globals};
-use crate::catalog::Catalog;
+use crate::commands::Origin;
 use crate::findings::Finding;
 use crate::findings::Severity;
+use crate::pg::source::Live;
 use crate::pg::{Conn, ConnParams, SessionOptions};
 
 /// Where to connect, libpq style.
@@ -41,6 +42,20 @@ impl ConnectArgs {
     /// A session on the server these flags name (read-only unless `read_only` is false).
     pub async fn open(&self, read_only: bool) -> crate::pg::Result<Conn> {
         crate::pg::connect(&self.params()?, &self.session(read_only)).await
+    }
+
+    /// Where to connect and how, for a command that connects later (`read_only` as in
+    /// [`ConnectArgs::open`]).
+    pub fn live(&self, read_only: bool) -> crate::pg::Result<Live> {
+        self.live_with(self.session(read_only))
+    }
+
+    /// Where to connect, with session options of the caller's own (`migrations --apply`).
+    pub fn live_with(&self, session: SessionOptions) -> crate::pg::Result<Live> {
+        Ok(Live {
+            params: self.params()?,
+            session,
+        })
     }
 
     pub fn session(&self, read_only: bool) -> SessionOptions {
@@ -90,18 +105,18 @@ pub struct CatalogArgs {
 }
 
 impl CatalogArgs {
-    /// The catalog and the database size (when known).
-    pub async fn load(&self, g: &Globals) -> anyhow::Result<(Catalog, Option<i64>)> {
-        if let Some(p) = &self.from_snapshot {
-            let s = crate::snapshot::read(p)?;
-            return Ok((s.catalog, s.database_bytes));
-        }
-        let conn = g.connect.open(true).await?;
-        crate::pg::inspect::check_version(&conn).await?;
-        let cat = crate::pg::catalog::load(&conn).await?;
-        let size = crate::pg::inspect::database_size(&conn).await?;
-        Ok((cat, Some(size)))
+    /// The snapshot file, else the server of the connection flags (read-only).
+    pub fn origin(&self, g: &Globals) -> crate::pg::Result<Origin> {
+        origin(self.from_snapshot.as_ref(), g)
     }
+}
+
+/// `--from-snapshot FILE` when given, else the server of the connection flags (read-only).
+pub fn origin(from_snapshot: Option<&PathBuf>, g: &Globals) -> crate::pg::Result<Origin> {
+    Ok(match from_snapshot {
+        Some(p) => Origin::Snapshot(p.clone()),
+        None => Origin::Server(g.connect.live(true)?),
+    })
 }
 
 pub use crate::units::{parse_duration, parse_percent, parse_pg_timeout, MAX_COUNT};

@@ -1,5 +1,6 @@
 //! `dbopt migrations`: turn a saved (and reviewed) advise report into migration files for the
-//! team's tool, and with `--apply` build the indexes on the connected database.
+//! team's tool, and with `--apply` build the indexes on the connected database. Flags in,
+//! [`crate::commands::migrations`] writes and builds, `report` prints.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,8 +9,11 @@ use clap::Args;
 
 use super::args::parse_pg_timeout;
 use super::{ExitStatus, Globals};
-use crate::emit::{self, MigrationFormat};
-use crate::report::{self, Format};
+use crate::commands::migrations as cmd;
+use crate::emit::MigrationFormat;
+use crate::pg::SessionOptions;
+use crate::report;
+use crate::report::migrations::{self, MigrationsReport};
 
 #[derive(Debug, Args)]
 pub struct MigrationsArgs {
@@ -46,88 +50,27 @@ pub struct MigrationsArgs {
 }
 
 pub async fn run(g: &Globals, a: &MigrationsArgs) -> anyhow::Result<ExitStatus> {
-    let rep = emit::read_report(&a.from_report)?;
-    if rep.recommendations.is_empty() && a.only.is_empty() {
+    let req = cmd::Request {
+        from_report: a.from_report.clone(),
+        write: a.dir.clone().zip(a.migration_format),
+        only: a.only.clone(),
+        apply: match a.apply {
+            true => Some(
+                g.connect
+                    .live_with(SessionOptions::unrestricted().quiet())?,
+            ),
+            false => None,
+        },
+        lock_timeout: a.lock_timeout,
+    };
+    let Some(r) = cmd::run(&req).await? else {
         // Nothing to do is a fine outcome for a pipeline (advise, then migrations).
-        match g.format {
-            Format::Json => report::print_json(&serde_json::json!({"files": [], "applied": []}))?,
-            _ => crate::outln!("The report has no index recommendations: no migration written.")?,
-        }
+        let r = MigrationsReport::default();
+        report::print(g.format, &r, |_| migrations::NOTHING.to_string())?;
         return Ok(ExitStatus::Ok);
-    }
-    let mut written = Vec::new();
-    if let (Some(dir), Some(format)) = (&a.dir, a.migration_format) {
-        written = emit::write_migrations(&rep, dir, format, &a.only, chrono::Utc::now())?;
-    } else {
-        // Check --only and the recommendations before connecting.
-        emit::plan::units(&rep, MigrationFormat::Plain, &a.only)?;
-    }
-    let mut applied = Vec::new();
-    if a.apply {
-        let params = g.connect.params()?;
-        let opts = crate::pg::SessionOptions::unrestricted().quiet();
-        let conn = crate::pg::connect(&params, &opts).await?;
-        for u in emit::plan::units(&rep, MigrationFormat::Plain, &a.only)? {
-            let plan = crate::pg::apply::ApplyPlan {
-                statements: u
-                    .steps
-                    .iter()
-                    .flat_map(|s| s.up.iter().map(|q| (q.clone(), s.index.clone())))
-                    .collect(),
-                index: u.steps[0].index.clone(),
-                names: u.steps.iter().map(|s| s.name.clone()).collect(),
-                checks: u
-                    .rec
-                    .statements
-                    .iter()
-                    .map(|s| (s.fingerprint.clone(), s.query.clone()))
-                    .collect(),
-            };
-            applied.push(
-                crate::pg::apply::apply(
-                    &conn,
-                    &plan,
-                    a.lock_timeout,
-                    crate::report::build_progress,
-                )
-                .await?,
-            );
-        }
-    }
-    match g.format {
-        Format::Json => report::print_json(&serde_json::json!({
-            "files": written,
-            "applied": applied,
-        }))?,
-        f => {
-            if !written.is_empty() {
-                let mut t = report::table(f, &["migration file"]);
-                for p in &written {
-                    t.add_row(vec![p.display().to_string()]);
-                }
-                crate::outln!("{t}")?;
-            }
-            if !applied.is_empty() {
-                let mut t = report::table(f, &["index", "valid", "used by", "build time"]);
-                for r in &applied {
-                    t.add_row(vec![
-                        r.index.clone(),
-                        if r.valid { "yes" } else { "NO" }.to_string(),
-                        r.used_by
-                            .clone()
-                            .unwrap_or_else(|| "not used by its statements".into()),
-                        if r.existed {
-                            "already there".to_string()
-                        } else {
-                            format!("{:.1} s", r.seconds)
-                        },
-                    ]);
-                }
-                crate::outln!("{t}")?;
-            }
-        }
-    }
-    Ok(if applied.iter().any(|r| !r.valid || r.used_by.is_none()) {
+    };
+    report::print(g.format, &r, |f| migrations::render(&r, f))?;
+    Ok(if r.has_problem() {
         ExitStatus::Findings
     } else {
         ExitStatus::Ok

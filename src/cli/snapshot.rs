@@ -1,5 +1,5 @@
 //! `dbopt snapshot -o FILE.json`: catalog, statistics and workload in one file, for offline
-//! analysis with `--from-snapshot`.
+//! analysis with `--from-snapshot`. Flags in, [`crate::commands::snapshot`] reads and writes.
 
 use std::path::PathBuf;
 
@@ -7,8 +7,7 @@ use clap::Args;
 
 use super::source::SourceArgs;
 use super::{ExitStatus, Globals};
-use crate::snapshot::{self, Snapshot};
-use crate::workload::Workload;
+use crate::commands::snapshot as cmd;
 
 #[derive(Debug, Args)]
 pub struct SnapshotArgs {
@@ -23,30 +22,15 @@ pub struct SnapshotArgs {
 }
 
 pub async fn run(g: &Globals, a: &SnapshotArgs) -> anyhow::Result<ExitStatus> {
-    let conn = g.connect.open(true).await?;
-    crate::pg::inspect::check_version(&conn).await?;
-    let catalog = crate::pg::catalog::load(&conn).await?;
-    let size = crate::pg::inspect::database_size(&conn).await?;
-    let explicit = a.source.spec() != SourceArgs::default_spec(&a.source);
-    let workload = match a.source.load(g).await {
-        Ok(l) => l.workload,
-        // The catalog alone is still worth having; say plainly what is missing.
-        Err(e) if !explicit => {
-            let msg = crate::sql::one_line(&format!("{e:#}"), 300);
-            eprintln!("warning: no workload in the snapshot: {msg}");
-            Workload {
-                notes: vec![format!("no workload: {msg}")],
-                ..Default::default()
-            }
-        }
-        Err(e) => return Err(e),
+    let req = cmd::Request {
+        server: g.connect.live(true)?,
+        source: a.source.spec(),
+        source_explicit: a.source.spec() != SourceArgs::default_spec(&a.source),
+        redact: a.redact,
+        output: a.output.clone(),
     };
-    let mut s = Snapshot::new(catalog, workload, Some(size));
-    s.activity = Some(crate::pg::activity::read(&conn).await?);
-    if a.redact {
-        s.redact();
-    }
-    snapshot::write(&a.output, &s)?;
+    let warn = |m: &str| eprintln!("warning: {m}");
+    let s = cmd::run(&req, &super::source::warn_bad_statements, &warn).await?;
     eprintln!(
         "wrote {}: {} tables, {} indexes, {} statements{}",
         a.output.display(),

@@ -8,9 +8,9 @@ use clap::Args;
 
 use super::args::parse_duration;
 use super::Globals;
-use crate::pg::source::{self as pg_source, Live};
+use crate::pg::source::Live;
 use crate::workload::log::{LogFormat, DEFAULT_PREFIX};
-use crate::workload::source::{self, Loaded, SourceSpec};
+use crate::workload::source::{self, SourceSpec};
 
 /// Where the workload comes from. Without any of these, pg_stat_statements is read.
 #[derive(Debug, Clone, Default, Args)]
@@ -71,21 +71,14 @@ impl SourceArgs {
         .spec()
     }
 
-    /// Read the workload (and the catalog, from a snapshot); connects only when a live source
-    /// is asked for, read-only.
-    pub async fn load(&self, g: &Globals) -> anyhow::Result<Loaded> {
-        let spec = self.spec();
-        let live = if spec.needs_server() {
-            Some(Live {
-                params: g.connect.params()?,
-                session: g.connect.session(true),
-            })
+    /// The server to read, when these sources read one (read-only); `None` for offline
+    /// sources, so they need no connection flags.
+    pub fn server(&self, g: &Globals) -> crate::pg::Result<Option<Live>> {
+        if self.spec().needs_server() {
+            g.connect.live(true).map(Some)
         } else {
-            None
-        };
-        let loaded = pg_source::load(&spec, live.as_ref()).await?;
-        warn_bad_statements(&loaded.bad_statements);
-        Ok(loaded)
+            Ok(None)
+        }
     }
 }
 

@@ -12,6 +12,11 @@ pub mod advise;
 pub mod archive;
 pub mod bench;
 pub mod explain;
+pub mod inspect;
+pub mod migrations;
+pub mod nplusone;
+pub mod snapshot;
+pub mod vacuum;
 
 use crate::hint::{Hint, UserError};
 use crate::pg::PgError;
@@ -29,6 +34,10 @@ pub enum Error {
     Load(#[from] crate::pg::source::LoadError),
     #[error(transparent)]
     Rule(#[from] RuleError),
+    #[error(transparent)]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
+    #[error(transparent)]
+    Emit(#[from] crate::emit::EmitError),
     #[error(transparent)]
     User(#[from] UserError),
     #[error(transparent)]
@@ -50,6 +59,8 @@ impl Hint for Error {
             Error::Source(e) => Hint::hint(e, role),
             Error::Load(e) => Hint::hint(e, role),
             Error::Rule(e) => Hint::hint(e, role),
+            Error::Snapshot(e) => Hint::hint(e, role),
+            Error::Emit(e) => Hint::hint(e, role),
             Error::User(e) => Hint::hint(e, role),
             Error::Archive(e) | Error::RunStopped(e) => Hint::hint(e, role),
             Error::Bench(e) => Hint::hint(e, role),
@@ -67,3 +78,11 @@ impl Hint for Error {
 
 /// Where a note for the user goes (the caller prints it on stderr as `note: ...`).
 pub type Notes<'a> = &'a (dyn Fn(&str) + Sync);
+
+/// Where a command reads what it inspects: a file written by `dbopt snapshot`, or a server
+/// (a read-only session).
+#[derive(Debug, Clone)]
+pub enum Origin {
+    Snapshot(std::path::PathBuf),
+    Server(crate::pg::source::Live),
+}

@@ -9,7 +9,9 @@ pub mod bench;
 pub mod doctor;
 pub mod explain;
 pub mod inspect;
+pub mod migrations;
 pub mod nplusone;
+pub mod vacuum;
 
 use std::io::IsTerminal;
 
