@@ -62,6 +62,8 @@ pub struct RuleEntry {
     pub rule: &'static Rule,
     pub file: &'static str,
     pub docs: &'static str,
+    /// The rule's default `Params`, as JSON (the `[rules.<id>]` keys and their defaults).
+    pub defaults: fn() -> serde_json::Value,
 }
 
 #[allow(clippy::all)]
