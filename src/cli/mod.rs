@@ -6,6 +6,7 @@ pub mod archive;
 pub mod args;
 pub mod bench;
 pub mod bench_advise;
+pub mod check;
 pub mod demo;
 pub mod doctor;
 pub mod explain;
@@ -102,6 +103,8 @@ impl Globals {
 pub enum Command {
     /// Recommend a set of indexes for the whole workload, with evidence.
     Advise(advise::AdviseArgs),
+    /// Every health and inspection check in one read-only pass, most severe first.
+    Check(check::CheckArgs),
     /// EXPLAIN (ANALYZE, BUFFERS) a statement safely and explain the plan.
     Explain(explain::ExplainArgs),
     /// Top statements (pg_stat_statements, logs, SQL files, activity samples).
@@ -139,6 +142,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Doctor(a) => doctor::run(&g, a).await,
         Command::Demo(a) => demo::run(&g, a).await,
         Command::Advise(a) => advise::run(&g, a).await,
+        Command::Check(a) => check::run(&g, a).await,
         Command::Migrations(a) => migrations::run(&g, a).await,
         Command::Nplusone(a) => nplusone::run(&g, a).await,
         Command::Explain(a) => explain::run(&g, a).await,

@@ -43,6 +43,7 @@ pub async fn run(g: &Globals, a: &SnapshotArgs) -> anyhow::Result<ExitStatus> {
     };
     let mut s = Snapshot::new(catalog, workload, Some(size));
     s.activity = Some(crate::pg::activity::read(&conn).await?);
+    s.health = Some(crate::pg::health::read(&conn).await?);
     if a.redact {
         s.redact();
     }

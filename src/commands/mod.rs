@@ -9,6 +9,7 @@
 //! `advisor`, `rules`, ...) and below `cli`.
 
 pub mod advise;
+pub mod check;
 pub mod explain;
 
 use crate::hint::{Hint, UserError};
