@@ -242,3 +242,262 @@ async fn transaction_id_wraparound_made_real_on_a_dedicated_server() {
     drop(holder);
     tokio::task::spawn_blocking(move || s.stop()).await.unwrap();
 }
+
+/// An unused index, a duplicate index, a table with dead tuples, a serial near its end, a
+/// session idle in transaction.
+const UNHEALTHY: &str = "
+CREATE TABLE orders (id serial PRIMARY KEY, customer int NOT NULL, note text);
+INSERT INTO orders (customer, note) SELECT g % 100, repeat('x', 80) FROM generate_series(1, 40000) g;
+CREATE INDEX orders_customer ON orders (customer);
+CREATE INDEX orders_customer_again ON orders (customer);
+CREATE INDEX orders_note ON orders (note);
+SELECT setval('orders_id_seq', 2147000002);
+CREATE TABLE churn (id int PRIMARY KEY, v text);
+INSERT INTO churn SELECT g, repeat('y', 100) FROM generate_series(1, 30000) g;
+ANALYZE;
+";
+
+async fn unhealthy(tag: &str) -> ConnParams {
+    let p = common::fresh_db(tag).await;
+    let c = common::setup_conn(&p).await;
+    c.batch_execute(UNHEALTHY).await.unwrap();
+    c.batch_execute("SET vacuum_cost_delay = 0; ALTER TABLE churn SET (autovacuum_enabled = off); DELETE FROM churn WHERE id % 10 < 7; ANALYZE churn")
+        .await
+        .unwrap();
+    // Statistics reach the views when the session's counters are flushed.
+    c.batch_execute("SELECT pg_stat_force_next_flush()")
+        .await
+        .unwrap();
+    p
+}
+
+#[tokio::test]
+async fn unhealthy_database_report_schema_formats_and_exit_codes() {
+    let p = unhealthy("chkbad").await;
+    let (code, v, stderr) = check_json(&url(&p), &[]);
+    assert_eq!(code, Some(0), "no --fail-on: exit 0; {stderr}");
+    let f = findings(&v);
+    for (rule, object) in [
+        ("sequence-near-overflow", "public.orders.id"),
+        ("duplicate-index", "public.orders_customer_again"),
+        ("table-bloat", "public.churn"),
+    ] {
+        assert!(
+            f.iter()
+                .any(|(r, o, _)| r == rule && o.contains(object.rsplit('.').next().unwrap())),
+            "{rule} on {object} expected in {f:#?}"
+        );
+    }
+    assert!(f.iter().any(|(r, _, _)| r == "unused-index"), "{f:#?}");
+    // Critical first, then warning, then info.
+    let sev: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["severity"].as_str().unwrap())
+        .collect();
+    let rank = |s: &str| {
+        ["critical", "warning", "info"]
+            .iter()
+            .position(|x| *x == s)
+            .unwrap()
+    };
+    assert!(sev.windows(2).all(|w| rank(w[0]) <= rank(w[1])), "{sev:?}");
+    assert_eq!(sev[0], "critical");
+    // The schema.
+    for key in [
+        "schema_version",
+        "dbopt_version",
+        "source",
+        "server",
+        "counts",
+        "findings",
+        "rules",
+        "notes",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["source"], "live");
+    assert_eq!(v["server"]["database"], p.dbname());
+    assert!(v["server"]["server_version_num"].as_i64().unwrap() >= 130_000);
+    let areas: Vec<&str> = v["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["area"].as_str().unwrap())
+        .collect();
+    assert_eq!(areas, ["health", "activity", "catalog", "workload"]);
+    let total: u64 = v["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            c["critical"].as_u64().unwrap()
+                + c["warning"].as_u64().unwrap()
+                + c["info"].as_u64().unwrap()
+        })
+        .sum();
+    assert_eq!(total as usize, v["findings"].as_array().unwrap().len());
+    assert!(v["findings"][0]["area"].is_string());
+    assert!(!v["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["area"] == "plan"));
+    // Exit codes.
+    let (code, _, _) = check_json(&url(&p), &["--fail-on", "warning"]);
+    assert_eq!(code, Some(1));
+    let (code, _, _) = check_json(&url(&p), &["--fail-on", "critical"]);
+    assert_eq!(code, Some(1));
+    // Human formats: the same findings, grouped.
+    let text = |fmt: &str| {
+        let out = common::dbopt()
+            .args(["check", "--format", fmt, "--database-url", &url(&p)])
+            .output()
+            .unwrap();
+        common::assert_success(&out);
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let table = text("table");
+    assert!(table.contains("critical · health (1)"), "{table}");
+    assert!(
+        table.contains("ALTER TABLE \"public\".\"orders\" ALTER COLUMN \"id\" TYPE bigint"),
+        "{table}"
+    );
+    let md = text("markdown");
+    assert!(
+        md.contains("### critical · health (1)") && md.contains("| severity |"),
+        "{md}"
+    );
+    let junit = text("junit");
+    assert!(
+        junit.starts_with("<?xml")
+            && junit.contains("<testcase classname=\"health\" name=\"sequence-near-overflow\">"),
+        "{junit}"
+    );
+    assert!(
+        junit.contains("<failure message=\"1 finding(s)\">critical public.orders.id"),
+        "{junit}"
+    );
+    // A bad flag value: one line, exit 2.
+    let out = common::dbopt()
+        .args(["check", "--fail-on", "severe", "--database-url", &url(&p)])
+        .output()
+        .unwrap();
+    common::assert_clean_error(&out, &["severe"]);
+}
+
+#[tokio::test]
+async fn from_snapshot_gives_the_same_findings_as_live() {
+    let p = unhealthy("chksnap").await;
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("s.json");
+    let out = common::dbopt()
+        .args([
+            "snapshot",
+            "-o",
+            snap.to_str().unwrap(),
+            "--database-url",
+            &url(&p),
+        ])
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    let (_, live, _) = check_json(&url(&p), &[]);
+    let out = common::dbopt()
+        .args([
+            "check",
+            "--format",
+            "json",
+            "--from-snapshot",
+            snap.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    let offline: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(findings(&offline), findings(&live));
+    assert!(offline["source"].as_str().unwrap().starts_with("snapshot "));
+    assert_eq!(
+        offline["server"]["server_version_num"],
+        live["server"]["server_version_num"]
+    );
+}
+
+#[tokio::test]
+async fn demo_database_has_no_health_findings() {
+    use dbopt::bench::demo::{self, DemoOptions};
+    let p = common::fresh_db("chkdemo").await;
+    let opts = DemoOptions {
+        scale: 0.01,
+        seed: 7,
+        ..Default::default()
+    };
+    demo::load(&p, &opts, &|_, _| {}).await.unwrap();
+    let (code, v, stderr) = check_json(&url(&p), &["--fail-on", "critical"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(v["counts"][0]["area"], "health");
+    let health: Vec<_> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["area"] == "health")
+        .collect();
+    assert!(health.is_empty(), "{health:?}");
+    assert!(of_rule(&v, "fk-without-index")
+        .contains(&("public.lead_assignments".into(), "warning".into())));
+}
+
+#[tokio::test]
+async fn a_monitoring_role_gets_all_a_bare_role_gets_notes() {
+    let p = common::fresh_db("chkrole").await;
+    let db = p.dbname().to_string();
+    let c = common::setup_conn(&p).await;
+    c.batch_execute(SEQUENCES).await.unwrap();
+    let (mon, bare) = (format!("mon_{db}"), format!("bare_{db}"));
+    let q = dbopt::sql::quote_ident;
+    c.batch_execute(&format!(
+        "CREATE ROLE {m} LOGIN PASSWORD 'pw-{mon}'; GRANT pg_monitor TO {m};
+         GRANT SELECT ON ALL TABLES IN SCHEMA public TO {m}; GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO {m};
+         CREATE ROLE {b} LOGIN PASSWORD 'pw-{bare}';",
+        m = q(&mon),
+        b = q(&bare)
+    ))
+    .await
+    .unwrap();
+    let as_role = |role: &str| {
+        let mut r = p.clone();
+        r.set("user", role);
+        r.set("password", format!("pw-{role}"));
+        r.url_with_password()
+    };
+    let (code, v, stderr) = check_json(&as_role(&mon), &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(of_rule(&v, "sequence-near-overflow").len(), 3, "{v}");
+    assert!(
+        !v["notes"].to_string().contains("sequences:"),
+        "{}",
+        v["notes"]
+    );
+    let (code, v, stderr) = check_json(&as_role(&bare), &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let notes = v["notes"].to_string();
+    assert!(
+        notes.contains("sequences: 5 sequence(s) hide their last value"),
+        "{notes}"
+    );
+    assert!(notes.contains("GRANT SELECT ON SEQUENCE"), "{notes}");
+    assert_eq!(of_rule(&v, "sequence-near-overflow").len(), 0);
+    assert!(
+        v["server"]["tables"].as_u64().unwrap() >= 5,
+        "the catalog is still read"
+    );
+    c.batch_execute(&format!(
+        "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {m}; REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {m}; DROP ROLE {m}; DROP ROLE {b}",
+        m = q(&mon),
+        b = q(&bare)
+    ))
+    .await
+    .unwrap();
+}
