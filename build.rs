@@ -38,7 +38,7 @@ fn main() {
         .unwrap();
         writeln!(
             entries,
-            "    RuleEntry {{ rule: &{stem}::RULE, file: {stem:?}, docs: {:?}, defaults: || serde_json::to_value({stem}::Params::default()).unwrap_or_default() }},",
+            "    RuleEntry {{ rule: &{stem}::RULE, file: {stem:?}, docs: {:?}, defaults: || serde_json::to_value({stem}::Params::default()).unwrap_or_default(), validate: |c| c.params::<{stem}::Params>().map(|_| ()) }},",
             doc.join("\n")
         )
         .unwrap();

@@ -501,3 +501,64 @@ async fn a_monitoring_role_gets_all_a_bare_role_gets_notes() {
     .await
     .unwrap();
 }
+
+#[test]
+fn rules_lists_every_rule_prints_one_and_names_the_closest() {
+    let out = common::dbopt()
+        .args(["rules", "--format", "json"])
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), dbopt::rules::RULES.len());
+    assert!(ids.contains(&"sequence-near-overflow") && ids.contains(&"transaction-id-wraparound"));
+    let wrap = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "transaction-id-wraparound")
+        .unwrap();
+    assert_eq!(wrap["scope"], "health");
+    assert_eq!(wrap["defaults"]["critical_age"], 1_000_000_000);
+    let out = common::dbopt()
+        .args(["rules", "table_bloat"])
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("## Why is this bad?") && text.contains("[rules.table-bloat]\n"),
+        "{text}"
+    );
+    assert!(text.contains("min_bytes = 1048576"), "{text}");
+    // The printed block is a valid dbopt.toml.
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("dbopt.toml");
+    let (_, block) = text.split_once("\n[rules.").expect("a [rules.] block");
+    std::fs::write(&toml, format!("[rules.{block}")).unwrap();
+    let out = common::dbopt()
+        .args(["rules", "--config", toml.to_str().unwrap()])
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    std::fs::write(&toml, "[rules.table-bloat]\nmin_byte = 1\n").unwrap();
+    let out = common::dbopt()
+        .args(["rules", "--config", toml.to_str().unwrap()])
+        .output()
+        .unwrap();
+    common::assert_clean_error(&out, &["unknown field `min_byte`"]);
+    let out = common::dbopt()
+        .args(["rules", "tabel-bloat"])
+        .output()
+        .unwrap();
+    common::assert_clean_error(
+        &out,
+        &["no rule named \"tabel-bloat\"", "did you mean table-bloat?"],
+    );
+}

@@ -13,6 +13,7 @@ pub mod explain;
 pub mod inspect;
 pub mod migrations;
 pub mod nplusone;
+pub mod rules;
 pub mod snapshot;
 pub mod source;
 pub mod vacuum;
@@ -134,6 +135,8 @@ pub enum Command {
     Migrations(migrations::MigrationsArgs),
     /// N+1 loops in pg_stat_statements (a lookup run once per row of a parent), with the rewrite.
     Nplusone(nplusone::NplusoneArgs),
+    /// Every detection rule with its thresholds, or one rule's docs and dbopt.toml settings.
+    Rules(rules::RulesArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
@@ -143,6 +146,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Demo(a) => demo::run(&g, a).await,
         Command::Advise(a) => advise::run(&g, a).await,
         Command::Check(a) => check::run(&g, a).await,
+        Command::Rules(a) => rules::run(&g, a).await,
         Command::Migrations(a) => migrations::run(&g, a).await,
         Command::Nplusone(a) => nplusone::run(&g, a).await,
         Command::Explain(a) => explain::run(&g, a).await,

@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod explain;
 pub mod inspect;
 pub mod nplusone;
+pub mod rules;
 
 use std::io::IsTerminal;
 
