@@ -1,6 +1,7 @@
 //! Discovers the detection rules: every `rules/*.rs` file becomes a module of `crate::rules`
 //! and an entry of its registry, with its `//!` header as the rule's documentation. Adding a
-//! rule therefore touches one place: the new file.
+//! rule therefore touches one place: the new file. Each entry also exposes the rule's default
+//! `Params` as JSON, so `dbopt rules NAME` prints its `[rules.<id>]` block from the code itself.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -37,7 +38,7 @@ fn main() {
         .unwrap();
         writeln!(
             entries,
-            "    RuleEntry {{ rule: &{stem}::RULE, file: {stem:?}, docs: {:?} }},",
+            "    RuleEntry {{ rule: &{stem}::RULE, file: {stem:?}, docs: {:?}, defaults: || serde_json::to_value({stem}::Params::default()).unwrap_or_default(), validate: |c| c.params::<{stem}::Params>().map(|_| ()) }},",
             doc.join("\n")
         )
         .unwrap();

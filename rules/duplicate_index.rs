@@ -18,7 +18,7 @@
 use crate::catalog::IndexKey;
 use crate::rules::prelude::*;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {}
 

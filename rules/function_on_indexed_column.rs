@@ -19,7 +19,7 @@ use crate::sql::index_key::{IndexKey, KeyExpr};
 use crate::workload::shape::PredKind;
 use crate::workload::shaped::{shaped, short};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {
     pub min_calls: i64,

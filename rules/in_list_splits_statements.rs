@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use crate::rules::prelude::*;
 use crate::workload::shaped::short;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {
     pub min_variants: usize,

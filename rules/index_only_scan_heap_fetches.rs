@@ -17,7 +17,7 @@
 use crate::analyze::{count, node_finding};
 use crate::rules::prelude::*;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {
     pub min_fetches: f64,

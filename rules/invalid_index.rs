@@ -15,7 +15,7 @@
 
 use crate::rules::prelude::*;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {}
 

@@ -23,7 +23,7 @@ use crate::sql::index_key::IndexKey;
 use crate::workload::shape::PredValue;
 use crate::workload::shaped::{shaped, short};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {
     pub min_calls: i64,

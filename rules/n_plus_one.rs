@@ -24,7 +24,7 @@ use crate::rules::prelude::*;
 use crate::workload::nplusone::{self, LogThresholds, NPlusOne, PgssThresholds};
 use crate::workload::shaped::short;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {
     pub min_child_calls: i64,

@@ -20,7 +20,7 @@ use crate::analyze::plan::Node;
 use crate::analyze::{count, node_finding};
 use crate::rules::prelude::*;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {
     pub min_loops: f64,

@@ -15,7 +15,7 @@
 use crate::rules::prelude::*;
 use crate::workload::shaped::short;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {
     pub min_calls: i64,

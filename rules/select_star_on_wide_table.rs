@@ -14,7 +14,7 @@
 use crate::rules::prelude::*;
 use crate::workload::shaped::{shaped, short};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {
     pub min_columns: usize,

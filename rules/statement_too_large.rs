@@ -22,7 +22,7 @@ use crate::rules::prelude::*;
 use crate::workload::shape::{nesting, MAX_DEPTH};
 use crate::workload::shaped::short;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {
     pub max_depth: usize,

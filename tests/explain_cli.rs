@@ -342,7 +342,10 @@ async fn bad_input_gives_clear_errors() {
             "min_rows",
         ],
     );
-    assert!(!err.contains("dbopt rules"), "no such command: {err}");
+    assert!(
+        err.contains("`dbopt rules row-misestimate` prints its [rules.row-misestimate] block"),
+        "the hint points at the rule's own settings: {err}"
+    );
     common::assert_clean_error(
         &explain(&url, &["-f", "/nonexistent/q.sql"]),
         &["cannot read /nonexistent/q.sql"],

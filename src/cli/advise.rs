@@ -147,7 +147,7 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
 }
 
 /// The plain request of these flags.
-fn request(
+pub(super) fn request(
     a: &AdviseArgs,
     source: crate::workload::source::SourceSpec,
     server: Option<crate::pg::ConnParams>,

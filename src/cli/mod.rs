@@ -6,12 +6,14 @@ pub mod archive;
 pub mod args;
 pub mod bench;
 pub mod bench_advise;
+pub mod check;
 pub mod demo;
 pub mod doctor;
 pub mod explain;
 pub mod inspect;
 pub mod migrations;
 pub mod nplusone;
+pub mod rules;
 pub mod snapshot;
 pub mod source;
 pub mod vacuum;
@@ -102,6 +104,8 @@ impl Globals {
 pub enum Command {
     /// Recommend a set of indexes for the whole workload, with evidence.
     Advise(advise::AdviseArgs),
+    /// Every health and inspection check in one read-only pass, most severe first.
+    Check(check::CheckArgs),
     /// EXPLAIN (ANALYZE, BUFFERS) a statement safely and explain the plan.
     Explain(explain::ExplainArgs),
     /// Top statements (pg_stat_statements, logs, SQL files, activity samples).
@@ -131,6 +135,8 @@ pub enum Command {
     Migrations(migrations::MigrationsArgs),
     /// N+1 loops in pg_stat_statements (a lookup run once per row of a parent), with the rewrite.
     Nplusone(nplusone::NplusoneArgs),
+    /// Every detection rule with its thresholds, or one rule's docs and dbopt.toml settings.
+    Rules(rules::RulesArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
@@ -139,6 +145,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Doctor(a) => doctor::run(&g, a).await,
         Command::Demo(a) => demo::run(&g, a).await,
         Command::Advise(a) => advise::run(&g, a).await,
+        Command::Check(a) => check::run(&g, a).await,
+        Command::Rules(a) => rules::run(&g, a).await,
         Command::Migrations(a) => migrations::run(&g, a).await,
         Command::Nplusone(a) => nplusone::run(&g, a).await,
         Command::Explain(a) => explain::run(&g, a).await,

@@ -11,6 +11,7 @@
 pub mod advise;
 pub mod archive;
 pub mod bench;
+pub mod check;
 pub mod explain;
 pub mod inspect;
 pub mod migrations;

@@ -66,6 +66,7 @@ async fn read(
     };
     let mut s = Snapshot::new(catalog, workload, Some(size));
     s.activity = Some(crate::pg::activity::read(conn).await?);
+    s.health = Some(crate::pg::health::read(conn).await?);
     Ok(s)
 }
 

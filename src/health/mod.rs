@@ -37,4 +37,8 @@ pub struct Health {
     /// Settings, server-wide counters and vacuum progress, for the settings review.
     #[serde(default)]
     pub server: server::Server,
+    /// What could not be read (a section this role may not see), one line each, naming the
+    /// grant that would show it.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }

@@ -5,6 +5,8 @@
 //! JSON, built from a live server or a snapshot, and tested without either. The JSON field
 //! names here are the stable schema of `--format json`.
 
+pub mod check;
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;

@@ -6,12 +6,14 @@
 pub mod advise;
 pub mod archive;
 pub mod bench;
+pub mod check;
 pub mod doctor;
 pub mod explain;
 pub mod inspect;
 pub mod migrations;
 pub mod nplusone;
 pub mod vacuum;
+pub mod rules;
 
 use std::io::IsTerminal;
 

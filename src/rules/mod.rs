@@ -62,6 +62,10 @@ pub struct RuleEntry {
     pub rule: &'static Rule,
     pub file: &'static str,
     pub docs: &'static str,
+    /// The rule's default `Params`, as JSON (the `[rules.<id>]` keys and their defaults).
+    pub defaults: fn() -> serde_json::Value,
+    /// Whether this rule's `[rules.<id>]` section of a config gives valid `Params`.
+    pub validate: fn(&RuleConfig) -> Result<(), RuleError>,
 }
 
 #[allow(clippy::all)]
@@ -81,6 +85,11 @@ pub enum RuleError {
     Config { path: String, message: String },
     #[error("unknown rule \"{0}\" in dbopt.toml")]
     UnknownRule(String),
+    #[error("no rule named \"{name}\"")]
+    NotFound {
+        name: String,
+        closest: Option<String>,
+    },
 }
 
 impl RuleError {
@@ -91,13 +100,17 @@ impl RuleError {
             RuleError::BadParams { rule, .. } => {
                 let common = "every rule also takes enabled = true|false and severity = \"info\"|\"warning\"|\"critical\"";
                 match thresholds_doc(rule) {
-                    Some(doc) => format!("the settings of {rule}: {doc}; {common}"),
+                    Some(doc) => format!("the settings of {rule}: {doc}; {common}; `dbopt rules {rule}` prints its [rules.{rule}] block"),
                     None => format!("check the keys and values under [rules.{rule}]; {common}"),
                 }
             }
             RuleError::Config { .. } => {
                 "dbopt.toml must be valid TOML with [rules.<id>] tables".into()
             }
+            RuleError::NotFound {
+                closest: Some(c), ..
+            } => format!("did you mean {c}? `dbopt rules` lists every rule"),
+            RuleError::NotFound { .. } => "`dbopt rules` lists every rule".into(),
             RuleError::UnknownRule(_) => format!(
                 "the rule ids are: {}",
                 RULES
@@ -107,6 +120,85 @@ impl RuleError {
                     .join(", ")
             ),
         }
+    }
+}
+
+/// The rule named `name` (its id, or its file name with `_`), or the closest id as the hint.
+pub fn find(name: &str) -> Result<&'static RuleEntry, RuleError> {
+    let wanted = name.trim().replace('_', "-").to_lowercase();
+    if let Some(e) = RULES.iter().find(|e| e.rule.id == wanted) {
+        return Ok(e);
+    }
+    let closest = RULES
+        .iter()
+        .map(|e| (crate::catalog::edit_distance(&wanted, e.rule.id), e.rule.id))
+        .filter(|(d, id)| *d <= id.chars().count() / 2)
+        .min()
+        .map(|(_, id)| id.to_string());
+    Err(RuleError::NotFound {
+        name: name.to_string(),
+        closest,
+    })
+}
+
+/// What `dbopt rules` lists about a rule; `defaults` are its `[rules.<id>]` keys.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleInfo {
+    pub id: &'static str,
+    pub scope: Scope,
+    pub summary: &'static str,
+    pub defaults: serde_json::Value,
+}
+
+impl RuleEntry {
+    pub fn info(&self) -> RuleInfo {
+        RuleInfo {
+            id: self.rule.id,
+            scope: self.rule.scope,
+            summary: self.rule.summary,
+            defaults: (self.defaults)(),
+        }
+    }
+
+    /// The `[rules.<id>]` block of `dbopt.toml` with every setting at its default.
+    pub fn config_block(&self) -> String {
+        let id = self.rule.id;
+        let mut rules = toml::Table::new();
+        let params = toml::Value::try_from((self.defaults)())
+            .unwrap_or_else(|_| toml::Value::Table(toml::Table::new()));
+        rules.insert(id.to_string(), params);
+        let mut doc = toml::Table::new();
+        doc.insert("rules".into(), toml::Value::Table(rules));
+        let body = toml::to_string(&doc).unwrap_or_default();
+        let header = format!("[rules.{id}]\n");
+        let rest = body.strip_prefix(&header).unwrap_or(&body);
+        format!("{header}# enabled = true\n# severity = \"warning\"   # info | warning | critical: overrides the computed one\n{rest}")
+    }
+}
+
+/// A rule's defaults on one line: `levels.warning = 0.3, min_bytes = 1048576`.
+pub fn defaults_line(v: &serde_json::Value) -> String {
+    fn walk(prefix: &str, v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&key, x, out);
+                }
+            }
+            x => out.push(format!("{prefix} = {x}")),
+        }
+    }
+    let mut out = Vec::new();
+    walk("", v, &mut out);
+    if out.is_empty() {
+        "-".into()
+    } else {
+        out.join(", ")
     }
 }
 
@@ -218,6 +310,14 @@ impl Config {
         }
     }
 
+    /// Every rule's settings checked against its `Params` (unknown keys, wrong types), as
+    /// running the rules would.
+    pub fn validate(&self) -> Result<(), RuleError> {
+        RULES
+            .iter()
+            .try_for_each(|e| (e.validate)(&self.for_rule(e.rule.id)))
+    }
+
     pub fn for_rule(&self, id: &str) -> RuleConfig {
         self.rules.get(id).cloned().unwrap_or_else(|| RuleConfig {
             rule: id.to_string(),
@@ -303,7 +403,6 @@ mod tests {
     #[test]
     fn rule_hints_point_at_what_exists() {
         let unknown = RuleError::UnknownRule("nope".into()).hint();
-        assert!(!unknown.contains("dbopt rules"), "{unknown}");
         assert!(
             unknown.contains("slow-query") && unknown.contains("row-misestimate"),
             "{unknown}"
@@ -313,7 +412,10 @@ mod tests {
             message: "unknown field".into(),
         }
         .hint();
-        assert!(!bad.contains("dbopt rules") && !bad.contains('\n'), "{bad}");
+        assert!(
+            bad.contains("`dbopt rules row-misestimate`") && !bad.contains('\n'),
+            "{bad}"
+        );
         assert!(
             bad.contains("min_rows") && bad.contains("severity"),
             "{bad}"
@@ -372,6 +474,43 @@ mod tests {
             Config::parse("[rules", "t"),
             Err(RuleError::Config { .. })
         ));
+    }
+
+    #[test]
+    fn find_by_id_or_file_name_else_the_closest() {
+        assert_eq!(find("table_bloat").unwrap().rule.id, "table-bloat");
+        let Err(e) = find("tabel-bloat") else {
+            panic!("tabel-bloat found")
+        };
+        assert_eq!(e.to_string(), "no rule named \"tabel-bloat\"");
+        assert!(
+            e.hint().starts_with("did you mean table-bloat?"),
+            "{}",
+            e.hint()
+        );
+        assert!(matches!(
+            find("zzzzzzzz"),
+            Err(RuleError::NotFound { closest: None, .. })
+        ));
+    }
+
+    #[test]
+    fn every_rule_has_a_config_block_that_parses_back() {
+        for e in RULES {
+            let block = e.config_block();
+            let c = Config::parse(&block, "t")
+                .unwrap_or_else(|err| panic!("{}: {err}\n{block}", e.rule.id));
+            assert_eq!(
+                toml::Value::Table(c.for_rule(e.rule.id).params),
+                toml::Value::try_from((e.defaults)()).unwrap(),
+                "{}",
+                e.rule.id
+            );
+        }
+        assert_eq!(
+            defaults_line(&find("table-bloat").unwrap().info().defaults),
+            "levels.critical = 0.6, levels.warning = 0.3, min_bytes = 1048576"
+        );
     }
 
     #[test]

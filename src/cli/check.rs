@@ -1,0 +1,67 @@
+//! `dbopt check`: every check in one read-only pass, one prioritised report. Flags in,
+//! [`crate::commands::check`] does the work, `report` prints.
+
+use std::path::PathBuf;
+
+use clap::{Args, FromArgMatches as _};
+
+use super::advise::AdviseArgs;
+use super::args::{CatalogArgs, FailOn};
+use super::{ExitStatus, Globals};
+use crate::commands::check::{self as cmd, Request};
+use crate::report::{self, Format};
+use crate::workload::source::SourceSpec;
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Also recommend indexes (as `dbopt advise` with its defaults) and list them.
+    #[arg(long)]
+    pub advise: bool,
+    /// An earlier snapshot (`dbopt snapshot`): sequence values then and now give the days left.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+    #[command(flatten)]
+    pub fail_on: FailOn,
+}
+
+/// `advise`'s request with its flags' defaults, for `--advise`.
+fn advise_request(g: &Globals, a: &CheckArgs) -> anyhow::Result<crate::commands::advise::Request> {
+    let cmd = AdviseArgs::augment_args(clap::Command::new("advise"));
+    let defaults = AdviseArgs::from_arg_matches(&cmd.try_get_matches_from(["advise"])?)?;
+    let source = SourceSpec {
+        pg_stat_statements: a.catalog.from_snapshot.is_none(),
+        from_snapshot: a.catalog.from_snapshot.clone(),
+        ..defaults.source.spec()
+    };
+    let server = match &a.catalog.from_snapshot {
+        Some(_) => None,
+        None => Some(g.connect.params()?),
+    };
+    Ok(super::advise::request(&defaults, source, server, g))
+}
+
+pub async fn run(g: &Globals, a: &CheckArgs) -> anyhow::Result<ExitStatus> {
+    let req = Request {
+        server: match &a.catalog.from_snapshot {
+            Some(_) => None,
+            None => Some(g.connect.params()?),
+        },
+        session: g.connect.session(true),
+        from_snapshot: a.catalog.from_snapshot.clone(),
+        baseline: a.baseline.clone(),
+        advise: if a.advise {
+            Some(advise_request(g, a)?)
+        } else {
+            None
+        },
+    };
+    let r = cmd::run(&req, g.config()?, &report::note).await?;
+    if g.format == Format::Junit {
+        report::print_text(&report::check::junit(&r))?;
+    } else {
+        report::print(g.format, &r, |f| report::check::render(&r, f))?;
+    }
+    Ok(a.fail_on.status_of(r.worst()))
+}
