@@ -140,7 +140,9 @@ mod tests {
         assert_eq!(f[0].object, "pid 1");
         assert!(f[0].message.contains("blocks 2 sessions, 2 levels deep"));
         assert_eq!(f[0].evidence.len(), 3);
-        assert!(f[0].evidence[2].starts_with("  └ pid 3 waits 200 s for ShareLock on transaction 3"));
+        assert!(
+            f[0].evidence[2].starts_with("  └ pid 3 waits 200 s for ShareLock on transaction 3")
+        );
         assert_eq!(f[0].sql.as_deref(), Some("SELECT pg_terminate_backend(1)"));
     }
 }

@@ -109,7 +109,11 @@ fn finding(x: &Holder, oldest: bool, severity: Severity) -> Finding {
     let mut evidence = vec![format!(
         "vacuum cannot remove rows that died in the last {} transactions{}",
         x.xid_age,
-        if oldest { " (the oldest holder: this is the horizon)" } else { "" }
+        if oldest {
+            " (the oldest holder: this is the horizon)"
+        } else {
+            ""
+        }
     )];
     if let Some(st) = &x.state {
         evidence.push(format!(

@@ -19,7 +19,8 @@ pub enum HolderKind {
     Prepared,
     /// A replication slot's xmin or catalog_xmin (pg_replication_slots).
     Slot,
-    /// A standby's oldest snapshot sent back with hot_standby_feedback (pg_stat_replication).
+    /// A standby's oldest snapshot sent back with hot_standby_feedback: its walsender's
+    /// backend_xmin (pg_stat_replication), or the xmin of the active physical slot it uses.
     StandbyFeedback,
 }
 
@@ -39,7 +40,7 @@ impl HolderKind {
 pub struct Holder {
     pub kind: HolderKind,
     /// The object: `pid 123`, the prepared transaction's gid, the slot's name, the standby's
-    /// application_name.
+    /// application_name (or the name of the slot it streams through).
     pub name: String,
     /// Transaction IDs between the oldest xid it holds and the next one (`age(xid)`).
     pub xid_age: i64,

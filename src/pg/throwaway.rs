@@ -183,19 +183,33 @@ impl Throwaway {
     /// the base backup creates that physical slot on the primary and the standby streams
     /// through it. Blocks until the standby accepts read-only connections; dropping it
     /// stops it and deletes its directory, as for any throwaway.
-    pub fn replica(primary: &Throwaway, slot: Option<&str>, extra: &[(String, String)]) -> Result<Self> {
+    pub fn replica(
+        primary: &Throwaway,
+        slot: Option<&str>,
+        extra: &[(String, String)],
+    ) -> Result<Self> {
         let t0 = Instant::now();
-        let (bindir, mut settings) = primary.relaunch.clone().ok_or_else(|| PgError::Throwaway {
-            reason: "the primary was never started".into(),
-            log_tail: String::new(),
-        })?;
+        let (bindir, mut settings) =
+            primary.relaunch.clone().ok_or_else(|| PgError::Throwaway {
+                reason: "the primary was never started".into(),
+                log_tail: String::new(),
+            })?;
         settings.extend(extra.iter().cloned());
         let user = server_user()?;
         let mut me = Self::new_root(primary.password.clone(), user.as_ref())?;
         let mut cmd = Command::new(bindir.join("pg_basebackup"));
         cmd.arg("-D")
             .arg(me.data())
-            .args(["-R", "-X", "stream", "--no-sync", "-h", "127.0.0.1", "-U", SUPERUSER])
+            .args([
+                "-R",
+                "-X",
+                "stream",
+                "--no-sync",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                SUPERUSER,
+            ])
             .arg("-p")
             .arg(primary.port.to_string())
             .env("PGPASSWORD", &primary.password);
@@ -437,14 +451,12 @@ fi
                     log_tail: last_lines(&log, 3),
                 });
             }
-            if std::fs::read_to_string(&pidfile)
-                .is_ok_and(|s| {
-                    // "standby": a hot standby accepting read-only connections.
-                    s.lines()
-                        .nth(7)
-                        .is_some_and(|l| matches!(l.trim(), "ready" | "standby"))
-                })
-            {
+            if std::fs::read_to_string(&pidfile).is_ok_and(|s| {
+                // "standby": a hot standby accepting read-only connections.
+                s.lines()
+                    .nth(7)
+                    .is_some_and(|l| matches!(l.trim(), "ready" | "standby"))
+            }) {
                 return Ok(());
             }
             if Instant::now() > deadline {

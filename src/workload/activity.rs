@@ -200,10 +200,7 @@ mod tests {
         };
         assert_eq!(
             shape(&a),
-            vec![
-                vec![(1, 0), (2, 1), (3, 2), (4, 1)],
-                vec![(99, 0), (6, 1)]
-            ]
+            vec![vec![(1, 0), (2, 1), (3, 2), (4, 1)], vec![(99, 0), (6, 1)]]
         );
         let c = &a.blocking_chains()[0];
         assert_eq!((c.waiting(), c.depth(), c.longest_wait_s()), (3, 2, 4.0));

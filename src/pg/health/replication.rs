@@ -25,7 +25,8 @@ const STANDBYS: &str = "WITH cur AS (SELECT CASE WHEN pg_is_in_recovery() \
     extract(epoch FROM replay_lag)::float8 \
     FROM pg_stat_replication, cur ORDER BY application_name, pid";
 
-const REPLAY: &str = "SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::int8, \
+const REPLAY: &str =
+    "SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::int8, \
     extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8, pg_is_wal_replay_paused()";
 
 pub async fn read(c: &Conn) -> Result<Replication> {
