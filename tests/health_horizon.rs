@@ -286,6 +286,31 @@ async fn a_paused_standby_lags_a_forgotten_slot_retains_wal_a_caught_up_one_is_f
     assert!(!replay.paused && replay.last_replay_age_s.is_some());
     assert!(findings(&hr, "replication-lag", DELAY_LOW).is_empty());
 
+    // pg_monitor sees the lag; a role without it sees the standby but not its positions.
+    pc.batch_execute(
+        "CREATE ROLE plain LOGIN PASSWORD 'pw-plain'; \
+         CREATE ROLE mon LOGIN PASSWORD 'pw-mon'; GRANT pg_monitor TO mon;",
+    )
+    .await
+    .unwrap();
+    let as_role = |role: &str| {
+        let mut q = p.clone();
+        q.set("user", role);
+        q.set("password", format!("pw-{role}"));
+        q
+    };
+    let mon = health(&as_role("mon")).await.replication;
+    assert!(mon.standbys[0].replay_lag_bytes.is_some());
+    assert!(mon.notes.is_empty(), "{:?}", mon.notes);
+    let plain = health(&as_role("plain")).await.replication;
+    assert_eq!(plain.standbys.len(), 1);
+    assert!(plain.standbys[0].state.is_none() && plain.standbys[0].replay_lag_bytes.is_none());
+    assert!(
+        plain.notes.iter().any(|n| n.contains("GRANT pg_monitor")),
+        "{:?}",
+        plain.notes
+    );
+
     // Hot-standby feedback holds the primary's horizon: through a slot, as the slot's xmin.
     let fb = wait_for("hot-standby feedback", || async {
         health(&p)
