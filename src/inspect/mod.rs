@@ -295,6 +295,9 @@ pub struct ConnectionsReport {
     pub idle_in_transaction: Vec<Session>,
     pub longest_running: Vec<Session>,
     pub waiting_on_locks: Vec<Session>,
+    /// Each root blocker with the tree of sessions waiting beneath it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blocking_chains: Vec<crate::workload::activity::Chain>,
     pub hidden: i64,
     pub findings: Vec<Finding>,
 }
@@ -350,6 +353,7 @@ pub fn connections(a: &Activity, findings: Vec<Finding>, top: usize) -> Connecti
         idle_in_transaction: idle,
         longest_running: running,
         waiting_on_locks: waiting,
+        blocking_chains: a.blocking_chains(),
         hidden: a.hidden,
         findings,
     }

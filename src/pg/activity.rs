@@ -56,7 +56,9 @@ pub async fn sample(c: &Conn, duration: Duration) -> Result<Vec<Sample>> {
     Ok(out)
 }
 
-/// Read pg_stat_activity (client backends, all databases), the limits and blocking pids.
+/// Read pg_stat_activity (client backends, all databases), the limits, blocking pids and the
+/// lock each waiting session wants (pg_locks; its `waitstart` exists from PG 14 and is read
+/// through `to_jsonb`, so it is NULL on 13 and the wait falls back to the state's age).
 pub async fn read(c: &Conn) -> Result<Activity> {
     let lim = c
         .query_one(
@@ -72,8 +74,15 @@ pub async fn read(c: &Conn) -> Result<Activity> {
             "SELECT pid, usename::text, datname::text, coalesce(application_name, ''), client_addr::text, state, \
              extract(epoch FROM now() - state_change)::float8, extract(epoch FROM now() - xact_start)::float8, \
              extract(epoch FROM now() - query_start)::float8, wait_event_type || ':' || wait_event, \
-             pg_blocking_pids(pid), query \
-             FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() ORDER BY pid",
+             pg_blocking_pids(pid), query, w.wanted, w.wait_s \
+             FROM pg_stat_activity a LEFT JOIN LATERAL (SELECT l.mode || ' on ' || CASE l.locktype \
+             WHEN 'relation' THEN l.relation::regclass::text \
+             WHEN 'transactionid' THEN 'transaction ' || l.transactionid \
+             WHEN 'tuple' THEN 'row (' || l.page || ',' || l.tuple || ') of ' || l.relation::regclass::text \
+             ELSE l.locktype END AS wanted, \
+             extract(epoch FROM now() - (to_jsonb(l) ->> 'waitstart')::timestamptz)::float8 AS wait_s \
+             FROM pg_locks l WHERE l.pid = a.pid AND NOT l.granted LIMIT 1) w ON true \
+             WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() ORDER BY pid",
             &[],
         )
         .await
@@ -102,6 +111,8 @@ pub async fn read(c: &Conn) -> Result<Activity> {
             query_age_s: r.get(8),
             wait_event: r.get(9),
             blocked_by: r.get::<_, Option<Vec<i32>>>(10).unwrap_or_default(),
+            lock_wanted: r.get(12),
+            lock_wait_s: r.get(13),
             query: query.filter(|q| q != "<insufficient privilege>"),
         });
     }

@@ -169,6 +169,69 @@ impl Throwaway {
                 return Err(PgError::PortInUse { port: p });
             }
         }
+        let mut me = Self::new_root(random_password(), user.as_ref())?;
+        me.initdb(&bindir, user.as_ref())?;
+        me.launch_on_port(&bindir, user.as_ref(), opts.port, &opts.settings)?;
+        me.prepare_databases()?;
+        me.startup = t0.elapsed();
+        Ok(me)
+    }
+
+    /// Start a streaming standby of `primary`: `pg_basebackup -R` (as the server's OS user,
+    /// so the new data directory is its own, mode 0700) into a directory of its own, then
+    /// the server on another free port with the same settings plus `extra`. With `slot`,
+    /// the base backup creates that physical slot on the primary and the standby streams
+    /// through it. Blocks until the standby accepts read-only connections; dropping it
+    /// stops it and deletes its directory, as for any throwaway.
+    pub fn replica(
+        primary: &Throwaway,
+        slot: Option<&str>,
+        extra: &[(String, String)],
+    ) -> Result<Self> {
+        let t0 = Instant::now();
+        let (bindir, mut settings) =
+            primary.relaunch.clone().ok_or_else(|| PgError::Throwaway {
+                reason: "the primary was never started".into(),
+                log_tail: String::new(),
+            })?;
+        settings.extend(extra.iter().cloned());
+        let user = server_user()?;
+        let mut me = Self::new_root(primary.password.clone(), user.as_ref())?;
+        let mut cmd = Command::new(bindir.join("pg_basebackup"));
+        cmd.arg("-D")
+            .arg(me.data())
+            .args([
+                "-R",
+                "-X",
+                "stream",
+                "--no-sync",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                SUPERUSER,
+            ])
+            .arg("-p")
+            .arg(primary.port.to_string())
+            .env("PGPASSWORD", &primary.password);
+        if let Some(s) = slot {
+            cmd.args(["-C", "-S", s]);
+        }
+        me.as_server_user(&mut cmd, user.as_ref());
+        let out = cmd.output().map_err(io("running pg_basebackup"))?;
+        if !out.status.success() {
+            return Err(PgError::Throwaway {
+                reason: "pg_basebackup failed".into(),
+                log_tail: last_lines(&String::from_utf8_lossy(&out.stderr), 3),
+            });
+        }
+        me.launch_on_port(&bindir, user.as_ref(), None, &settings)?;
+        me.hypopg = primary.hypopg;
+        me.startup = t0.elapsed();
+        Ok(me)
+    }
+
+    /// An empty root directory owned by the server's OS user, with its cleanup watchdog.
+    fn new_root(password: String, user: Option<&nix::unistd::User>) -> Result<Self> {
         let root = tempfile::Builder::new()
             .prefix("dbopt-pg-")
             .tempdir_in(std::env::temp_dir())
@@ -177,7 +240,7 @@ impl Throwaway {
         let mut me = Throwaway {
             root,
             port: 0,
-            password: random_password(),
+            password,
             server: None,
             watchdog: None,
             version: String::new(),
@@ -187,7 +250,7 @@ impl Throwaway {
         };
         // From here on, `me` owns the directory: any error drops it and cleans up.
         me.spawn_watchdog()?;
-        if let Some(u) = &user {
+        if let Some(u) = user {
             nix::unistd::chown(&me.root, Some(u.uid), Some(u.gid)).map_err(|e| {
                 PgError::Throwaway {
                     reason: format!("handing {} to the postgres user: {e}", me.root.display()),
@@ -195,29 +258,38 @@ impl Throwaway {
                 }
             })?;
         }
-        me.initdb(&bindir, user.as_ref())?;
+        Ok(me)
+    }
+
+    /// Launch the server on `port`, or on a free one (retrying when another process takes
+    /// it first); then record its version and what `restart` needs.
+    fn launch_on_port(
+        &mut self,
+        bindir: &Path,
+        user: Option<&nix::unistd::User>,
+        port: Option<u16>,
+        settings: &[(String, String)],
+    ) -> Result<()> {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let port = match opts.port {
+            let p = match port {
                 Some(p) => p,
                 None => free_port()?,
             };
-            match me.launch(&bindir, user.as_ref(), port, &opts.settings) {
+            match self.launch(bindir, user, p, settings) {
                 Ok(()) => break,
-                Err(PgError::PortInUse { .. }) if opts.port.is_none() && attempts < 5 => continue,
+                Err(PgError::PortInUse { .. }) if port.is_none() && attempts < 5 => continue,
                 Err(e) => return Err(e),
             }
         }
-        me.version = Command::new(bindir.join("postgres"))
+        self.version = Command::new(bindir.join("postgres"))
             .arg("--version")
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_default();
-        me.prepare_databases()?;
-        me.relaunch = Some((bindir, opts.settings.clone()));
-        me.startup = t0.elapsed();
-        Ok(me)
+        self.relaunch = Some((bindir.to_path_buf(), settings.to_vec()));
+        Ok(())
     }
 
     fn data(&self) -> PathBuf {
@@ -379,9 +451,12 @@ fi
                     log_tail: last_lines(&log, 3),
                 });
             }
-            if std::fs::read_to_string(&pidfile)
-                .is_ok_and(|s| s.lines().nth(7).is_some_and(|l| l.trim() == "ready"))
-            {
+            if std::fs::read_to_string(&pidfile).is_ok_and(|s| {
+                // "standby": a hot standby accepting read-only connections.
+                s.lines()
+                    .nth(7)
+                    .is_some_and(|l| matches!(l.trim(), "ready" | "standby"))
+            }) {
                 return Ok(());
             }
             if Instant::now() > deadline {

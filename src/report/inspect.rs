@@ -12,7 +12,7 @@ use crate::inspect::{
 };
 use crate::sql::one_line;
 use crate::units::bytes;
-use crate::workload::activity::Session;
+use crate::workload::activity::{Chain, Session};
 
 fn pct(x: f64) -> String {
     format!("{:.1} %", x * 100.0)
@@ -247,6 +247,33 @@ fn sessions(
     let _ = writeln!(out, "{t}");
 }
 
+/// The blocking trees, one row per session, indented by depth (nothing when no one waits).
+fn chains(out: &mut String, format: Format, v: &[Chain]) {
+    if v.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "blocking chains:");
+    let mut t = table(
+        format,
+        &["pid", "user", "state", "waited s", "lock wanted", "query"],
+    );
+    for n in v.iter().flat_map(|c| &c.nodes) {
+        let pid = match n.depth {
+            0 => n.pid.to_string(),
+            d => format!("{}└ {}", "  ".repeat(d - 1), n.pid),
+        };
+        t.add_row(vec![
+            Cell::new(pid),
+            Cell::new(n.user.as_deref().unwrap_or("?")),
+            Cell::new(n.state.as_deref().unwrap_or("?")),
+            Cell::new(n.wait_s.map_or_else(String::new, |w| format!("{w:.0}"))),
+            Cell::new(n.lock_wanted.as_deref().unwrap_or("")),
+            Cell::new(one_line(n.query.as_deref().unwrap_or(""), 60)),
+        ]);
+    }
+    let _ = writeln!(out, "{t}");
+}
+
 pub fn connections(r: &ConnectionsReport, format: Format) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -282,6 +309,7 @@ pub fn connections(r: &ConnectionsReport, format: Format) -> String {
         &r.waiting_on_locks,
         |s| s.state_age_s,
     );
+    chains(&mut out, format, &r.blocking_chains);
     findings(
         &mut out,
         &r.findings,
