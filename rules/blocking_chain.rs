@@ -20,7 +20,7 @@
 use crate::rules::prelude::*;
 use crate::workload::activity::Chain;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {
     pub levels: Levels,

@@ -22,7 +22,7 @@
 use crate::health::horizon::Slot;
 use crate::rules::prelude::*;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {
     pub levels: Levels,

@@ -24,7 +24,7 @@ use crate::health::replication::{Replay, Standby};
 use crate::rules::prelude::*;
 use crate::units::bytes;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {
     pub bytes: Levels,

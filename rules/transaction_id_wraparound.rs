@@ -19,8 +19,8 @@
 //!
 //! ## Fix
 //! `VACUUM (FREEZE, VERBOSE)` the oldest tables (it does not block reads or writes). When the
-//! age does not drop afterwards, end what holds the xmin horizon back (the horizon findings of
-//! `dbopt check`), then vacuum again; check that autovacuum is on and not disabled for the
+//! age does not drop afterwards, end what holds the xmin horizon back (the `xmin-horizon-held` and
+//! `inactive-replication-slot` findings of `dbopt check`), then vacuum again; check that autovacuum is on and not disabled for the
 //! table.
 
 use crate::health::wraparound::STOP_AGE;
@@ -78,7 +78,7 @@ fn worst(p: &Params, ages: [(i64, i64, &'static str); 2]) -> Option<(Severity, S
         .map(|(s, _, words)| (s, words))
 }
 
-const REMEDY: &str = "VACUUM (FREEZE) it (reads and writes go on); if the age does not drop, end what holds the xmin horizon back (see the horizon findings of dbopt check) and check that autovacuum runs on it";
+const REMEDY: &str = "VACUUM (FREEZE) it (reads and writes go on); if the age does not drop, end what holds the xmin horizon back (the xmin-horizon-held and inactive-replication-slot findings of dbopt check) and check that autovacuum runs on it";
 
 fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
     let p: Params = cfg.params()?;

@@ -29,7 +29,7 @@
 use crate::health::horizon::{Holder, HolderKind};
 use crate::rules::prelude::*;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {
     pub xid_levels: Levels,
