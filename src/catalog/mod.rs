@@ -148,9 +148,11 @@ impl TableStats {
 
 /// The value of `name` in a `name=value` reloptions list (as pg_class prints it).
 pub fn reloption<'a>(options: &'a [String], name: &str) -> Option<&'a str> {
-    options
-        .iter()
-        .find_map(|o| o.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v))
+    options.iter().find_map(|o| {
+        o.split_once('=')
+            .filter(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    })
 }
 
 /// One key of an index: a column or an expression, with its ordering.

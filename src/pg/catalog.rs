@@ -16,8 +16,8 @@ use tokio_postgres::Row;
 use super::connect::Conn;
 use super::error::{PgError, Result};
 use crate::catalog::{
-    Catalog, Column, ColumnStats, CostSettings, ForeignKey, Index, IndexKey, IndexStats, Table, TableKind,
-    TableStats,
+    Catalog, Column, ColumnStats, CostSettings, ForeignKey, Index, IndexKey, IndexStats, Table,
+    TableKind, TableStats,
 };
 
 const USER_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'";

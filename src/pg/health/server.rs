@@ -135,7 +135,9 @@ async fn vacuums(c: &Conn) -> Result<Vec<VacuumProgress>> {
 }
 
 /// pg_stat_statements facts; None when the extension is not installed here.
-async fn statements(c: &Conn) -> std::result::Result<Option<StatementStats>, tokio_postgres::Error> {
+async fn statements(
+    c: &Conn,
+) -> std::result::Result<Option<StatementStats>, tokio_postgres::Error> {
     let head = c
         .query_one(
             "SELECT to_regclass('pg_stat_statements') IS NOT NULL, to_regclass('pg_stat_statements_info') IS NOT NULL",
@@ -189,7 +191,10 @@ fn unreadable(view: &str, e: &tokio_postgres::Error, role: Option<&str>) -> Stri
         .map_or_else(|| e.to_string(), |d| d.message().to_string());
     let denied = e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE);
     if denied {
-        format!("{view} could not be read ({message}): {}", privilege_hint(&message, role))
+        format!(
+            "{view} could not be read ({message}): {}",
+            privilege_hint(&message, role)
+        )
     } else {
         format!("{view} could not be read: {message}")
     }
@@ -198,9 +203,11 @@ fn unreadable(view: &str, e: &tokio_postgres::Error, role: Option<&str>) -> Stri
 /// Memory and disk type, only when every host dbopt connects to is this machine.
 fn machine(c: &Conn) -> Machine {
     let hosts = c.params().hosts();
-    let local = hosts
-        .iter()
-        .all(|h| h.is_empty() || h.starts_with('/') || ["localhost", "127.0.0.1", "::1"].contains(&h.as_str()));
+    let local = hosts.iter().all(|h| {
+        h.is_empty()
+            || h.starts_with('/')
+            || ["localhost", "127.0.0.1", "::1"].contains(&h.as_str())
+    });
     if !local {
         return Machine::default();
     }
@@ -226,7 +233,10 @@ fn rotational() -> Option<bool> {
     let mut seen = std::collections::BTreeSet::new();
     for e in std::fs::read_dir("/sys/block").ok()?.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
-        if ["loop", "ram", "zram", "sr"].iter().any(|p| name.starts_with(p)) {
+        if ["loop", "ram", "zram", "sr"]
+            .iter()
+            .any(|p| name.starts_with(p))
+        {
             continue;
         }
         let flag = std::fs::read_to_string(e.path().join("queue/rotational")).ok()?;
