@@ -138,22 +138,31 @@ async fn vacuums(c: &Conn) -> Result<Vec<VacuumProgress>> {
 async fn statements(
     c: &Conn,
 ) -> std::result::Result<Option<StatementStats>, tokio_postgres::Error> {
-    let head = c
-        .query_one(
-            "SELECT to_regclass('pg_stat_statements') IS NOT NULL, to_regclass('pg_stat_statements_info') IS NOT NULL",
+    let schema = c
+        .query_opt(
+            "SELECT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace \
+             WHERE e.extname = 'pg_stat_statements'",
             &[],
         )
         .await?;
-    if !head.get::<_, bool>(0) {
+    let Some(schema) = schema.map(|r| crate::sql::quote_ident(&r.get::<_, String>(0))) else {
         return Ok(None);
-    }
+    };
     let entries: i64 = c
-        .query_one("SELECT count(*) FROM pg_stat_statements", &[])
+        .query_one(
+            &format!("SELECT count(*) FROM {schema}.pg_stat_statements"),
+            &[],
+        )
         .await?
         .get(0);
-    let dealloc = if head.get::<_, bool>(1) {
+    let info = format!("{schema}.pg_stat_statements_info");
+    let has_info: bool = c
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&info])
+        .await?
+        .get(0);
+    let dealloc = if has_info {
         Some(
-            c.query_one("SELECT dealloc FROM pg_stat_statements_info", &[])
+            c.query_one(&format!("SELECT dealloc FROM {info}"), &[])
                 .await?
                 .get(0),
         )
@@ -162,9 +171,11 @@ async fn statements(
     };
     let spills = c
         .query(
-            "SELECT coalesce(query, ''), calls, temp_blks_written FROM pg_stat_statements \
-             WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-             AND temp_blks_written > 0 ORDER BY temp_blks_written DESC LIMIT 10",
+            &format!(
+                "SELECT coalesce(query, ''), calls, temp_blks_written FROM {schema}.pg_stat_statements \
+                 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                 AND temp_blks_written > 0 ORDER BY temp_blks_written DESC LIMIT 10"
+            ),
             &[],
         )
         .await?
