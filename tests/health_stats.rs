@@ -437,6 +437,14 @@ async fn health_readers_work_for_pg_monitor_and_for_a_role_without_it() {
     ))
     .await
     .unwrap();
+    // A statement of another role that spills: its text is what a role without
+    // pg_read_all_stats cannot see.
+    c.batch_execute(
+        "SET work_mem = '64kB'; SELECT md5(g::text) FROM generate_series(1, 50000) g ORDER BY 1 OFFSET 49999;",
+    )
+    .await
+    .unwrap();
+    drop(c);
     for role in [&mon, &plain] {
         let mut rp = p.clone();
         rp.set("user", role.as_str());

@@ -19,6 +19,9 @@ use crate::health::server::{
 use crate::pg::connect::Conn;
 use crate::pg::error::{privilege_hint, PgError, Result};
 
+/// What pg_stat_statements shows for another role's statement without pg_read_all_stats.
+const HIDDEN: &str = "<insufficient privilege>";
+
 fn q(what: &'static str) -> impl Fn(tokio_postgres::Error) -> PgError {
     move |e| PgError::query(format!("reading server health ({what})"), e)
 }
@@ -40,7 +43,15 @@ pub async fn read(c: &Conn) -> Result<Server> {
         .get(0);
     s.vacuums = vacuums(c).await?;
     match statements(c).await {
-        Ok(Some(st)) => s.statements = st,
+        Ok(Some(st)) => {
+            if st.spills.iter().any(|x| x.query == HIDDEN) {
+                s.notes.push(format!(
+                    "the texts of other roles' statements are hidden from this role: {}",
+                    privilege_hint("permission denied: must have privileges of pg_read_all_stats", Some(c.params().user()))
+                ));
+            }
+            s.statements = st;
+        }
         Ok(None) => s.notes.push(
             "pg_stat_statements is not installed in this database: temp-file spills per statement and evictions are unknown"
                 .into(),
