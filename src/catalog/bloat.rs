@@ -104,11 +104,18 @@ fn align(n: f64) -> f64 {
 }
 
 /// Estimate the bloat of B-tree index `ix` on `table` (pages of `block_size` bytes). None for
-/// other methods, an index never counted (reltuples < 0) or without pg_stats widths for every
+/// other methods, an index not counted since it was filled (reltuples -1, or 0 on a table
+/// with rows) or without pg_stats widths for every
 /// column it stores (expression keys have none in the table's statistics).
 pub fn estimate_index(ix: &Index, table: &Table, block_size: i64) -> Option<IndexBloat> {
     let s = &ix.stats;
     if ix.method != "btree" || s.reltuples < 0.0 || s.relpages <= 0 {
+        return None;
+    }
+    // An index counted empty on a table with rows was filled after its last count (PG 13
+    // shows 0, not -1, for "never counted"): its pages say nothing about bloat.
+    #[allow(clippy::cast_precision_loss)]
+    if s.reltuples == 0.0 && table.reltuples.max(table.stats.n_live_tup as f64) > 0.0 {
         return None;
     }
     let names = ix
@@ -216,6 +223,11 @@ mod tests {
         let mut ff = int_index(1100, 100_000.0);
         ff.stats.reloptions = vec!["fillfactor=45".into()];
         assert_eq!(estimate_index(&ff, &t, 8192).unwrap().expected_pages, 548); // 183 a page
+        assert_eq!(
+            estimate_index(&int_index(1100, 0.0), &t, 8192),
+            None,
+            "never counted since it was filled"
+        );
         let mut gin = int_index(1100, 100_000.0);
         gin.method = "gin".into();
         assert_eq!(estimate_index(&gin, &t, 8192), None);
