@@ -21,7 +21,9 @@
 //!
 //! ## Thresholds
 //! `min_temp_bytes` (default 1 MiB) of temp files before work_mem is judged;
-//! `shared_buffers_low`/`shared_buffers_high` (0.1/0.5 of memory); `connections_low` (0.1:
+//! `shared_buffers_low`/`shared_buffers_high` (0.1/0.5 of memory; under the low share only
+//! when the database misses the cache for `cache_miss` (0.05) of at least `min_blocks`
+//! (10000) block reads); `connections_low` (0.1:
 //! fewer open than that share of max_connections, with max_connections above 100);
 //! `memory` ("16GB") and `storage` ("ssd" or "hdd") tell what dbopt cannot see.
 //!
@@ -39,6 +41,10 @@ use crate::units::bytes;
 pub struct Params {
     pub min_temp_bytes: i64,
     pub shared_buffers_low: f64,
+    /// With shared_buffers under `shared_buffers_low`: the database's cache-miss share and
+    /// block reads that make it a finding.
+    pub cache_miss: f64,
+    pub min_blocks: i64,
     pub shared_buffers_high: f64,
     pub connections_low: f64,
     /// The machine's memory when dbopt cannot read it ("16GB").
@@ -52,6 +58,8 @@ impl Default for Params {
         Params {
             min_temp_bytes: 1 << 20,
             shared_buffers_low: 0.1,
+            cache_miss: 0.05,
+            min_blocks: 10_000,
             shared_buffers_high: 0.5,
             connections_low: 0.1,
             memory: None,
@@ -197,23 +205,33 @@ fn memory_settings(p: &Params, s: &Server, mem: Option<(i64, String)>) -> Vec<Fi
     let sb = share(st.shared_buffers_bytes);
     let known = format!("machine memory {} ({how})", bytes(mem));
     let d = &s.database;
-    let hit = format!("database cache hits {}, misses {}", d.blks_hit, d.blks_read);
-    if sb < p.shared_buffers_low || sb > p.shared_buffers_high {
+    let blocks = d.blks_hit + d.blks_read;
+    #[allow(clippy::cast_precision_loss)]
+    let miss = d.blks_read as f64 / blocks.max(1) as f64;
+    let hit = format!(
+        "database cache: {} hits, {} misses ({:.1} % missed)",
+        d.blks_hit,
+        d.blks_read,
+        miss * 100.0
+    );
+    // Small shared_buffers is a finding only when the database misses the cache for it.
+    let starved = sb < p.shared_buffers_low && blocks >= p.min_blocks && miss >= p.cache_miss;
+    if starved || sb > p.shared_buffers_high {
         let (severity, what) = if sb > p.shared_buffers_high {
             (
                 Severity::Warning,
-                "leaves little memory for work_mem, connections and the OS cache",
+                "and leaves little memory for work_mem, connections and the OS cache",
             )
         } else {
             (
                 Severity::Info,
-                "leaves most memory to the OS cache, which is slower to reach",
+                "and the database often misses it, reading from the slower OS cache or disk",
             )
         };
         out.push(finding(
             "shared_buffers",
             severity,
-            format!("shared_buffers = {} is {:.0} % of the machine's memory: it {what}", bytes(st.shared_buffers_bytes), sb * 100.0),
+            format!("shared_buffers = {} is {:.1} % of the machine's memory {what}", bytes(st.shared_buffers_bytes), sb * 100.0),
             vec![known.clone(), hit],
             "about a quarter of memory is where most servers start; weigh it against the cache hit ratio (restart needed)".into(),
         ));
@@ -267,7 +285,7 @@ fn connections(p: &Params, s: &Server) -> Option<Finding> {
     (max > 100 && used < p.connections_low).then(|| finding(
         "max_connections",
         Severity::Info,
-        format!("max_connections = {max} but {} client connections are open now", s.connections_now),
+        format!("max_connections = {max}, client connections open now: {}", s.connections_now),
         vec![
             format!("{} of {max} connection slots in use ({:.0} %), seen once now: snapshots over a day show the peak", s.connections_now, used * 100.0),
         ],
@@ -352,6 +370,8 @@ mod tests {
         s.statements.dealloc = Some(7);
         s.machine.memory_bytes = Some(8 << 30);
         s.machine.memory_source = Some("/proc/meminfo".into());
+        s.database.blks_hit = 60_000;
+        s.database.blks_read = 40_000;
         s.settings.effective_cache_size_bytes = 16 << 30;
         s.machine.rotational = Some(false);
         s.machine.storage_source = Some("/sys/block".into());
@@ -378,6 +398,14 @@ mod tests {
             "{:?}",
             f[2].evidence
         );
+        assert!(
+            f[2].evidence[1].contains("40.0 % missed"),
+            "{:?}",
+            f[2].evidence
+        );
+        // The same small shared_buffers with a database that finds its blocks: no finding.
+        h.server.database.blks_read = 100;
+        assert!(run(&h).iter().all(|f| f.object != "shared_buffers"));
     }
 
     #[test]
