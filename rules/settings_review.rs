@@ -9,7 +9,8 @@
 //!   known (the server runs on this machine and /proc/meminfo says so, or `memory` is set
 //!   below); never guessed;
 //! - `random_page_cost`: on SSD, known only from /sys/block/*/queue/rotational of the machine the
-//!   server runs on or from `storage` below; when unknown, the finding says so;
+//!   server runs on (as its kernel reports it; virtual disks often claim to rotate) or from
+//!   `storage` below; when unknown, the finding says so;
 //! - `max_connections`: against the client connections open now;
 //! - `track_io_timing`: off means no I/O times in pg_stat_statements or EXPLAIN.
 //!

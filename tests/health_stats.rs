@@ -38,13 +38,18 @@ async fn facts(p: &ConnParams) -> Facts {
 impl Facts {
     /// The findings of one health rule, with the default thresholds.
     fn found(&self, rule: &str) -> Vec<Finding> {
+        self.found_with(rule, &Config::default())
+    }
+
+    /// The findings of one health rule, with `config` (dbopt.toml).
+    fn found_with(&self, rule: &str, config: &Config) -> Vec<Finding> {
         let ctx = Ctx {
             catalog: Some(&self.catalog),
             workload: Some(&self.workload),
             health: Some(&self.health),
             ..Default::default()
         };
-        rules::run(Scope::Health, &ctx, &Config::default())
+        rules::run(Scope::Health, &ctx, config)
             .expect("rules run")
             .into_iter()
             .filter(|f| f.rule == rule)
@@ -68,6 +73,7 @@ fn untuned() -> &'static Throwaway {
             ("work_mem", "64kB"),
             ("pg_stat_statements.max", "100"),
             ("shared_buffers", "16MB"),
+            ("track_io_timing", "off"),
         ];
         Throwaway::start(&ThrowawayOptions {
             settings: settings
@@ -401,6 +407,25 @@ async fn settings_review_on_an_untuned_server_and_on_its_tuned_twin() {
         "{max:?}"
     );
     assert!(max.evidence[1].contains("max = 100"), "{max:?}");
+    let io = on(&found, "track_io_timing").expect("track_io_timing is reviewed");
+    assert!(
+        io.evidence[0].starts_with("track_io_timing = off"),
+        "{io:?}"
+    );
+    let idle = on(&found, "max_connections").expect("unused connection slots are reviewed");
+    assert!(
+        idle.message
+            .starts_with("max_connections = 200, client connections open now: "),
+        "{idle:?}"
+    );
+    let ssd = Config::parse("[rules.settings-review]\nstorage = \"ssd\"\n", "dbopt.toml").unwrap();
+    let told = f.found_with("settings-review", &ssd);
+    let rpc = on(&told, "random_page_cost").expect("random_page_cost on SSD");
+    assert!(rpc.message.starts_with("random_page_cost = 4 "), "{rpc:?}");
+    assert_eq!(
+        rpc.evidence,
+        ["solid-state storage (storage set in dbopt.toml)"]
+    );
     let m = &f.health.server.machine;
     assert!(
         m.memory_source
@@ -410,6 +435,19 @@ async fn settings_review_on_an_untuned_server_and_on_its_tuned_twin() {
     );
 
     let good = common::fresh_db("settings").await;
+    common::setup_conn(&good)
+        .await
+        .batch_execute(&format!(
+            "ALTER DATABASE {} SET random_page_cost = 1.1",
+            dbopt::sql::quote_ident(good.dbname())
+        ))
+        .await
+        .unwrap();
+    // Sessions open in use: a fair share of max_connections.
+    let mut open = Vec::new();
+    for _ in 0..30 {
+        open.push(common::setup_conn(&good).await);
+    }
     run_and_settle(
         &good,
         &["SELECT md5(g::text) FROM generate_series(1, 10000) g ORDER BY 1 OFFSET 9999;"],
@@ -432,6 +470,12 @@ async fn settings_review_on_an_untuned_server_and_on_its_tuned_twin() {
     assert!(on(&found, "work_mem").is_none(), "{found:?}");
     assert!(on(&found, "pg_stat_statements.max").is_none(), "{found:?}");
     assert!(on(&found, "track_io_timing").is_none(), "{found:?}");
+    assert!(s.connections_now >= 30, "{}", s.connections_now);
+    assert!(on(&found, "max_connections").is_none(), "{found:?}");
+    assert_eq!(s.settings.random_page_cost, 1.1);
+    let told = f.found_with("settings-review", &ssd);
+    assert!(on(&told, "random_page_cost").is_none(), "{told:?}");
+    drop(open);
 }
 
 #[tokio::test]
