@@ -126,6 +126,33 @@ pub struct TableStats {
     pub last_autovacuum: Option<String>,
     pub last_analyze: Option<String>,
     pub last_autoanalyze: Option<String>,
+    /// Times autovacuum has vacuumed the table since statistics were reset.
+    #[serde(default)]
+    pub autovacuum_count: i64,
+    /// pg_statio_user_tables: heap blocks found in shared buffers / read from outside them.
+    #[serde(default)]
+    pub heap_blks_hit: i64,
+    #[serde(default)]
+    pub heap_blks_read: i64,
+    /// pg_class.reloptions of the table (`autovacuum_enabled=false`, `fillfactor=70`).
+    #[serde(default)]
+    pub reloptions: Vec<String>,
+}
+
+impl TableStats {
+    /// The value of storage parameter `name` in [`TableStats::reloptions`], as text.
+    pub fn reloption(&self, name: &str) -> Option<&str> {
+        reloption(&self.reloptions, name)
+    }
+}
+
+/// The value of `name` in a `name=value` reloptions list (as pg_class prints it).
+pub fn reloption<'a>(options: &'a [String], name: &str) -> Option<&'a str> {
+    options.iter().find_map(|o| {
+        o.split_once('=')
+            .filter(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    })
 }
 
 /// One key of an index: a column or an expression, with its ordering.
@@ -166,6 +193,23 @@ pub struct Index {
     /// Used as the table's replica identity.
     #[serde(default)]
     pub replica_identity: bool,
+    /// Size facts of the index itself, for the index bloat estimate.
+    #[serde(default)]
+    pub stats: IndexStats,
+}
+
+/// pg_class and pg_statio_user_indexes facts of one index.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IndexStats {
+    /// pg_class.relpages and reltuples of the index (as of the last VACUUM/ANALYZE/CREATE).
+    pub relpages: i64,
+    pub reltuples: f64,
+    /// pg_class.reloptions of the index (`fillfactor=70`).
+    pub reloptions: Vec<String>,
+    /// Index blocks found in shared buffers / read from outside them.
+    pub blks_hit: i64,
+    pub blks_read: i64,
 }
 
 impl Index {

@@ -16,8 +16,8 @@ use tokio_postgres::Row;
 use super::connect::Conn;
 use super::error::{PgError, Result};
 use crate::catalog::{
-    Catalog, Column, ColumnStats, CostSettings, ForeignKey, Index, IndexKey, Table, TableKind,
-    TableStats,
+    Catalog, Column, ColumnStats, CostSettings, ForeignKey, Index, IndexKey, IndexStats, Table,
+    TableKind, TableStats,
 };
 
 const USER_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'";
@@ -85,9 +85,11 @@ async fn tables(c: &Conn) -> Result<Vec<Table>> {
              coalesce(s.n_tup_ins, 0), coalesce(s.n_tup_upd, 0), coalesce(s.n_tup_del, 0), coalesce(s.n_tup_hot_upd, 0), \
              coalesce(s.n_live_tup, 0), coalesce(s.n_dead_tup, 0), \
              s.last_vacuum::text, s.last_autovacuum::text, s.last_analyze::text, s.last_autoanalyze::text, \
-             st.tablename IS NOT NULL \
+             st.tablename IS NOT NULL, coalesce(s.autovacuum_count, 0), \
+             coalesce(io.heap_blks_hit, 0), coalesce(io.heap_blks_read, 0), coalesce(c.reloptions::text[], '{{}}') \
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid \
+             LEFT JOIN pg_statio_user_tables io ON io.relid = c.oid \
              LEFT JOIN (SELECT DISTINCT schemaname, tablename FROM pg_stats) st \
                ON st.schemaname = n.nspname AND st.tablename = c.relname \
              WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {USER_SCHEMAS} ORDER BY 1, 2"
@@ -120,6 +122,10 @@ fn table(r: &Row) -> Table {
         last_autovacuum: r.get(21),
         last_analyze: r.get(22),
         last_autoanalyze: r.get(23),
+        autovacuum_count: r.get(25),
+        heap_blks_hit: r.get(26),
+        heap_blks_read: r.get(27),
+        reloptions: r.get(28),
     };
     let analyzed =
         stats.last_analyze.is_some() || stats.last_autoanalyze.is_some() || r.get::<_, bool>(24);
@@ -232,11 +238,14 @@ async fn indexes(c: &Conn, attnames: &AttNames) -> Result<Vec<Index>> {
              i.indisunique, i.indisprimary, i.indisvalid, pg_relation_size(ic.oid), coalesce(s.idx_scan, 0), \
              pg_get_indexdef(ic.oid), con.contype::text, i.indisreplident, i.indnkeyatts::int4, \
              pg_get_expr(i.indpred, i.indrelid), i.indkey::int2[], i.indoption::int2[], \
-             array(SELECT pg_get_indexdef(ic.oid, k, true) FROM generate_series(1, i.indnatts) k) \
+             array(SELECT pg_get_indexdef(ic.oid, k, true) FROM generate_series(1, i.indnatts) k), \
+             ic.relpages::int8, ic.reltuples::float8, coalesce(ic.reloptions::text[], '{{}}'), \
+             coalesce(sio.idx_blks_hit, 0), coalesce(sio.idx_blks_read, 0) \
              FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ic.relnamespace \
              JOIN pg_class tc ON tc.oid = i.indrelid JOIN pg_namespace tn ON tn.oid = tc.relnamespace \
              JOIN pg_am am ON am.oid = ic.relam \
              LEFT JOIN pg_stat_user_indexes s ON s.indexrelid = i.indexrelid \
+             LEFT JOIN pg_statio_user_indexes sio ON sio.indexrelid = i.indexrelid \
              LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x') \
              WHERE {} ORDER BY 3, 2",
             USER_SCHEMAS.replace("n.nspname", "tn.nspname")
@@ -287,6 +296,13 @@ fn index(r: &Row, attnames: &AttNames) -> Index {
         predicate: r.get(13),
         keys,
         include,
+        stats: IndexStats {
+            relpages: r.get(17),
+            reltuples: r.get(18),
+            reloptions: r.get(19),
+            blks_hit: r.get(20),
+            blks_read: r.get(21),
+        },
     }
 }
 

@@ -247,6 +247,15 @@ pub fn foreign_key_index(table: &str, columns: &[String]) -> IndexDef {
 }
 
 /// `DROP INDEX CONCURRENTLY IF EXISTS "schema"."name"`
+/// `REINDEX INDEX CONCURRENTLY "schema"."name"`: rebuilds the index without blocking writes.
+pub fn reindex_concurrently(schema: &str, name: &str) -> String {
+    format!(
+        "REINDEX INDEX CONCURRENTLY {}.{}",
+        quote_ident(schema),
+        quote_ident(name)
+    )
+}
+
 pub fn drop_index(schema: &str, name: &str) -> String {
     format!(
         "DROP INDEX CONCURRENTLY IF EXISTS {}.{}",
