@@ -30,7 +30,7 @@ use crate::catalog::TableKind;
 use crate::health::server::{Server, VacuumProgress};
 use crate::rules::prelude::*;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {
     pub levels: Levels,

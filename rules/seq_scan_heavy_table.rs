@@ -23,7 +23,7 @@
 use crate::rules::prelude::*;
 use crate::workload::{shape, Statement};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {
     pub levels: Levels,

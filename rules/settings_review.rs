@@ -37,7 +37,7 @@ use crate::health::server::Server;
 use crate::rules::prelude::*;
 use crate::units::bytes;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {
     pub min_temp_bytes: i64,
