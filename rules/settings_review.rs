@@ -49,8 +49,10 @@ pub struct Params {
     pub shared_buffers_high: f64,
     pub connections_low: f64,
     /// The machine's memory when dbopt cannot read it ("16GB").
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub memory: Option<String>,
     /// "ssd" or "hdd" when dbopt cannot read it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub storage: Option<String>,
 }
 
@@ -310,6 +312,9 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
         return Ok(vec![]);
     };
     let s = &h.server;
+    if !s.read {
+        return Ok(vec![]);
+    }
     let block = ctx.catalog.map_or(8192, |c| c.settings.block_size);
     let mut out: Vec<Finding> = work_mem(&p, s, block).into_iter().collect();
     out.extend(statements_max(s));
@@ -344,6 +349,7 @@ mod tests {
     fn healthy() -> Health {
         let mut h = Health::default();
         let s = &mut h.server;
+        s.read = true;
         s.settings.track_io_timing = true;
         s.settings.random_page_cost = 1.1;
         s.connections_now = 20;

@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Server {
+    /// Whether this section was read from a server (false: an older snapshot, or a role that
+    /// could not read it; the settings below are then PostgreSQL's defaults, not the server's).
+    pub read: bool,
     pub settings: Settings,
     /// Counters of the connected database (pg_stat_database).
     pub database: DatabaseStats,

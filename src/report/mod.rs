@@ -12,8 +12,8 @@ pub mod explain;
 pub mod inspect;
 pub mod migrations;
 pub mod nplusone;
-pub mod vacuum;
 pub mod rules;
+pub mod vacuum;
 
 use std::io::IsTerminal;
 

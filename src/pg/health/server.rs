@@ -28,6 +28,7 @@ fn q(what: &'static str) -> impl Fn(tokio_postgres::Error) -> PgError {
 
 pub async fn read(c: &Conn) -> Result<Server> {
     let mut s = Server {
+        read: true,
         settings: settings(c).await?,
         database: database(c).await?,
         machine: machine(c),
