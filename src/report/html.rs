@@ -95,7 +95,9 @@ fn findings(out: &mut String, list: &[(Option<&str>, &Finding)]) {
     if with_area {
         out.push_str("<th>area</th>");
     }
-    out.push_str("<th>rule</th><th>object</th><th>finding</th><th>evidence</th><th>fix</th></tr>\n");
+    out.push_str(
+        "<th>rule</th><th>object</th><th>finding</th><th>evidence</th><th>fix</th></tr>\n",
+    );
     for (area, f) in list {
         let _ = write!(
             out,
@@ -223,7 +225,10 @@ fn evidence(out: &mut String, r: &AdviseReport) {
             rec.statements.iter().map(move |s| Row {
                 label: format!("#{} {}", i + 1, s.query),
                 values: vec![s.cost_before, s.cost_after],
-                texts: vec![format!("{:.1}", s.cost_before), format!("{:.1}", s.cost_after)],
+                texts: vec![
+                    format!("{:.1}", s.cost_before),
+                    format!("{:.1}", s.cost_after),
+                ],
             })
         })
         .collect();
@@ -299,10 +304,25 @@ pub fn advise(r: &AdviseReport) -> String {
         r.whatif_calls,
         esc(&r.dbopt_version)
     );
-    card(&mut b, "recommendations", &r.recommendations.len().to_string(), "indexes recommended");
+    card(
+        &mut b,
+        "recommendations",
+        &r.recommendations.len().to_string(),
+        "indexes recommended",
+    );
     card(&mut b, "total-size", &bytes(total), "estimated size");
-    card(&mut b, "workload-change", &pct(w.cost_before, w.cost_after), "workload cost");
-    card(&mut b, "findings", &r.findings.len().to_string(), "findings");
+    card(
+        &mut b,
+        "workload-change",
+        &pct(w.cost_before, w.cost_after),
+        "workload cost",
+    );
+    card(
+        &mut b,
+        "findings",
+        &r.findings.len().to_string(),
+        "findings",
+    );
     b.push_str("</div>\n");
     let _ = writeln!(
         b,
@@ -328,7 +348,10 @@ pub fn advise(r: &AdviseReport) -> String {
             .iter()
             .map(|x| (x.name.clone(), x.size_bytes))
             .collect();
-        b.push_str(&size_chart("Estimated size of each recommended index", &sizes));
+        b.push_str(&size_chart(
+            "Estimated size of each recommended index",
+            &sizes,
+        ));
         b.push('\n');
     }
     advise_tail(&mut b, r);
@@ -337,7 +360,10 @@ pub fn advise(r: &AdviseReport) -> String {
     findings(&mut b, &list);
     page(
         "dbopt advise",
-        &format!(" data-report=\"advise\" data-findings=\"{}\"", r.findings.len()),
+        &format!(
+            " data-report=\"advise\" data-findings=\"{}\"",
+            r.findings.len()
+        ),
         &b,
     )
 }
@@ -430,7 +456,10 @@ fn advice(out: &mut String, a: &AdviceSummary) {
         .iter()
         .map(|x| (x.name.clone(), x.size_bytes))
         .collect();
-    out.push_str(&size_chart("Estimated size of each recommended index", &sizes));
+    out.push_str(&size_chart(
+        "Estimated size of each recommended index",
+        &sizes,
+    ));
     out.push('\n');
 }
 
@@ -439,7 +468,12 @@ pub fn check(r: &CheckReport) -> String {
     let mut b = String::new();
     let mut line = String::new();
     facts(&mut line, r);
-    let total = |s: Severity| r.findings.iter().filter(|f| f.finding.severity == s).count();
+    let total = |s: Severity| {
+        r.findings
+            .iter()
+            .filter(|f| f.finding.severity == s)
+            .count()
+    };
     let _ = writeln!(
         b,
         "<h1>dbopt check · {}</h1>\n<p class=\"meta\">{} · dbopt {}</p>\n<div class=\"cards\">",

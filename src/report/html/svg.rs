@@ -69,7 +69,13 @@ pub fn bars(title: &str, series: &[Series], rows: &[Row], layout: Layout) -> Str
         }
     };
     let max = rows.iter().map(extent).fold(0.0, f64::max);
-    let scale = |v: f64| if max > 0.0 { v.max(0.0) / max * span } else { 0.0 };
+    let scale = |v: f64| {
+        if max > 0.0 {
+            v.max(0.0) / max * span
+        } else {
+            0.0
+        }
+    };
     let mut out = String::new();
     let _ = write!(
         out,
@@ -177,11 +183,23 @@ mod tests {
 
     #[test]
     fn a_stacked_bar_is_as_long_as_its_sum() {
-        let svg = bars("t", &TWO, &[row("a", &[3.0, 1.0]), row("b", &[1.0, 1.0])], Layout::Stacked);
+        let svg = bars(
+            "t",
+            &TWO,
+            &[row("a", &[3.0, 1.0]), row("b", &[1.0, 1.0])],
+            Layout::Stacked,
+        );
         let span = WIDTH - LABEL - TEXT;
         // a: 3/4 and 1/4 of the span, the second segment starting where the first ends
-        assert!(svg.contains(&format!("x=\"{LABEL:.1}\" y=\"24.0\" width=\"{:.1}\"", span * 0.75)));
-        assert!(svg.contains(&format!("x=\"{:.1}\" y=\"24.0\" width=\"{:.1}\"", LABEL + span * 0.75, span * 0.25)));
+        assert!(svg.contains(&format!(
+            "x=\"{LABEL:.1}\" y=\"24.0\" width=\"{:.1}\"",
+            span * 0.75
+        )));
+        assert!(svg.contains(&format!(
+            "x=\"{:.1}\" y=\"24.0\" width=\"{:.1}\"",
+            LABEL + span * 0.75,
+            span * 0.25
+        )));
     }
 
     #[test]

@@ -97,9 +97,19 @@ fn check_report(table: &str) -> CheckReport {
             },
         ],
         findings: vec![
-            f(Scope::Health, "sequence-overflow", Severity::Critical, "public.orders_id_seq"),
+            f(
+                Scope::Health,
+                "sequence-overflow",
+                Severity::Critical,
+                "public.orders_id_seq",
+            ),
             f(Scope::Catalog, "fk-without-index", Severity::Warning, table),
-            f(Scope::Catalog, "unused-index", Severity::Info, "public.old_idx"),
+            f(
+                Scope::Catalog,
+                "unused-index",
+                Severity::Info,
+                "public.old_idx",
+            ),
         ],
         rules: vec![
             RuleRun {
@@ -142,7 +152,8 @@ fn an_empty_check_says_so() {
 fn markup_in_names_and_statements_is_text() {
     let evil = "public.\"<script>alert('x')</script>\"";
     let mut a = advise_report(evil);
-    a.recommendations[0].statements[0].query = format!("SELECT * FROM {evil} WHERE a = '\" onload=\"x'");
+    a.recommendations[0].statements[0].query =
+        format!("SELECT * FROM {evil} WHERE a = '\" onload=\"x'");
     a.recommendations[0].name = "<img src=x onerror=alert(1)>".into();
     let mut c = check_report(evil);
     c.server.database = "</title><script>".into();
@@ -150,8 +161,14 @@ fn markup_in_names_and_statements_is_text() {
         assert!(!html.contains("<script"), "{html}");
         assert!(!html.contains("<img"), "{html}");
         assert!(!html.contains("\" onload=\""), "{html}");
-        assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"), "{html}");
-        assert_eq!(html.matches("<title>").count(), html.matches("</title>").count());
+        assert!(
+            html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"),
+            "{html}"
+        );
+        assert_eq!(
+            html.matches("<title>").count(),
+            html.matches("</title>").count()
+        );
     }
 }
 
@@ -159,7 +176,14 @@ fn markup_in_names_and_statements_is_text() {
 fn the_page_loads_nothing_from_anywhere() {
     for html in [advise(&advise_report("t")), check(&check_report("t"))] {
         assert!(html.contains("default-src 'none'"));
-        for external in ["http://", "https://", "<script", "<link rel=\"stylesheet\"", "@import", "url("] {
+        for external in [
+            "http://",
+            "https://",
+            "<script",
+            "<link rel=\"stylesheet\"",
+            "@import",
+            "url(",
+        ] {
             let seen = html.replace("http://www.w3.org/2000/svg", "");
             assert!(!seen.contains(external), "{external} in the page");
         }
@@ -171,6 +195,9 @@ fn recommendation_figures_match_the_report() {
     let r = advise_report("t");
     let html = advise(&r);
     // 120 x 4350.25 + 3 x 4400 and 120 x 8.5 + 3 x 12
-    assert!(html.contains("data-cost-before=\"535230\" data-cost-after=\"1056\""), "{html}");
+    assert!(
+        html.contains("data-cost-before=\"535230\" data-cost-after=\"1056\""),
+        "{html}"
+    );
     assert!(html.contains("data-size-bytes=\"4456448\""), "{html}");
 }
