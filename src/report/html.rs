@@ -49,6 +49,7 @@ table{border-collapse:collapse;width:100%;margin:6px 0}th,td{border-bottom:1px s
 th{background:#f5f7fa;font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 code,pre{font:12px/1.4 ui-monospace,Menlo,Consolas,monospace;background:#f5f7fa;border-radius:3px;padding:1px 3px;white-space:pre-wrap;word-break:break-word}
 ul.ev{margin:0;padding-left:16px}
+table.recommendations td:last-child{min-width:16em}
 .sev{display:inline-block;border-radius:3px;padding:0 6px;color:#fff;font-size:12px;font-weight:600}
 .sev.critical{background:var(--crit)}.sev.warning{background:var(--warn)}.sev.info{background:var(--info)}
 .chart{max-width:100%;height:auto;font-size:12px}.chart text{fill:#1d2630}.chart .label{text-anchor:end}

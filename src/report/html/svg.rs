@@ -34,12 +34,12 @@ pub enum Layout {
 }
 
 const WIDTH: f64 = 760.0;
-const LABEL: f64 = 250.0;
+const LABEL: f64 = 270.0;
 const TEXT: f64 = 110.0;
 const BAR: f64 = 14.0;
 const GAP: f64 = 12.0;
 /// Characters of a label shown; the whole label is the bar's tooltip.
-const LABEL_CHARS: usize = 36;
+const LABEL_CHARS: usize = 34;
 
 fn clip(s: &str) -> String {
     let one = s.split_whitespace().collect::<Vec<_>>().join(" ");
