@@ -140,6 +140,14 @@ pub enum Command {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    if cli.format == Format::Html && !matches!(cli.command, Command::Advise(_) | Command::Check(_))
+    {
+        return Err(crate::hint::UserError::new(
+            "--format html is not available for this command",
+            "the HTML report is for `dbopt advise` and `dbopt check`; here use --format table, json or markdown",
+        )
+        .into());
+    }
     let g = Globals::new(cli.connect, cli.format, cli.config);
     match &cli.command {
         Command::Doctor(a) => doctor::run(&g, a).await,
