@@ -9,6 +9,7 @@
 //! `advisor`, `rules`, ...) and below `cli`.
 
 pub mod advise;
+pub mod demo;
 pub mod explain;
 pub mod inspect;
 pub mod migrations;

@@ -4,6 +4,7 @@
 //! available everywhere and the human output looks alike from command to command.
 
 pub mod advise;
+pub mod demo;
 pub mod doctor;
 pub mod explain;
 pub mod inspect;
