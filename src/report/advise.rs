@@ -234,7 +234,7 @@ fn findings(out: &mut String, r: &AdviseReport, format: Format) {
             f.rule.clone(),
             f.object.clone(),
             f.message.clone(),
-            f.sql.clone().unwrap_or_else(|| f.remedy.clone()),
+            f.sql().unwrap_or_else(|| f.remedy.clone()),
         ]);
     }
     let _ = writeln!(out, "{t}");

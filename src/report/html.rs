@@ -117,7 +117,7 @@ fn findings(out: &mut String, list: &[(Option<&str>, &Finding)]) {
             .map(|e| format!("<li>{}</li>", esc(e)))
             .collect();
         let sql = f
-            .sql
+            .sql()
             .as_ref()
             .map(|s| format!("<br><code>{}</code>", esc(s)))
             .unwrap_or_default();

@@ -8,6 +8,7 @@ pub mod advise;
 pub mod archive;
 pub mod bench;
 pub mod check;
+pub mod demo;
 pub mod doctor;
 pub mod explain;
 pub mod html;

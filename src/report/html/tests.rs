@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::advisor::report::{Skipped, StatementBenefit, WorkloadCost};
+use crate::findings::Fix;
 use crate::inspect::check::{AreaCount, CheckFinding, RuleRun, ServerFacts};
 use crate::rules::Scope;
 use crate::sql::index_key::IndexKey;
@@ -15,7 +16,7 @@ fn finding(rule: &str, severity: Severity, object: &str) -> Finding {
         message: format!("{object} needs attention"),
         evidence: vec!["seq_scan 1200".into(), "rows 2000000".into()],
         remedy: "add an index".into(),
-        sql: Some(format!("CREATE INDEX ON {object} (id)")),
+        fix: Some(Fix::sql(format!("CREATE INDEX ON {object} (id)"))),
     }
 }
 
