@@ -129,10 +129,10 @@ fn behind(
         ),
         evidence,
         remedy: "VACUUM (ANALYZE) it now; re-enable or tune autovacuum for it".into(),
-        sql: Some(format!(
+        fix: Some(Fix::sql(format!(
             "VACUUM (ANALYZE) {}",
             ddl::quote_table(&t.qualified())
-        )),
+        ))),
     })
 }
 
@@ -160,7 +160,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                 evidence: vec![v.describe()],
                 remedy: "nothing to do; if it never finishes, look for what holds the xmin horizon"
                     .into(),
-                sql: None,
+                fix: None,
             });
         }
     }

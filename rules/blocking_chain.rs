@@ -95,7 +95,7 @@ fn finding(c: &Chain, severity: Severity) -> Option<Finding> {
         remedy: "finish or end the root's transaction (the tree beneath it then proceeds); \
                  set lock_timeout in the application"
             .into(),
-        sql: Some(format!("SELECT {end}({})", root.pid)),
+        fix: Some(Fix::sql(format!("SELECT {end}({})", root.pid))),
     })
 }
 
@@ -143,6 +143,9 @@ mod tests {
         assert!(
             f[0].evidence[2].starts_with("  └ pid 3 waits 200 s for ShareLock on transaction 3")
         );
-        assert_eq!(f[0].sql.as_deref(), Some("SELECT pg_terminate_backend(1)"));
+        assert_eq!(
+            f[0].sql().as_deref(),
+            Some("SELECT pg_terminate_backend(1)")
+        );
     }
 }

@@ -64,7 +64,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
             a.max_connections, a.reserved_connections
         )],
         remedy: "pool connections (PgBouncer), shrink application pools, end idle sessions".into(),
-        sql: None,
+        fix: None,
     }])
 }
 

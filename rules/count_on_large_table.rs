@@ -85,7 +85,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                 st.calls, st.mean_ms, st.total_ms
             )],
             remedy: "show an estimate (pg_class.reltuples), keep a counter table, or count at most what the page shows".into(),
-            sql: None,
+            fix: None,
         });
     }
     Ok(out)

@@ -110,7 +110,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                 ),
             ],
             remedy: format!("drop it; {} serves its queries", b.name),
-            sql: Some(ddl::drop_index(&a.schema, &a.name)),
+            fix: Some(Fix::sql(ddl::drop_index(&a.schema, &a.name))),
         });
     }
     Ok(out)

@@ -80,7 +80,10 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
             ),
             evidence: vec![format!("{rows:.0} rows in {}", fk.table)],
             remedy: "index the foreign-key columns".into(),
-            sql: Some(ddl::foreign_key_index(&fk.table, &fk.columns).create_sql()),
+            fix: Some(Fix::CreateIndex(ddl::foreign_key_index(
+                &fk.table,
+                &fk.columns,
+            ))),
         });
     }
     Ok(out)
@@ -141,7 +144,7 @@ mod tests {
         let f = run(&catalog(&[]));
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::Warning);
-        assert_eq!(f[0].sql.as_deref(), Some("CREATE INDEX CONCURRENTLY IF NOT EXISTS \"child_p_id_idx\" ON \"public\".\"child\" (\"p_id\")"));
+        assert_eq!(f[0].sql().as_deref(), Some("CREATE INDEX CONCURRENTLY IF NOT EXISTS \"child_p_id_idx\" ON \"public\".\"child\" (\"p_id\")"));
     }
 
     #[test]

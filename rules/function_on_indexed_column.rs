@@ -95,7 +95,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                         st.calls, st.total_ms
                     )],
                     remedy: format!("index the expression {expr}, or compare the bare column"),
-                    sql: Some(fix.create_sql()),
+                    fix: Some(Fix::CreateIndex(fix)),
                 });
             }
         }

@@ -70,7 +70,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                     s.mean_ms, s.stddev_ms, s.min_ms, s.max_ms
                 )],
                 remedy: "compare its plans for typical and extreme parameters".into(),
-                sql: None,
+                fix: None,
             })
         })
         .collect())

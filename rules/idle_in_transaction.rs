@@ -78,7 +78,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                 ],
                 remedy: "end it and fix the code path; set idle_in_transaction_session_timeout"
                     .into(),
-                sql: Some(format!("SELECT pg_terminate_backend({})", s.pid)),
+                fix: Some(Fix::sql(format!("SELECT pg_terminate_backend({})", s.pid))),
             })
         })
         .collect())

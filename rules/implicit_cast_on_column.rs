@@ -108,7 +108,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                     ),
                     evidence: vec![format!("{} calls, {:.1} ms in total", st.calls, st.total_ms)],
                     remedy: format!("send the parameter as {} ($n::{})", c.type_name, c.type_name),
-                    sql: None,
+                    fix: None,
                 });
             }
         }

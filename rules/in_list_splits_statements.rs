@@ -101,10 +101,9 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
             ),
             evidence: vec![format!("{calls} calls and {ms:.1} ms over all the entries")],
             remedy: "pass the list as one array parameter: = ANY($1)".into(),
-            sql: Some(text.replacen("IN (...)", "= ANY($1)", 1).replacen(
-                "in (...)",
-                "= ANY($1)",
-                1,
+            fix: Some(Fix::sql(
+                text.replacen("IN (...)", "= ANY($1)", 1)
+                    .replacen("in (...)", "= ANY($1)", 1),
             )),
         });
     }

@@ -99,10 +99,10 @@ fn finding(s: &Slot, p: &Params) -> Finding {
         ),
         evidence,
         remedy: "reconnect its consumer or drop the slot; set max_slot_wal_keep_size".into(),
-        sql: Some(format!(
+        fix: Some(Fix::sql(format!(
             "SELECT pg_drop_replication_slot({})",
             crate::sql::quote_literal(&s.name)
-        )),
+        ))),
     }
 }
 
@@ -146,7 +146,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            f[1].sql.as_deref(),
+            f[1].sql().as_deref(),
             Some("SELECT pg_drop_replication_slot('big')")
         );
     }

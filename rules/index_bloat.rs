@@ -91,7 +91,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
             ],
             remedy: "rebuild it with REINDEX INDEX CONCURRENTLY (needs room for a second copy)"
                 .into(),
-            sql: Some(ddl::reindex_concurrently(&ix.schema, &ix.name)),
+            fix: Some(Fix::sql(ddl::reindex_concurrently(&ix.schema, &ix.name))),
         });
     }
     Ok(out)
@@ -165,7 +165,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            f[1].sql.as_deref(),
+            f[1].sql().as_deref(),
             Some("REINDEX INDEX CONCURRENTLY \"public\".\"Mostly Empty\"")
         );
     }

@@ -46,9 +46,9 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
             ],
             remedy: format!(
                 "drop it and build it again: {}",
-                ix.definition.replacen("INDEX", "INDEX CONCURRENTLY", 1)
+                ddl::concurrent_definition(&ix.definition)
             ),
-            sql: Some(ddl::drop_index(&ix.schema, &ix.name)),
+            fix: Some(Fix::sql(ddl::drop_index(&ix.schema, &ix.name))),
         })
         .collect())
 }

@@ -95,7 +95,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                         format!("{} calls, {:.1} ms in total", st.calls, st.total_ms),
                     ],
                     remedy: "a trigram index (pg_trgm, gin_trgm_ops), an index on reverse(col) for suffixes, or full-text search".into(),
-                    sql: (!col.is_empty()).then(|| {
+                    fix: (!col.is_empty()).then(|| {
                         let mut fix = ddl::IndexDef::btree(
                             &format!("{}_{col}_trgm_idx", t.name),
                             &t.qualified(),
@@ -103,7 +103,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                         );
                         fix.method = "gin".into();
                         fix.opclass = Some("gin_trgm_ops".into());
-                        fix.create_sql()
+                        Fix::CreateIndex(fix)
                     }),
                 });
             }

@@ -120,7 +120,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
             ),
             evidence,
             remedy: "find what reads it (`dbopt advise` for missing indexes); more shared_buffers if memory allows".into(),
-            sql: None,
+            fix: None,
         });
     }
     Ok(out)

@@ -120,7 +120,7 @@ pub fn finding(n: &NPlusOne, p: &Params) -> Finding {
             "run the child once for all the parent's keys with = ANY($1), {}",
             n.join
         ),
-        sql: Some(n.rewrite.clone()),
+        fix: Some(Fix::sql(n.rewrite.clone())),
     }
 }
 
@@ -223,7 +223,7 @@ mod tests {
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].object, "public.notes.ref");
         assert_eq!(
-            f[0].sql.as_deref(),
+            f[0].sql().as_deref(),
             Some("SELECT id, body FROM notes WHERE ref = ANY($1)")
         );
         assert!(run(&workload(400), "").is_empty());

@@ -74,7 +74,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                 st.calls, st.total_ms
             )],
             remedy: "page by key (keyset pagination): WHERE sort_key > $last ORDER BY sort_key LIMIT n, with an index on the sort key".into(),
-            sql: None,
+            fix: None,
         });
     }
     Ok(out)

@@ -62,7 +62,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                 s.calls, s.mean_ms, s.total_ms
             )],
             remedy: "sample with TABLESAMPLE SYSTEM_ROWS(n), or pick a random key and read WHERE id >= $1 ORDER BY id LIMIT n".into(),
-            sql: None,
+            fix: None,
         })
         .collect())
 }

@@ -106,7 +106,7 @@ fn standby(s: &Standby, p: &Params) -> Option<Finding> {
             ),
         ],
         remedy: REMEDY.into(),
-        sql: None,
+        fix: None,
     })
 }
 
@@ -127,7 +127,7 @@ fn replay(r: &Replay, p: &Params) -> Option<Finding> {
         message: format!("this standby's replay is {delay:.0} s behind"),
         evidence,
         remedy: REMEDY.into(),
-        sql: r.paused.then(|| "SELECT pg_wal_replay_resume()".into()),
+        fix: r.paused.then(|| Fix::sql("SELECT pg_wal_replay_resume()")),
     })
 }
 
@@ -187,6 +187,6 @@ mod tests {
         );
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::Critical);
-        assert_eq!(f[0].sql.as_deref(), Some("SELECT pg_wal_replay_resume()"));
+        assert_eq!(f[0].sql().as_deref(), Some("SELECT pg_wal_replay_resume()"));
     }
 }

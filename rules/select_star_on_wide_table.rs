@@ -70,7 +70,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                     st.calls, st.total_ms
                 )],
                 remedy: "select only the columns the application uses".into(),
-                sql: None,
+                fix: None,
             });
         }
     }

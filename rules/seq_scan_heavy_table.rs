@@ -129,7 +129,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
             ),
             evidence,
             remedy: "run `dbopt advise` on the workload for the index these statements need".into(),
-            sql: None,
+            fix: None,
         });
     }
     Ok(out)

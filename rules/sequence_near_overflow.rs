@@ -116,7 +116,7 @@ fn finding(s: &SequenceUse, share: f64, severity: Severity) -> Finding {
         ),
         evidence,
         remedy,
-        sql: Some(sql),
+        fix: Some(Fix::sql(sql)),
     }
 }
 
@@ -222,21 +222,21 @@ mod tests {
             ]
         );
         assert_eq!(
-            f[0].sql.as_deref(),
+            f[0].sql().as_deref(),
             Some("ALTER TABLE \"public\".\"t\" ALTER COLUMN \"serial_id\" TYPE bigint;\nALTER SEQUENCE \"public\".\"serial_id\" AS bigint")
         );
         assert!(f[0].remedy.contains("ACCESS EXCLUSIVE") && f[0].remedy.contains("backfill"));
         assert_eq!(
-            f[1].sql.as_deref(),
+            f[1].sql().as_deref(),
             Some("ALTER TABLE \"public\".\"t\" ALTER COLUMN \"wide\" TYPE bigint")
         );
         assert_eq!(
-            f[2].sql.as_deref(),
+            f[2].sql().as_deref(),
             Some("ALTER SEQUENCE \"public\".\"seq_only\" AS bigint")
         );
         assert!(f[2].remedy.contains("no rewrite"));
         // An identity column's sequence follows the column's new type.
-        assert!(!f[3].sql.as_deref().unwrap().contains("ALTER SEQUENCE"));
+        assert!(!f[3].sql().as_deref().unwrap().contains("ALTER SEQUENCE"));
         assert!(f[0]
             .evidence
             .iter()

@@ -93,7 +93,7 @@ fn finding(
         message,
         evidence,
         remedy,
-        sql: None,
+        fix: None,
     }
 }
 

@@ -76,7 +76,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                     jit.functions, jit.generation_ms, jit.inlining_ms, jit.optimization_ms, jit.emission_ms
                 )],
                 remedy: "raise jit_above_cost / jit_inline_above_cost / jit_optimize_above_cost, or SET jit = off for this workload; check the row estimates that made the query look expensive".into(),
-                sql: None,
+                fix: None,
             });
         }
     }
@@ -89,7 +89,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                 message: format!("planning took {planning:.1} ms, more than the {exec:.1} ms execution"),
                 evidence: vec![format!("Planning Time {planning:.1} ms, Execution Time {exec:.1} ms")],
                 remedy: "prune partitions with constant conditions, join fewer tables, or use prepared statements so the plan is reused".into(),
-                sql: None,
+                fix: None,
             });
         }
     }

@@ -66,7 +66,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                     s.total_ms, s.min_ms, s.max_ms
                 )],
                 remedy: "EXPLAIN (ANALYZE, BUFFERS) it and index what it filters on".into(),
-                sql: None,
+                fix: None,
             })
         })
         .collect())

@@ -68,7 +68,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                     s.total_ms
                 )],
                 remedy: "pass long lists as one array parameter (= ANY($1)) and split generated AND/OR/UNION chains".into(),
-                sql: None,
+                fix: None,
             })
         })
         .collect())

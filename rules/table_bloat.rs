@@ -89,10 +89,10 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
             ),
             evidence,
             remedy: "VACUUM (ANALYZE) it; VACUUM FULL or pg_repack to give the space back".into(),
-            sql: Some(format!(
+            fix: Some(Fix::sql(format!(
                 "VACUUM (ANALYZE) {}",
                 ddl::quote_table(&t.qualified())
-            )),
+            ))),
         });
     }
     Ok(out)
@@ -142,7 +142,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            f[1].sql.as_deref(),
+            f[1].sql().as_deref(),
             Some("VACUUM (ANALYZE) \"public\".\"lots\"")
         );
     }

@@ -120,7 +120,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                 "{REMEDY} (vacuumdb --freeze --dbname {} vacuums every table)",
                 crate::sql::ident::quote_ident(&d.name)
             ),
-            sql: None,
+            fix: None,
         });
     }
     for t in &w.tables {
@@ -147,10 +147,10 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                 ),
             ],
             remedy: REMEDY.into(),
-            sql: Some(format!(
+            fix: Some(Fix::sql(format!(
                 "VACUUM (FREEZE, VERBOSE) {}",
                 ddl::quote_table(&t.table)
-            )),
+            ))),
         });
     }
     Ok(out)
@@ -220,7 +220,7 @@ mod tests {
             f[0].message
         );
         assert_eq!(
-            f[1].sql.as_deref(),
+            f[1].sql().as_deref(),
             Some("VACUUM (FREEZE, VERBOSE) \"public\".\"old\"")
         );
     }

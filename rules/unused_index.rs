@@ -90,7 +90,7 @@ fn check(ctx: &Ctx<'_>, cfg: &RuleConfig) -> Result<Vec<Finding>, RuleError> {
                 format!("{} on disk", crate::units::bytes(ix.size_bytes)),
             ],
             remedy: "drop it, after checking replicas and rare jobs".into(),
-            sql: Some(ddl::drop_index(&ix.schema, &ix.name)),
+            fix: Some(Fix::sql(ddl::drop_index(&ix.schema, &ix.name))),
         })
         .collect())
 }
@@ -149,7 +149,7 @@ mod tests {
         assert_eq!(f[0].severity, Severity::Warning);
         assert!(f[0].evidence[0].contains("30.0 days"));
         assert_eq!(
-            f[0].sql.as_deref(),
+            f[0].sql().as_deref(),
             Some("DROP INDEX CONCURRENTLY IF EXISTS \"public\".\"a_idx\"")
         );
     }

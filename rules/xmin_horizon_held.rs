@@ -142,7 +142,7 @@ fn finding(x: &Holder, oldest: bool, severity: Severity) -> Finding {
         ),
         evidence,
         remedy: remedy.into(),
-        sql,
+        fix: sql.map(Fix::sql),
     }
 }
 
@@ -179,9 +179,11 @@ mod tests {
                 ..Default::default()
             },
         );
+        let sql: Vec<_> = f.iter().map(Finding::sql).collect();
         let got: Vec<_> = f
             .iter()
-            .map(|f| (f.object.as_str(), f.severity, f.sql.as_deref()))
+            .zip(&sql)
+            .map(|(f, q)| (f.object.as_str(), f.severity, q.as_deref()))
             .collect();
         assert_eq!(
             got,

@@ -162,7 +162,7 @@ async fn each_pattern_is_found_and_its_twin_is_not() {
         .find(|f| f.rule == "function-on-indexed-column")
         .unwrap();
     assert_eq!(
-        fx.sql.as_deref(),
+        fx.sql().as_deref(),
         Some("CREATE INDEX CONCURRENTLY IF NOT EXISTS \"big_lower_email_idx\" ON \"public\".\"big\" ((lower(\"email\")))")
     );
     let inl: Vec<_> = findings
@@ -176,7 +176,7 @@ async fn each_pattern_is_found_and_its_twin_is_not() {
         inl[0].message
     );
     assert_eq!(
-        inl[0].sql.as_deref(),
+        inl[0].sql().as_deref(),
         Some("SELECT id FROM small WHERE id = ANY($1)")
     );
     assert_eq!(

@@ -281,6 +281,7 @@ async fn unhealthy_database_report_schema_formats_and_exit_codes() {
         ("sequence-near-overflow", "public.orders.id"),
         ("duplicate-index", "public.orders_customer_again"),
         ("table-bloat", "public.churn"),
+        ("autovacuum-behind", "public.churn"),
     ] {
         assert!(
             f.iter()
@@ -360,14 +361,14 @@ async fn unhealthy_database_report_schema_formats_and_exit_codes() {
         String::from_utf8(out.stdout).unwrap()
     };
     let table = text("table");
-    assert!(table.contains("critical · health (1)"), "{table}");
+    assert!(table.contains("critical · health (2)"), "{table}");
     assert!(
         table.contains("ALTER TABLE \"public\".\"orders\" ALTER COLUMN \"id\" TYPE bigint"),
         "{table}"
     );
     let md = text("markdown");
     assert!(
-        md.contains("### critical · health (1)") && md.contains("| severity |"),
+        md.contains("### critical · health (2)") && md.contains("| severity |"),
         "{md}"
     );
     let junit = text("junit");
@@ -444,7 +445,14 @@ async fn demo_database_has_no_health_findings() {
         .iter()
         .filter(|f| f["area"] == "health")
         .collect();
-    assert!(health.is_empty(), "{health:?}");
+    // A fresh server is healthy; the settings review may still suggest (info) what the
+    // machine's memory says about the throwaway's defaults.
+    assert!(
+        health
+            .iter()
+            .all(|f| f["severity"] == "info" && f["rule"] == "settings-review"),
+        "{health:?}"
+    );
     assert!(of_rule(&v, "fk-without-index")
         .contains(&("public.lead_assignments".into(), "warning".into())));
 }

@@ -155,7 +155,7 @@ async fn an_old_snapshot_and_a_prepared_transaction_hold_the_horizon_until_they_
             ),
         ]
     );
-    let sqls: Vec<_> = f.iter().filter_map(|f| f.sql.clone()).collect();
+    let sqls: Vec<_> = f.iter().filter_map(|f| f.sql()).collect();
     assert!(
         sqls.contains(&"ROLLBACK PREPARED 'pay''ment-7'".to_string()),
         "{sqls:?}"
@@ -357,7 +357,7 @@ async fn a_paused_standby_lags_a_forgotten_slot_retains_wal_a_caught_up_one_is_f
     );
     let f = findings(&hr, "replication-lag", DELAY_LOW);
     assert_eq!(objects(&f), vec![("this standby", Severity::Warning)]);
-    assert_eq!(f[0].sql.as_deref(), Some("SELECT pg_wal_replay_resume()"));
+    assert_eq!(f[0].sql().as_deref(), Some("SELECT pg_wal_replay_resume()"));
     rc.batch_execute("SELECT pg_wal_replay_resume()")
         .await
         .unwrap();
@@ -387,7 +387,7 @@ async fn a_paused_standby_lags_a_forgotten_slot_retains_wal_a_caught_up_one_is_f
     let f = findings(&h, "inactive-replication-slot", "");
     assert_eq!(objects(&f), vec![("slot forgotten", Severity::Info)]);
     assert_eq!(
-        f[0].sql.as_deref(),
+        f[0].sql().as_deref(),
         Some("SELECT pg_drop_replication_slot('forgotten')")
     );
     let f = findings(

@@ -142,7 +142,7 @@ async fn index_bloated_by_deletes_and_updates_against_its_freshly_built_twin() {
     let bloated = on(&found, "public.items_bloated").expect("the bloated index is found");
     assert_eq!(bloated.severity, Severity::Critical, "{bloated:?}");
     assert_eq!(
-        bloated.sql.as_deref(),
+        bloated.sql().as_deref(),
         Some("REINDEX INDEX CONCURRENTLY \"public\".\"items_bloated\"")
     );
     // The twin is large enough to be judged, and the estimate calls it tight.
@@ -158,7 +158,7 @@ async fn index_bloated_by_deletes_and_updates_against_its_freshly_built_twin() {
     assert!(est.ratio < 0.15, "{est:?}");
     assert!(on(&found, "public.items_fresh").is_none(), "{found:?}");
     // The fix works: after it, neither index is reported.
-    c.batch_execute(bloated.sql.as_deref().unwrap())
+    c.batch_execute(bloated.sql().as_deref().unwrap())
         .await
         .unwrap();
     let after = facts(&p).await.found("index-bloat");
@@ -308,7 +308,7 @@ async fn dead_tuples_autovacuum_may_not_touch_against_a_vacuumed_twin() {
     assert!(ev.contains("never vacuumed"), "{ev}");
     assert!(ev.contains("+ 0.2 ×"), "the table's threshold: {ev}");
     assert_eq!(
-        stale.sql.as_deref(),
+        stale.sql().as_deref(),
         Some("VACUUM (ANALYZE) \"public\".\"stale\"")
     );
     assert_eq!(f.table("kept").stats.n_dead_tup, 0);

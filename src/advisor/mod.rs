@@ -15,6 +15,7 @@ pub mod writes;
 use std::collections::BTreeSet;
 
 use crate::catalog::{Catalog, TableKind};
+use crate::findings::Fix;
 use crate::sql::ddl;
 use crate::sql::index_key::KeyExpr;
 use crate::workload::plannable::{self, plannable, Plannable};
@@ -421,9 +422,9 @@ pub fn drop_resolved(
     catalog: &Catalog,
 ) {
     findings.retain(|f| {
-        let Some(sql) = &f.sql else { return true };
+        let Some(fix) = &f.fix else { return true };
         !catalog.foreign_keys.iter().any(|fk| {
-            ddl::foreign_key_index(&fk.table, &fk.columns).create_sql() == *sql
+            Fix::CreateIndex(ddl::foreign_key_index(&fk.table, &fk.columns)) == *fix
                 && recs.iter().any(|r| {
                     // A partial index serves no foreign-key check (the check's rows need not
                     // match its predicate); only a plain B-tree does.
@@ -674,7 +675,10 @@ mod tests {
             message: String::new(),
             evidence: vec![],
             remedy: String::new(),
-            sql: Some(ddl::foreign_key_index("public.child", &["p_id".into()]).create_sql()),
+            fix: Some(Fix::CreateIndex(ddl::foreign_key_index(
+                "public.child",
+                &["p_id".into()],
+            ))),
         };
         let rec = IndexRecommendation {
             table: "public.child".into(),

@@ -24,7 +24,7 @@ pub fn node_finding(
         message,
         evidence,
         remedy,
-        sql: None,
+        fix: None,
     }
 }
 

@@ -564,6 +564,21 @@ pub async fn load(
     })
 }
 
+/// The demo database's name on its throwaway server.
+pub const DEMO_DB: &str = "dbopt_demo";
+
+/// Create the (empty) demo database on a throwaway server and return where to connect to it.
+pub async fn create_database(server: &pg::throwaway::Throwaway) -> pg::Result<ConnParams> {
+    let c = pg::connect(&server.params("postgres"), &SessionOptions::unrestricted()).await?;
+    c.batch_execute(&format!(
+        "CREATE DATABASE {}",
+        crate::sql::quote_ident(DEMO_DB)
+    ))
+    .await
+    .map_err(|e| PgError::query("creating the demo database", e))?;
+    Ok(server.params(DEMO_DB))
+}
+
 /// A short human duration ("1.4 s", "230 ms").
 pub fn human(d: Duration) -> String {
     if d.as_secs_f64() >= 1.0 {

@@ -134,9 +134,13 @@ pub async fn run(g: &Globals, a: &AdviseArgs) -> anyhow::Result<ExitStatus> {
     } else if a.verify {
         anyhow::bail!("--verify builds the recommended indexes, so it runs only with --demo; hint: review the DDL and build it with CREATE INDEX CONCURRENTLY, or use `dbopt explain --compare`");
     }
-    report::print(g.format, &advice.report, |f| {
-        report::advise::render(&advice.report, f)
-    })?;
+    if g.format == report::Format::Html {
+        report::print_text(&report::html::advise(&advice.report))?;
+    } else {
+        report::print(g.format, &advice.report, |f| {
+            report::advise::render(&advice.report, f)
+        })?;
+    }
     emit_migrations(a, &advice)?;
     if let Some(d) = demo {
         tokio::task::spawn_blocking(move || d.server.stop())

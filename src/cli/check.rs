@@ -58,10 +58,10 @@ pub async fn run(g: &Globals, a: &CheckArgs) -> anyhow::Result<ExitStatus> {
         },
     };
     let r = cmd::run(&req, g.config()?, &report::note).await?;
-    if g.format == Format::Junit {
-        report::print_text(&report::check::junit(&r))?;
-    } else {
-        report::print(g.format, &r, |f| report::check::render(&r, f))?;
+    match g.format {
+        Format::Junit => report::print_text(&report::check::junit(&r))?,
+        Format::Html => report::print_text(&report::html::check(&r))?,
+        f => report::print(f, &r, |f| report::check::render(&r, f))?,
     }
     Ok(a.fail_on.status_of(r.worst()))
 }

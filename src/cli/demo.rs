@@ -1,20 +1,16 @@
 //! `dbopt demo`: a throwaway Postgres with the demo database loaded and its workload replayed.
-//! `advise --demo` (and the tests) reuse [`start`].
+//! `advise --demo` reuses [`start`]. Flags, the spinner and the wait for Ctrl-C are here; the
+//! steps are [`crate::commands::demo`], the output [`crate::report::demo`].
 
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use serde::Serialize;
 
 use super::{ExitStatus, Globals};
-use crate::bench::demo::{self, DemoOptions, LoadStats};
-use crate::bench::demo_workload::{self, WorkloadOptions, WorkloadStats};
+use crate::commands::demo::{self as cmd, Demo, Request};
 use crate::pg::throwaway::{Throwaway, ThrowawayOptions};
-use crate::pg::{self, ConnParams, PgError};
-use crate::report::{self, Format};
-
-pub const DEMO_DB: &str = "dbopt_demo";
+use crate::report;
 
 /// How big the demo is; shared by `demo` and `advise --demo`.
 #[derive(Debug, Clone, Args)]
@@ -50,28 +46,19 @@ pub struct DemoCmd {
     pub keep: bool,
 }
 
-/// A running demo: the server (dropped = removed), where to connect, and what was done.
-pub struct Demo {
-    pub server: Throwaway,
-    /// "Now" of the generated data (the workload's time parameters derive from it).
-    pub anchor: chrono::DateTime<chrono::Utc>,
-    pub params: ConnParams,
-    pub load: LoadStats,
-    pub workload: WorkloadStats,
+impl DemoArgs {
+    /// The plain request of these flags.
+    pub fn request(&self) -> Request {
+        Request {
+            scale: self.scale,
+            seed: self.seed,
+            rounds: self.rounds,
+        }
+    }
 }
 
-#[derive(Serialize)]
-struct DemoReport<'a> {
-    url: String,
-    server_version: &'a str,
-    startup_seconds: f64,
-    hypopg: bool,
-    load: &'a LoadStats,
-    workload: &'a WorkloadStats,
-    pg_stat_statements_entries: i64,
-}
-
-/// Start the throwaway server, build and load the demo database, run the workload.
+/// Start the throwaway server (behind a spinner), then build and load the demo database and
+/// run the workload ([`crate::commands::demo::prepare`]).
 pub async fn start(args: &DemoArgs) -> anyhow::Result<Demo> {
     let opts = ThrowawayOptions {
         port: args.port,
@@ -82,56 +69,7 @@ pub async fn start(args: &DemoArgs) -> anyhow::Result<Demo> {
         .await
         .context("BUG: start-up task")??;
     sp.finish_and_clear();
-    eprintln!(
-        "started {} on port {} in {}",
-        server.version(),
-        server.port(),
-        demo::human(server.startup_time())
-    );
-    let admin = pg::connect(
-        &server.params("postgres"),
-        &pg::SessionOptions::unrestricted(),
-    )
-    .await?;
-    admin
-        .batch_execute(&format!(
-            "CREATE DATABASE {}",
-            crate::sql::quote_ident(DEMO_DB)
-        ))
-        .await
-        .map_err(|e| PgError::query("creating the demo database", e))?;
-    let params = server.params(DEMO_DB);
-    let dopts = DemoOptions {
-        scale: args.scale,
-        seed: args.seed,
-        ..Default::default()
-    };
-    let total: u64 = demo::sizes(args.scale).iter().map(|x| x.1).sum();
-    let pb = report::progress(total, "loading demo data");
-    let load = demo::load(&params, &dopts, &|n, _| pb.set_position(n)).await?;
-    pb.finish_and_clear();
-    eprintln!("loaded {} rows in {:.1} s", load.rows, load.seconds);
-    let wopts = WorkloadOptions {
-        rounds: args.rounds,
-        sessions: 4,
-        seed: args.seed,
-        scale: args.scale,
-        anchor: dopts.anchor,
-    };
-    let pb = report::progress(u64::from(args.rounds), "running the workload");
-    let workload = demo_workload::run(&params, &wopts, &|n, _| pb.set_position(n)).await?;
-    pb.finish_and_clear();
-    eprintln!(
-        "ran {} statements of the demo workload in {:.1} s",
-        workload.statements, workload.seconds
-    );
-    Ok(Demo {
-        server,
-        anchor: dopts.anchor,
-        params,
-        load,
-        workload,
-    })
+    Ok(cmd::prepare(server, &args.request(), &|m| eprintln!("{m}")).await?)
 }
 
 fn spinner(msg: &str) -> indicatif::ProgressBar {
@@ -148,38 +86,10 @@ fn spinner(msg: &str) -> indicatif::ProgressBar {
 pub async fn run(g: &Globals, cmd: &DemoCmd) -> anyhow::Result<ExitStatus> {
     let stop = cmd.keep.then(StopSignals::install);
     let demo = start(&cmd.demo).await?;
-    let c = pg::connect(&demo.params, &pg::SessionOptions::default()).await?;
-    let entries: i64 = c
-        .query_one("SELECT count(*) FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())", &[])
-        .await
-        .map_err(|e| PgError::query("counting pg_stat_statements entries", e))?
-        .get(0);
-    let url = demo.server.url(DEMO_DB);
-    let rep = DemoReport {
-        url: url.clone(),
-        server_version: demo.server.version(),
-        startup_seconds: demo.server.startup_time().as_secs_f64(),
-        hypopg: demo.server.has_hypopg(),
-        load: &demo.load,
-        workload: &demo.workload,
-        pg_stat_statements_entries: entries,
-    };
-    let text = if g.format == Format::Json {
-        format!("{}\n", serde_json::to_string_pretty(&rep)?)
-    } else {
-        let mut t = report::table(g.format, &["table", "rows"]);
-        for (name, rows) in &demo.load.tables {
-            t.add_row(vec![name.clone(), rows.to_string()]);
-        }
-        format!(
-            "{t}\npg_stat_statements holds {entries} statements from the workload.\n\
-             Connect with:\n  export DATABASE_URL='{url}'\n  \
-             psql \"$DATABASE_URL\" -c 'SELECT calls, query FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 5'\n"
-        )
-    };
+    let rep = cmd::report(&demo).await?;
     // A reader that stops early (`dbopt demo --keep | head -3`) must not end a kept demo: the
     // server stays until Ctrl-C, and is then stopped in order.
-    let _ = crate::report::print_text(&text);
+    let _ = report::print(g.format, &rep, |f| report::demo::render(&rep, f));
     if cmd.keep {
         eprintln!("The server keeps running until Ctrl-C (or SIGTERM); its data is deleted then.");
         if let Some(stop) = stop {
@@ -187,7 +97,6 @@ pub async fn run(g: &Globals, cmd: &DemoCmd) -> anyhow::Result<ExitStatus> {
         }
         eprintln!("stopping the throwaway server…");
     }
-    drop(c);
     tokio::task::spawn_blocking(move || demo.server.stop())
         .await
         .ok();

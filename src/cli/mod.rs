@@ -22,8 +22,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::hint::Hint;
-use crate::pg::PgError;
 use crate::report::Format;
 pub use args::ConnectArgs;
 
@@ -140,6 +138,14 @@ pub enum Command {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    if cli.format == Format::Html && !matches!(cli.command, Command::Advise(_) | Command::Check(_))
+    {
+        return Err(crate::hint::UserError::new(
+            "--format html is not available for this command",
+            "the HTML report is for `dbopt advise` and `dbopt check`; here use --format table, json or markdown",
+        )
+        .into());
+    }
     let g = Globals::new(cli.connect, cli.format, cli.config);
     match &cli.command {
         Command::Doctor(a) => doctor::run(&g, a).await,
@@ -160,37 +166,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Archive(a) => archive::run(&g, a).await,
         Command::Bench(a) => bench::run(&g, a).await,
     }
-}
-
-/// The user hint (and the lines after the error) of a typed library error, whichever module
-/// raised it; `role` (who dbopt connects as) completes the GRANT of a missing privilege.
-fn hint_of(
-    e: &(dyn std::error::Error + 'static),
-    role: Option<&str>,
-) -> Option<(Option<String>, Option<String>)> {
-    fn ask(h: &dyn Hint, role: Option<&str>) -> (Option<String>, Option<String>) {
-        (h.hint(role), h.detail())
-    }
-    macro_rules! first_of {
-        ($($t:ty),*) => {$(
-            if let Some(h) = e.downcast_ref::<$t>() {
-                return Some(ask(h, role));
-            }
-        )*};
-    }
-    first_of!(
-        crate::commands::Error,
-        PgError,
-        crate::workload::source::SourceError,
-        crate::pg::source::LoadError,
-        crate::snapshot::SnapshotError,
-        crate::rules::RuleError,
-        crate::emit::EmitError,
-        crate::archive::ArchiveError,
-        crate::bench::BenchError,
-        crate::hint::UserError
-    );
-    None
 }
 
 /// A flag value clap refused (it does not parse, or is out of range) as the one line every
@@ -240,7 +215,11 @@ pub fn report_error(err: &anyhow::Error, role: Option<&str>) -> ExitStatus {
             }
         }
     }
-    let answers: Vec<_> = err.chain().filter_map(|e| hint_of(e, role)).collect();
+    let answers: Vec<_> = err
+        .chain()
+        .filter_map(crate::commands::hint_of)
+        .map(|h| (h.hint(role), h.detail()))
+        .collect();
     let hint = answers.iter().find_map(|(h, _)| h.clone());
     let detail = answers.iter().find_map(|(_, d)| d.clone());
     let msg = err.chain().map(ToString::to_string).collect::<Vec<_>>();

@@ -12,6 +12,7 @@ pub mod advise;
 pub mod archive;
 pub mod bench;
 pub mod check;
+pub mod demo;
 pub mod explain;
 pub mod inspect;
 pub mod migrations;
@@ -77,6 +78,42 @@ impl Hint for Error {
     }
 }
 
+/// The one list of error types that carry a hint, so that `cli::report_error` can ask any error
+/// in a chain; a test fails when a `thiserror` type in src/ is neither here nor in
+/// `NOT_ASKED` (with the reason), so a new error type cannot be forgotten silently.
+macro_rules! hinted_errors {
+    ($($t:ty),* $(,)?) => {
+        /// The [`Hint`] of `e` when it is one of the library's error types.
+        pub fn hint_of<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Hint> {
+            $(
+                if let Some(h) = e.downcast_ref::<$t>() {
+                    return Some(h);
+                }
+            )*
+            None
+        }
+
+        #[cfg(test)]
+        const HINTED: &[&str] = &[$(stringify!($t)),*];
+    };
+}
+
+hinted_errors!(
+    Error,
+    PgError,
+    SourceError,
+    crate::pg::source::LoadError,
+    crate::snapshot::SnapshotError,
+    RuleError,
+    crate::emit::EmitError,
+    crate::archive::ArchiveError,
+    crate::bench::BenchError,
+    UserError,
+    crate::pg::explain::ExplainError,
+    crate::workload::shape::ShapeError,
+    crate::catalog::UnknownTable,
+);
+
 /// Where a note for the user goes (the caller prints it on stderr as `note: ...`).
 pub type Notes<'a> = &'a (dyn Fn(&str) + Sync);
 
@@ -86,4 +123,67 @@ pub type Notes<'a> = &'a (dyn Fn(&str) + Sync);
 pub enum Origin {
     Snapshot(std::path::PathBuf),
     Server(crate::pg::source::Live),
+}
+
+#[cfg(test)]
+mod tests {
+    /// Error types that are never asked for a hint, and why.
+    const NOT_ASKED: &[(&str, &str)] = &[
+        (
+            "PlanError",
+            "always wrapped in ExplainError::Plan, which carries the hint",
+        ),
+        (
+            "KeyError",
+            "parsing index keys dbopt itself wrote; never reaches the user",
+        ),
+    ];
+
+    /// The names of the types deriving `thiserror::Error` in the files under `dir`.
+    fn error_types(dir: &std::path::Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                error_types(&path, out);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let mut derived = false;
+            for line in text.lines().map(str::trim) {
+                if line.starts_with("#[derive(") && line.contains("thiserror::Error") {
+                    derived = true;
+                } else if derived && !line.starts_with("#[") {
+                    let name = line
+                        .split(|c: char| !c.is_alphanumeric() && c != '_')
+                        .find(|w| !["", "pub", "crate", "struct", "enum"].contains(w));
+                    out.push(format!("{}: {}", path.display(), name.unwrap_or("?")));
+                    derived = false;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_library_error_type_is_asked_for_its_hint() {
+        let asked: Vec<&str> = super::HINTED
+            .iter()
+            .map(|t| t.rsplit("::").next().unwrap_or(t).trim())
+            .collect();
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut found = Vec::new();
+        error_types(&src, &mut found);
+        assert!(found.len() >= 10, "{found:?}");
+        let forgotten: Vec<&String> = found
+            .iter()
+            .filter(|f| {
+                let name = f.rsplit(": ").next().unwrap_or(f);
+                !asked.contains(&name) && !NOT_ASKED.iter().any(|(n, _)| *n == name)
+            })
+            .collect();
+        assert!(
+            forgotten.is_empty(),
+            "error types report_error would not ask for a hint (add them to hinted_errors! in \
+             src/commands/mod.rs, or to NOT_ASKED with the reason): {forgotten:?}"
+        );
+    }
 }

@@ -177,6 +177,15 @@ pub async fn reset_database(c: &Conn) -> Result<()> {
         .map_err(|e| PgError::query("resetting pg_stat_statements", e))
 }
 
+/// How many statements pg_stat_statements holds for the current database.
+pub async fn database_entries(c: &Conn) -> Result<i64> {
+    let row = c
+        .query_one("SELECT count(*) FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())", &[])
+        .await
+        .map_err(|e| PgError::query("counting pg_stat_statements entries", e))?;
+    Ok(row.get(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

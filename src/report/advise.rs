@@ -8,14 +8,14 @@ use super::{table, Format};
 use crate::advisor::report::AdviseReport;
 use crate::units::bytes;
 
-fn pct(before: f64, after: f64) -> String {
+pub(super) fn pct(before: f64, after: f64) -> String {
     if before <= 0.0 {
         return "–".into();
     }
     format!("{:+.0} %", 100.0 * (after - before) / before)
 }
 
-fn short(q: &str, n: usize) -> String {
+pub(super) fn short(q: &str, n: usize) -> String {
     let one: String = q.split_whitespace().collect::<Vec<_>>().join(" ");
     if one.chars().count() > n {
         format!("{}…", one.chars().take(n).collect::<String>())
@@ -24,7 +24,7 @@ fn short(q: &str, n: usize) -> String {
     }
 }
 
-fn ms(v: f64) -> String {
+pub(super) fn ms(v: f64) -> String {
     if v >= 1000.0 {
         format!("{:.1} s", v / 1000.0)
     } else {
@@ -69,7 +69,7 @@ pub fn render(r: &AdviseReport, format: Format) -> String {
 
 /// An index as SQL writes its definition: `(keys) INCLUDE (...) WHERE ...`, with the method
 /// when it is not btree. Keys and names quoted: a name is never mistaken for syntax.
-fn definition(rec: &crate::advisor::report::IndexRecommendation) -> String {
+pub(super) fn definition(rec: &crate::advisor::report::IndexRecommendation) -> String {
     let keys: Vec<String> = rec.columns.iter().map(|k| k.sql()).collect();
     let mut idx = format!("({})", keys.join(", "));
     if !rec.include.is_empty() {
@@ -234,7 +234,7 @@ fn findings(out: &mut String, r: &AdviseReport, format: Format) {
             f.rule.clone(),
             f.object.clone(),
             f.message.clone(),
-            f.sql.clone().unwrap_or_else(|| f.remedy.clone()),
+            f.sql().unwrap_or_else(|| f.remedy.clone()),
         ]);
     }
     let _ = writeln!(out, "{t}");

@@ -14,7 +14,7 @@ use crate::inspect::check::{CheckReport, AREAS};
 use crate::rules::Scope;
 use crate::units::bytes;
 
-fn area_name(a: Scope) -> &'static str {
+pub(super) fn area_name(a: Scope) -> &'static str {
     match a {
         Scope::Catalog => "catalog",
         Scope::Workload => "workload",
@@ -32,7 +32,7 @@ fn heading(out: &mut String, format: Format, text: &str) {
     }
 }
 
-fn facts(out: &mut String, r: &CheckReport) {
+pub(super) fn facts(out: &mut String, r: &CheckReport) {
     let s = &r.server;
     let version = s.server_version_num.map_or_else(
         || "version unknown".into(),

@@ -35,7 +35,7 @@ pub fn findings(out: &mut String, f: &[Finding], format: Format, none: &str) {
             what.push_str("\n· ");
             what.push_str(e);
         }
-        let fix = match &x.sql {
+        let fix = match x.sql() {
             Some(sql) => format!("{}\n{sql};", x.remedy),
             None => x.remedy.clone(),
         };

@@ -1,4 +1,5 @@
-//! Rendering: tables for people (comfy-table, colour only on a terminal), JSON for machines.
+//! Rendering: tables for people (comfy-table, colour only on a terminal), JSON for machines,
+//! an HTML page for a browser ([`html`]).
 //!
 //! Why one place: every command prints through the same few helpers, so `--format json` is
 //! available everywhere and the human output looks alike from command to command.
@@ -7,8 +8,10 @@ pub mod advise;
 pub mod archive;
 pub mod bench;
 pub mod check;
+pub mod demo;
 pub mod doctor;
 pub mod explain;
+pub mod html;
 pub mod inspect;
 pub mod migrations;
 pub mod nplusone;
@@ -35,6 +38,8 @@ pub enum Format {
     Markdown,
     /// JUnit XML, for CI systems (commands that check budgets).
     Junit,
+    /// One self-contained HTML page for a browser (`advise`, `check`).
+    Html,
 }
 
 /// Whether colour and progress bars should be used on stdout/stderr.

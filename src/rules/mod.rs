@@ -373,7 +373,7 @@ impl Levels {
 pub mod prelude {
     pub use super::{Ctx, Levels, Rule, RuleConfig, RuleError, Scope};
     pub use crate::catalog::{Catalog, Index, Table};
-    pub use crate::findings::{Finding, Severity};
+    pub use crate::findings::{Finding, Fix, Severity};
     pub use crate::sql::ddl;
     pub use serde::{Deserialize, Serialize};
 }

@@ -264,8 +264,32 @@ pub fn drop_index(schema: &str, name: &str) -> String {
     )
 }
 
+/// An index definition as PostgreSQL prints it (`pg_get_indexdef`: always
+/// `CREATE [UNIQUE] INDEX name ON ...`), to be built again concurrently on a live server:
+/// `CREATE [UNIQUE] INDEX CONCURRENTLY name ON ...`. Text of another form is returned as it is.
+pub fn concurrent_definition(definition: &str) -> String {
+    for head in ["CREATE INDEX ", "CREATE UNIQUE INDEX "] {
+        if let Some(rest) = definition.strip_prefix(head) {
+            return format!("{head}CONCURRENTLY {rest}");
+        }
+    }
+    definition.to_string()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_printed_definition_is_built_again_concurrently() {
+        assert_eq!(
+            concurrent_definition("CREATE UNIQUE INDEX \"INDEX x\" ON public.t USING btree (x)"),
+            "CREATE UNIQUE INDEX CONCURRENTLY \"INDEX x\" ON public.t USING btree (x)"
+        );
+        assert_eq!(
+            concurrent_definition("CREATE INDEX i ON public.t USING gin (doc)"),
+            "CREATE INDEX CONCURRENTLY i ON public.t USING gin (doc)"
+        );
+    }
+
     use super::*;
     use crate::sql::index_key::KeyExpr;
 
