@@ -21,7 +21,8 @@
 //! shows the cost before and after.
 
 use crate::rules::prelude::*;
-use crate::workload::{shape, Statement};
+use crate::workload::shape::{self, StatementKind};
+use crate::workload::Statement;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -51,7 +52,8 @@ pub static RULE: Rule = Rule {
     check,
 };
 
-/// The statements of the workload whose shapes read `table`, most total time first.
+/// The statements of the workload whose shapes read `table` (SELECT, UPDATE, DELETE, MERGE:
+/// an INSERT writes it without scanning it), most total time first.
 fn statements_reading<'a>(
     cat: &Catalog,
     table: &Table,
@@ -64,6 +66,15 @@ fn statements_reading<'a>(
             shape::extract(&s.query).is_ok_and(|shapes| {
                 shapes
                     .iter()
+                    .filter(|sh| {
+                        matches!(
+                            sh.kind,
+                            StatementKind::Select
+                                | StatementKind::Update
+                                | StatementKind::Delete
+                                | StatementKind::Merge
+                        )
+                    })
                     .flat_map(|sh| &sh.accesses)
                     .any(|a| cat.table(&a.table).is_some_and(|t| t.qualified() == wanted))
             })
@@ -181,6 +192,12 @@ mod tests {
                     query: "SELECT * FROM users WHERE id = $1".into(),
                     ..Default::default()
                 },
+                Statement {
+                    fingerprint: "q3".into(),
+                    query: "INSERT INTO orders (status) VALUES ($1)".into(),
+                    calls: 500,
+                    ..Default::default()
+                },
             ],
             ..Default::default()
         };
@@ -202,6 +219,8 @@ mod tests {
             f[0].evidence
         );
         assert!(!f[0].evidence.iter().any(|e| e.contains("q2")));
+        // An INSERT writes the table without reading it.
+        assert!(!f[0].evidence.iter().any(|e| e.contains("q3")));
         assert!(f[0].remedy.contains("dbopt advise"));
     }
 }

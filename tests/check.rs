@@ -570,3 +570,29 @@ fn rules_lists_every_rule_prints_one_and_names_the_closest() {
         &["no rule named \"tabel-bloat\"", "did you mean table-bloat?"],
     );
 }
+
+/// `dbopt check --demo`, as the README shows it: its own throwaway server with the demo data
+/// and workload, the report, the server removed afterwards.
+#[test]
+fn check_on_the_demo_as_a_new_user_runs_it() {
+    let out = common::dbopt()
+        .args([
+            "check", "--demo", "--scale", "0.01", "--rounds", "2", "--format", "json",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("JSON report ({e}); stderr: {stderr}"));
+    assert_eq!(v["server"]["database"], "dbopt_demo");
+    assert!(of_rule(&v, "fk-without-index")
+        .contains(&("public.lead_assignments".into(), "warning".into())));
+    // The demo's statements were read: the workload rules ran on them.
+    assert!(stderr.contains("ran ") && stderr.contains("statements of the demo workload"));
+    let out = common::dbopt()
+        .args(["check", "--demo", "--from-snapshot", "x.json"])
+        .output()
+        .unwrap();
+    common::assert_clean_error(&out, &["--demo and --from-snapshot"]);
+}
