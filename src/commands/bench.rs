@@ -372,3 +372,104 @@ where
     target.finish().await;
     Ok(r?)
 }
+
+/// `dbopt bench queries`: the flags that override the workload file's settings.
+#[derive(Debug, Clone)]
+pub struct QueriesRequest {
+    pub file: std::path::PathBuf,
+    pub duration: Option<Duration>,
+    pub iterations: Option<u64>,
+    pub warmup: Option<Duration>,
+    pub repeat: Option<u32>,
+    pub concurrency: Option<usize>,
+    pub baseline: Option<std::path::PathBuf>,
+    pub save_baseline: Option<std::path::PathBuf>,
+    pub report: Option<std::path::PathBuf>,
+    /// Size of the demo database loaded on a throwaway server.
+    pub scale: f64,
+    pub allow_writes: bool,
+    /// The user's session options; read-only unless the target is ours or writes are allowed.
+    pub session: SessionOptions,
+}
+
+/// What `bench queries` measured, and the server version of the baseline it compared with.
+pub struct QueriesRun {
+    pub report: crate::bench::queries::QueriesReport,
+    pub baseline_server_version: Option<String>,
+}
+
+/// Run the workload file's statements on `spec`'s target against their budgets (and the
+/// baseline), save the baseline/report files asked for.
+pub async fn queries(
+    req: &QueriesRequest,
+    spec: &TargetSpec,
+    notes: Notes<'_>,
+) -> Result<QueriesRun, Error> {
+    use crate::bench::queries::QueriesReport;
+    let workload = Workload::load(&req.file)?;
+    let baseline = match &req.baseline {
+        Some(p) => Some(QueriesReport::load(p)?),
+        None => None,
+    };
+    let t = target(spec, notes).await?;
+    let result = queries_on(req, &t, workload, baseline.as_ref()).await;
+    t.finish().await;
+    Ok(QueriesRun {
+        report: result?,
+        baseline_server_version: baseline.map(|b| b.server_version),
+    })
+}
+
+async fn queries_on(
+    req: &QueriesRequest,
+    t: &Target,
+    workload: Workload,
+    baseline: Option<&crate::bench::queries::QueriesReport>,
+) -> Result<crate::bench::queries::QueriesReport, Error> {
+    use crate::bench::queries::{self, QueriesOptions};
+    use crate::bench::runner::Stop;
+    use crate::bench::workload::setting_duration;
+    if t.is_throwaway() {
+        data::prepare(&t.params, BuiltIn::DemoLookups, req.scale).await?;
+    }
+    let s = &workload.settings;
+    let stop = match (req.iterations.or(s.iterations), req.duration) {
+        (_, Some(d)) => Stop::After(d),
+        (Some(n), None) => Stop::Iterations(n.max(1)),
+        (None, None) => {
+            Stop::After(setting_duration(&s.duration).unwrap_or(Duration::from_secs(1)))
+        }
+    };
+    let o = QueriesOptions {
+        stop,
+        warmup: req
+            .warmup
+            .or(setting_duration(&s.warmup))
+            .unwrap_or(Duration::from_millis(100)),
+        repeat: req.repeat.or(s.repeat).unwrap_or(3).max(1),
+        concurrency: req.concurrency.or(s.concurrency).unwrap_or(1).max(1),
+        noise_floor_ms: setting_duration(&s.noise_floor).map_or(1.0, |d| d.as_secs_f64() * 1000.0),
+        session: SessionOptions {
+            read_only: !(t.is_throwaway() || req.allow_writes),
+            ..req.session.clone()
+        },
+        pool_timeout: Duration::from_secs(30),
+    };
+    let total = workload.statements.len() as u64 * u64::from(o.repeat);
+    let pb = report::progress(total, "running statements");
+    let on_run = |name: &str| {
+        pb.inc(1);
+        pb.set_message(name.to_string());
+    };
+    let base_path = req.baseline.as_ref().map(|p| p.display().to_string());
+    let base = base_path.as_deref().zip(baseline);
+    let rep = queries::run(&t.params, workload, &o, base, &on_run).await?;
+    pb.finish_and_clear();
+    if let Some(p) = &req.save_baseline {
+        rep.save(p)?;
+    }
+    if let Some(p) = &req.report {
+        rep.save(p)?;
+    }
+    Ok(rep)
+}

@@ -137,14 +137,6 @@ pub fn render(r: &CheckReport, format: Format) -> String {
     out
 }
 
-/// XML text and attribute escaping.
-fn xml(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// JUnit XML: a suite per area, a case per rule that ran; a rule with findings at or above
 /// warning fails with them (info findings are listed in `system-out`).
 pub fn junit(r: &CheckReport) -> String {
@@ -158,7 +150,7 @@ pub fn junit(r: &CheckReport) -> String {
     let _ = writeln!(
         out,
         "<testsuites name=\"dbopt check {}\" tests=\"{}\" failures=\"{total_failed}\">",
-        xml(&r.server.database),
+        super::xml(&r.server.database),
         r.rules.len()
     );
     for area in AREAS {
@@ -181,7 +173,7 @@ pub fn junit(r: &CheckReport) -> String {
                 out,
                 "    <testcase classname=\"{}\" name=\"{}\"",
                 area_name(area),
-                xml(&rule.id)
+                super::xml(&rule.id)
             );
             if found.is_empty() {
                 out.push_str("/>\n");
@@ -197,13 +189,13 @@ pub fn junit(r: &CheckReport) -> String {
                     out,
                     "      <failure message=\"{} finding(s)\">{}</failure>",
                     found.len(),
-                    xml(&text.join("\n"))
+                    super::xml(&text.join("\n"))
                 );
             } else {
                 let _ = writeln!(
                     out,
                     "      <system-out>{}</system-out>",
-                    xml(&text.join("\n"))
+                    super::xml(&text.join("\n"))
                 );
             }
             out.push_str("    </testcase>\n");

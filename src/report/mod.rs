@@ -7,6 +7,7 @@
 pub mod advise;
 pub mod archive;
 pub mod bench;
+pub mod bench_queries;
 pub mod check;
 pub mod demo;
 pub mod doctor;
@@ -161,4 +162,12 @@ impl crate::pg::apply::BuildProgress for indicatif::ProgressBar {
     fn finish(&self) {
         self.finish_and_clear();
     }
+}
+
+/// XML text and attribute escaping, for the JUnit writers.
+pub(crate) fn xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
