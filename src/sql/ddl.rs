@@ -453,7 +453,10 @@ mod tests {
             r#"CREATE INDEX ON "t" ("a")"#,
             "a bare table resolves through search_path"
         );
-        assert_eq!(bare.render(Build::Hypothetical), r#"CREATE INDEX ON "public"."t" ("a")"#);
+        assert_eq!(
+            bare.render(Build::Hypothetical),
+            r#"CREATE INDEX ON "public"."t" ("a")"#
+        );
         assert_eq!(d.render(Build::InTransaction), d.create_sql());
     }
 
