@@ -557,8 +557,80 @@ async fn an_invalid_index_is_found_alone() {
     );
     assert_eq!(
         v["findings"][0]["sql"],
-        "DROP INDEX CONCURRENTLY IF EXISTS \"public\".\"accounts_email_key\""
+        "REINDEX INDEX CONCURRENTLY \"public\".\"accounts_email_key\""
     );
+    // Once the duplicates are gone, the statement the finding proposes makes it valid.
+    c.batch_execute("DELETE FROM accounts WHERE id > 1")
+        .await
+        .unwrap();
+    run_fix(&c, &v["findings"][0]).await;
+    assert!(index_valid(&c, "accounts_email_key").await);
+    let (code, v) = run_json(&["indexes", "--fail-on", "warning"], &url);
+    assert_eq!(code, Some(0), "{v}");
+}
+
+/// Run the statements of a finding's `sql`, one at a time as a user's psql would (a
+/// concurrent build cannot share a transaction).
+async fn run_fix(c: &dbopt::pg::Conn, finding: &Value) {
+    let sql = finding["sql"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no sql in {finding}"));
+    for statement in sql.split(";\n") {
+        c.batch_execute(statement)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e:?}"));
+    }
+}
+
+async fn index_valid(c: &dbopt::pg::Conn, name: &str) -> bool {
+    common::scalar(
+        c,
+        &format!("SELECT indisvalid FROM pg_index WHERE indexrelid = '{name}'::regclass"),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_invalid_partitioned_index_is_fixed_by_attaching_what_is_missing() {
+    let p = common::fresh_db("invalid_parted").await;
+    let c = common::setup_conn(&p).await;
+    // An index on ONLY the parent stays invalid until every partition's index is attached.
+    c.batch_execute(
+        "CREATE TABLE m (id int, k int) PARTITION BY RANGE (id);
+         CREATE TABLE m1 PARTITION OF m FOR VALUES FROM (0) TO (100);
+         CREATE TABLE m2 PARTITION OF m FOR VALUES FROM (100) TO (200);
+         INSERT INTO m SELECT g, g % 7 FROM generate_series(0, 199) g;
+         CREATE INDEX m_k_idx ON ONLY m (k DESC);
+         CREATE INDEX m1_k_idx ON m1 (k DESC);
+         ALTER INDEX m_k_idx ATTACH PARTITION m1_k_idx;",
+    )
+    .await
+    .unwrap();
+    assert!(!index_valid(&c, "m_k_idx").await);
+    let url = common::server().url(p.dbname());
+    // Its partition indexes are unused too; only the invalid one matters here.
+    let invalid = |v: &Value| {
+        let mut f = findings(v);
+        f.retain(|(rule, _, _)| rule == "invalid-index");
+        f
+    };
+    let (_, v) = run_json(&["indexes"], &url);
+    assert_eq!(
+        invalid(&v),
+        set(&[("invalid-index", "public.m_k_idx", "warning")])
+    );
+    let finding = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "invalid-index")
+        .unwrap();
+    let remedy = finding["remedy"].as_str().unwrap();
+    assert!(remedy.contains("ATTACH PARTITION"), "{remedy}");
+    run_fix(&c, finding).await;
+    assert!(index_valid(&c, "m_k_idx").await);
+    let (_, v) = run_json(&["indexes"], &url);
+    assert_eq!(invalid(&v), set(&[]), "{v}");
 }
 
 #[tokio::test]

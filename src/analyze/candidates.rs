@@ -6,6 +6,8 @@
 //! this one query?"; the workload-wide choice (one index serving many queries, write cost,
 //! existing indexes) is `dbopt advise`'s job.
 
+use crate::sql::ddl::{Build, IndexDef};
+use crate::sql::index_key::IndexKey;
 use crate::workload::shape::{PredKind, Shape};
 
 /// `CREATE INDEX ON ...` statements, one per table that has indexable predicates or a sort.
@@ -37,14 +39,8 @@ pub fn for_shape(shape: &Shape) -> Vec<String> {
         if cols.is_empty() {
             continue;
         }
-        let table = a
-            .table
-            .split('.')
-            .map(crate::sql::quote_ident)
-            .collect::<Vec<_>>()
-            .join(".");
-        let cols: Vec<String> = cols.iter().map(|c| crate::sql::quote_ident(c)).collect();
-        let ddl = format!("CREATE INDEX ON {table} ({})", cols.join(", "));
+        let keys = cols.iter().map(IndexKey::column).collect();
+        let ddl = IndexDef::hypothetical(&a.table, keys).render_as_written(Build::Hypothetical);
         if !out.contains(&ddl) {
             out.push(ddl);
         }

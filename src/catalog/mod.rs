@@ -193,6 +193,9 @@ pub struct Index {
     /// Used as the table's replica identity.
     #[serde(default)]
     pub replica_identity: bool,
+    /// `schema.name` of the partitioned table's index this partition's index is attached to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_index: Option<String>,
     /// Size facts of the index itself, for the index bloat estimate.
     #[serde(default)]
     pub stats: IndexStats,

@@ -240,7 +240,9 @@ async fn indexes(c: &Conn, attnames: &AttNames) -> Result<Vec<Index>> {
              pg_get_expr(i.indpred, i.indrelid), i.indkey::int2[], i.indoption::int2[], \
              array(SELECT pg_get_indexdef(ic.oid, k, true) FROM generate_series(1, i.indnatts) k), \
              ic.relpages::int8, ic.reltuples::float8, coalesce(ic.reloptions::text[], '{{}}'), \
-             coalesce(sio.idx_blks_hit, 0), coalesce(sio.idx_blks_read, 0) \
+             coalesce(sio.idx_blks_hit, 0), coalesce(sio.idx_blks_read, 0), \
+             (SELECT pn.nspname || '.' || pc.relname FROM pg_inherits ih JOIN pg_class pc ON pc.oid = ih.inhparent \
+              JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE ih.inhrelid = ic.oid) \
              FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ic.relnamespace \
              JOIN pg_class tc ON tc.oid = i.indrelid JOIN pg_namespace tn ON tn.oid = tc.relnamespace \
              JOIN pg_am am ON am.oid = ic.relam \
@@ -293,6 +295,7 @@ fn index(r: &Row, attnames: &AttNames) -> Index {
         definition: r.get(9),
         constraint: r.get(10),
         replica_identity: r.get(11),
+        parent_index: r.get(22),
         predicate: r.get(13),
         keys,
         include,

@@ -154,6 +154,14 @@ impl IndexDef {
         }
     }
 
+    /// A what-if index on `keys` (no name), as HypoPG takes it.
+    pub fn hypothetical(table: &str, keys: Vec<IndexKey>) -> Self {
+        IndexDef {
+            name: None,
+            ..IndexDef::btree("", table, keys)
+        }
+    }
+
     /// `CREATE INDEX CONCURRENTLY IF NOT EXISTS "name" ON "s"."t" USING method (keys) INCLUDE (..) WHERE ..`:
     /// how a user builds it on a live server (a what-if index, without a name, as HypoPG
     /// takes it).
@@ -168,7 +176,19 @@ impl IndexDef {
     /// The `CREATE INDEX` statement for building it the way `build` says. A parent-only index
     /// (`ON ONLY`) is never built concurrently, and an index without a name only as a what-if.
     pub fn render(&self, build: Build) -> String {
-        let table = quote_table(&self.table);
+        self.render_on(build, &quote_table(&self.table))
+    }
+
+    /// [`IndexDef::render`] with the table as written: each part quoted, a bare name left
+    /// bare so it resolves through the session's `search_path` (where `explain --compare`
+    /// plans a statement that names it so) instead of meaning `public`.
+    pub fn render_as_written(&self, build: Build) -> String {
+        let parts: Vec<String> = self.table.split('.').map(quote_ident).collect();
+        self.render_on(build, &parts.join("."))
+    }
+
+    /// The statement, with `table` already quoted.
+    fn render_on(&self, build: Build, table: &str) -> String {
         let named = self.name.as_deref().map(quote_ident);
         let mut sql = match (build, named) {
             (Build::Hypothetical, _) | (_, None) => format!("CREATE INDEX ON {table}"),
@@ -246,7 +266,6 @@ pub fn foreign_key_index(table: &str, columns: &[String]) -> IndexDef {
     IndexDef::btree(&index_name(table, &keys, None), table, keys)
 }
 
-/// `DROP INDEX CONCURRENTLY IF EXISTS "schema"."name"`
 /// `REINDEX INDEX CONCURRENTLY "schema"."name"`: rebuilds the index without blocking writes.
 pub fn reindex_concurrently(schema: &str, name: &str) -> String {
     format!(
@@ -256,6 +275,18 @@ pub fn reindex_concurrently(schema: &str, name: &str) -> String {
     )
 }
 
+/// `ALTER INDEX "s"."parent" ATTACH PARTITION "s"."child"` (both `schema.name`, unquoted):
+/// makes a partition's index part of its partitioned table's index, which turns valid once
+/// every partition has one attached.
+pub fn attach_partition_index(parent: &str, child: &str) -> String {
+    format!(
+        "ALTER INDEX {} ATTACH PARTITION {}",
+        quote_table(parent),
+        quote_table(child)
+    )
+}
+
+/// `DROP INDEX CONCURRENTLY IF EXISTS "schema"."name"`
 pub fn drop_index(schema: &str, name: &str) -> String {
     format!(
         "DROP INDEX CONCURRENTLY IF EXISTS {}.{}",
@@ -411,6 +442,20 @@ mod tests {
         assert_eq!(
             d.render(Build::InTransaction),
             r#"CREATE INDEX ON "app"."t" ("a")"#
+        );
+        assert_eq!(
+            d.render_as_written(Build::InTransaction),
+            r#"CREATE INDEX ON "app"."t" ("a")"#
+        );
+        let bare = IndexDef::hypothetical("t", cols(&["a"]));
+        assert_eq!(
+            bare.render_as_written(Build::Hypothetical),
+            r#"CREATE INDEX ON "t" ("a")"#,
+            "a bare table resolves through search_path"
+        );
+        assert_eq!(
+            bare.render(Build::Hypothetical),
+            r#"CREATE INDEX ON "public"."t" ("a")"#
         );
         assert_eq!(d.render(Build::InTransaction), d.create_sql());
     }
