@@ -56,10 +56,10 @@ table.recommendations td:last-child{min-width:16em}
 .chart{max-width:100%;height:auto;font-size:12px}.chart text{fill:#1d2630}.chart .label{text-anchor:end}
 .chart .before{fill:var(--before)}.chart .after{fill:var(--after)}.chart .size{fill:var(--size)}
 .chart .critical{fill:var(--crit)}.chart .warning{fill:var(--warn)}.chart .info{fill:var(--info)}
-.lines .grid{stroke:#e7ebf0}.lines .step{text-anchor:middle}.lines polyline{fill:none;stroke-width:2}
+.lines .grid{stroke:#e7ebf0}.lines text{stroke:none}.lines .step{text-anchor:middle}.lines polyline{fill:none;stroke-width:2}
 .line.tp{fill:var(--info);stroke:var(--info)}.line.p95{fill:var(--warn);stroke:var(--warn)}.line.p99{fill:var(--crit);stroke:var(--crit)}
 .mark line{stroke:#5b6775;stroke-dasharray:5 4}.mark.refused line{stroke:var(--crit)}.mark.refused text{fill:var(--crit)}
-tr.knee td{background:#eef6ee}tr.refused td{background:#fdecea}
+table.steps{font-size:12px}tr.knee td{background:#eef6ee}tr.refused td{background:#fdecea}
 .note{color:#5b6775}.empty{color:var(--ok)}
 ";
 
