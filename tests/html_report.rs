@@ -363,7 +363,8 @@ async fn bench_pool_page_in_a_browser_matches_the_json_report() {
         assert_eq!((cell(7), cell(8)), (ms("p95Ms"), ms("p99Ms")), "{row:?}");
     }
     // The chart: three lines of a point per step, the knee and the refused step marked.
-    let drawn = |sel: &str| f(&b.eval(&format!("return document.querySelectorAll('{sel}').length")));
+    let drawn =
+        |sel: &str| f(&b.eval(&format!("return document.querySelectorAll('{sel}').length")));
     assert_eq!(drawn("svg.lines g.line polyline"), 3.0);
     assert_eq!(drawn("svg.lines g.line circle"), 3.0 * steps.len() as f64);
     assert_eq!(drawn("svg.lines g.mark.refused"), 1.0);
@@ -389,7 +390,11 @@ async fn bench_pool_page_in_a_browser_matches_the_json_report() {
 
 #[test]
 fn commands_without_an_html_report_refuse_it() {
-    for args in [&["tables"][..], &["bench", "queries", "w.toml"][..], &["doctor"][..]] {
+    for args in [
+        &["tables"][..],
+        &["bench", "queries", "w.toml"][..],
+        &["doctor"][..],
+    ] {
         let out = common::dbopt()
             .args(args)
             .args([
@@ -402,7 +407,12 @@ fn commands_without_an_html_report_refuse_it() {
             .unwrap();
         common::assert_clean_error(
             &out,
-            &["--format html", "dbopt advise", "dbopt check", "dbopt bench pool"],
+            &[
+                "--format html",
+                "dbopt advise",
+                "dbopt check",
+                "dbopt bench pool",
+            ],
         );
     }
     // The comparison with pgbench has no page either, and says so before running anything.

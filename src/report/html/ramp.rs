@@ -278,7 +278,10 @@ mod tests {
         r.workload = "<script>x</script>".into();
         r.steps[0].first_error = Some("<i>refused</i>".into());
         let html = page_of(&r);
-        assert!(!html.contains("<script>") && !html.contains("<i>"), "{html}");
+        assert!(
+            !html.contains("<script>") && !html.contains("<i>"),
+            "{html}"
+        );
         assert!(html.contains("first error: &lt;i&gt;refused&lt;/i&gt;"));
         assert!(html.contains("<title>dbopt bench pool · &lt;script&gt;x&lt;/script&gt;</title>"));
     }

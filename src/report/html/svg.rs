@@ -456,8 +456,14 @@ mod tests {
         assert_eq!(svg.matches("class=\"mark knee\"").count(), 2, "{svg}");
         assert!(svg.contains(">&lt;b&gt;</text>"), "{svg}");
         assert!(!svg.contains(">c</text>"), "{svg}");
-        assert!(svg.contains(&format!("y=\"{:.1}\">a<", L_TOP + 14.0)), "{svg}");
-        assert!(svg.contains(&format!("y=\"{:.1}\">&lt;b", L_TOP + 28.0)), "{svg}");
+        assert!(
+            svg.contains(&format!("y=\"{:.1}\">a<", L_TOP + 14.0)),
+            "{svg}"
+        );
+        assert!(
+            svg.contains(&format!("y=\"{:.1}\">&lt;b", L_TOP + 28.0)),
+            "{svg}"
+        );
     }
 
     #[test]
