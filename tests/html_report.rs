@@ -1,8 +1,9 @@
 //! `--format html` in a real browser: the reports of `advise` and `check` on a real server
-//! with a sequential-scan workload, opened in headless Chromium through chromedriver. The page
-//! must load without a console error, run no script (a table is named `<script>...`), show the
-//! numbers the JSON report of the same database holds, and leave a screenshot in
-//! target/test-artifacts/. Commands without an HTML report refuse the format.
+//! with a sequential-scan workload, and of a `bench pool` ramp that runs into a connection
+//! limit, opened in headless Chromium through chromedriver. The page must load without a
+//! console error, run no script (a table is named `<script>...`), show the numbers the JSON
+//! report holds, and leave a screenshot in target/test-artifacts/. Commands without an HTML
+//! report refuse the format.
 
 mod common;
 mod webdriver;
@@ -63,8 +64,9 @@ fn reports(p: &ConnParams, args: &[&str], dir: &tempfile::TempDir) -> (Value, st
     (json, path)
 }
 
-/// Open the page; it must be loaded, run no script, and log nothing worse than info.
-fn open_clean(b: &Browser, page: &std::path::Path, title: &str) {
+/// Open the page; it must be loaded, run no script, show the user text `shows` as text, and
+/// log nothing worse than info.
+fn open_clean(b: &Browser, page: &std::path::Path, title: &str, shows: &str) {
     b.open(page);
     assert_eq!(b.eval("return document.readyState"), "complete");
     assert_eq!(b.eval("return document.title").as_str(), Some(title));
@@ -75,8 +77,8 @@ fn open_clean(b: &Browser, page: &std::path::Path, title: &str) {
     );
     let text = b.eval("return document.body.innerText");
     assert!(
-        text.as_str().unwrap().contains(EVIL),
-        "the table named {EVIL} shows as text"
+        text.as_str().unwrap().contains(shows),
+        "{shows} shows as text"
     );
     let bad: Vec<Value> = b
         .log()
@@ -132,7 +134,7 @@ async fn advise_page_in_a_browser_matches_the_json_report() {
     let recs = json["recommendations"].as_array().unwrap();
     assert_eq!(recs.len(), 2, "both scanned tables get an index: {json}");
     let b = Browser::start();
-    open_clean(&b, &page, "dbopt advise");
+    open_clean(&b, &page, "dbopt advise", EVIL);
 
     let shown = data_of(&b, "tr.recommendation");
     assert_eq!(shown.len(), recs.len());
@@ -223,6 +225,7 @@ async fn check_page_in_a_browser_matches_the_json_report() {
             "dbopt check · {}",
             json["server"]["database"].as_str().unwrap()
         ),
+        EVIL,
     );
 
     let findings = json["findings"].as_array().unwrap();
@@ -281,9 +284,117 @@ async fn check_page_in_a_browser_matches_the_json_report() {
     );
 }
 
+/// A workload named like markup, each request holding its connection for 2 ms.
+const RAMP_WORKLOAD: &str = "<ramp&co>";
+const SLEEPY: &str = r#"
+[[statement]]
+name = "hold"
+sql = "SELECT pg_sleep(0.002), $1::int"
+params = ["int:1..10"]
+"#;
+
+/// `bench pool --profile smoke` (steps 1 and the pool size, 8) as a role allowed 3 sessions:
+/// the last step has refused connections. The page and its JSON twin are two runs, so the
+/// measured figures differ between them; the steps' shape (clients, pool size, which steps
+/// were refused) must match, and every figure in a row's `data-*` must be the one its
+/// table cells show (the unit tests prove the attributes are the JSON's numbers).
+#[tokio::test]
+async fn bench_pool_page_in_a_browser_matches_the_json_report() {
+    let p = common::fresh_db("htmlpool").await;
+    let role = "dbopt_html_pool_limit3";
+    common::setup_conn(&p)
+        .await
+        .batch_execute(&format!(
+            "CREATE ROLE {} LOGIN PASSWORD 'pw' CONNECTION LIMIT 3",
+            dbopt::sql::quote_ident(role)
+        ))
+        .await
+        .unwrap();
+    let url = format!(
+        "postgresql://{role}:pw@127.0.0.1:{}/{}?sslmode=disable",
+        common::server().port(),
+        p.dbname()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(format!("{RAMP_WORKLOAD}.toml"));
+    std::fs::write(&file, SLEEPY).unwrap();
+    let ramp = |format: &str| -> Vec<u8> {
+        let out = common::dbopt()
+            .args(["bench", "pool", "--profile", "smoke", "--pool-size", "8"])
+            .args(["--workload-file", file.to_str().unwrap(), "--threads", "1"])
+            .args(["--format", format, "--database-url", &url])
+            .output()
+            .unwrap();
+        common::assert_success(&out);
+        out.stdout
+    };
+    let json: Value = serde_json::from_slice(&ramp("json")).expect("JSON report");
+    let page = dir.path().join("bench-pool.html");
+    std::fs::write(&page, ramp("html")).unwrap();
+    let steps = json["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2, "{json}");
+    assert_eq!(json["refused_from"], 8, "{json}");
+    let b = Browser::start();
+    open_clean(
+        &b,
+        &page,
+        &format!("dbopt bench pool · {RAMP_WORKLOAD}"),
+        RAMP_WORKLOAD,
+    );
+    let rows = data_of(&b, "tr.step");
+    assert_eq!(rows.len(), steps.len());
+    for (row, s) in rows.iter().zip(steps) {
+        assert_eq!(num(row, "concurrency"), f(&s["concurrency"]), "{row:?}");
+        assert_eq!(num(row, "poolSize"), f(&s["pool_size"]), "{row:?}");
+        let refused = |v: f64| v > 0.0;
+        assert_eq!(refused(num(row, "refused")), refused(f(&s["refused"])));
+        assert!(num(row, "ok") > 0.0, "{row:?}");
+    }
+    // Each row's cells are its data-* figures: req/s, errors, refused, p95, p99.
+    let cells = b.eval(
+        "return [...document.querySelectorAll('tr.step')].map(r => [...r.cells].map(c => c.innerText))",
+    );
+    for (row, cells) in rows.iter().zip(cells.as_array().unwrap()) {
+        let cell = |i: usize| cells[i].as_str().unwrap().to_string();
+        let ms = |k: &str| dbopt::bench::histogram::ms(num(row, k));
+        assert_eq!(cell(2), format!("{:.0}", num(row, "throughput")), "{row:?}");
+        assert_eq!(cell(3), row["errors"]);
+        assert_eq!(cell(4), row["refused"]);
+        assert_eq!((cell(7), cell(8)), (ms("p95Ms"), ms("p99Ms")), "{row:?}");
+    }
+    // The chart: three lines of a point per step, the knee and the refused step marked.
+    let drawn =
+        |sel: &str| f(&b.eval(&format!("return document.querySelectorAll('{sel}').length")));
+    assert_eq!(drawn("svg.lines g.line polyline"), 3.0);
+    assert_eq!(drawn("svg.lines g.line circle"), 3.0 * steps.len() as f64);
+    assert_eq!(drawn("svg.lines g.mark.refused"), 1.0);
+    let knee = &data_of(&b, ".card[data-knee]")[0];
+    if json["knee"].is_null() {
+        assert_eq!(knee["knee"], "none");
+    } else {
+        assert_eq!(num(knee, "knee"), f(&json["knee"]["at"]));
+        assert_eq!(drawn("svg.lines g.mark.knee"), 1.0);
+    }
+    let body = &data_of(&b, "body")[0];
+    assert_eq!(num(body, "steps"), steps.len() as f64);
+    assert_eq!(body["vary"], "clients");
+    let refused_card = &data_of(&b, ".card[data-refused-from]")[0];
+    assert_eq!(num(refused_card, "refusedFrom"), 8.0);
+    let shot = b.screenshot("html_report_bench_pool");
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 10_000,
+        "{}",
+        shot.display()
+    );
+}
+
 #[test]
 fn commands_without_an_html_report_refuse_it() {
-    for args in [&["tables"][..], &["bench", "pool"][..], &["doctor"][..]] {
+    for args in [
+        &["tables"][..],
+        &["bench", "queries", "w.toml"][..],
+        &["doctor"][..],
+    ] {
         let out = common::dbopt()
             .args(args)
             .args([
@@ -294,6 +405,21 @@ fn commands_without_an_html_report_refuse_it() {
             ])
             .output()
             .unwrap();
-        common::assert_clean_error(&out, &["--format html", "dbopt advise", "dbopt check"]);
+        common::assert_clean_error(
+            &out,
+            &[
+                "--format html",
+                "dbopt advise",
+                "dbopt check",
+                "dbopt bench pool",
+            ],
+        );
     }
+    // The comparison with pgbench has no page either, and says so before running anything.
+    let out = common::dbopt()
+        .args(["bench", "pool", "--compare-pgbench", "--format", "html"])
+        .args(["--database-url", "postgresql://nobody@127.0.0.1:1/x"])
+        .output()
+        .unwrap();
+    common::assert_clean_error(&out, &["--format html", "--compare-pgbench"]);
 }

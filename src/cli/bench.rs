@@ -176,6 +176,13 @@ async fn run_pool(g: &Globals, a: &PoolArgs) -> anyhow::Result<ExitStatus> {
     if g.format == Format::Junit {
         anyhow::bail!("--format junit is for `bench queries`; hint: use --format json or table with `bench pool`");
     }
+    if g.format == Format::Html && a.compare_pgbench {
+        return Err(crate::hint::UserError::new(
+            "--format html draws a ramp, not the comparison with pgbench",
+            "use --format table or json with --compare-pgbench",
+        )
+        .into());
+    }
     let req = request(g, a);
     let rep = cmd::pool(&req, &report::bench::note).await?;
     if let (Some(path), PoolReport::Ramp(ramp)) = (&a.plot, &rep) {

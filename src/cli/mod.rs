@@ -138,11 +138,15 @@ pub enum Command {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
-    if cli.format == Format::Html && !matches!(cli.command, Command::Advise(_) | Command::Check(_))
+    if cli.format == Format::Html
+        && !matches!(
+            cli.command,
+            Command::Advise(_) | Command::Check(_) | Command::Bench(bench::BenchCmd::Pool(_))
+        )
     {
         return Err(crate::hint::UserError::new(
             "--format html is not available for this command",
-            "the HTML report is for `dbopt advise` and `dbopt check`; here use --format table, json or markdown",
+            "the HTML report is for `dbopt advise`, `dbopt check` and `dbopt bench pool`; here use --format table, json or markdown",
         )
         .into());
     }

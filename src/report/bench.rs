@@ -10,7 +10,7 @@ use super::Format;
 use crate::bench::advise_scale::ScaleReport;
 use crate::bench::histogram::ms;
 use crate::bench::pgbench::Compared;
-use crate::bench::pool::{PoolReport, RampReport, Vary};
+use crate::bench::pool::{PoolReport, RampReport, StepReport, Vary};
 use crate::bench::tpch::TpchReport;
 
 /// A progress note on stderr, only for a person watching (so a failure stays one line).
@@ -23,6 +23,9 @@ pub fn note(text: &str) {
 /// Print what `bench pool` measured in `format`.
 pub fn print_pool(format: Format, r: &PoolReport) -> std::io::Result<()> {
     match r {
+        PoolReport::Ramp(rep) if format == Format::Html => {
+            super::print_text(&super::html::ramp::page_of(rep))
+        }
         PoolReport::Ramp(rep) => super::print(format, rep, |f| ramp_text(f, rep)),
         PoolReport::Compare(c) => super::print(format, c, |f| compare(f, c)),
     }
@@ -36,82 +39,90 @@ pub fn label(v: Vary) -> &'static str {
     }
 }
 
-/// The ramp for a person: a table per step, the knee and the recommendation.
-pub fn ramp_text(format: Format, r: &RampReport) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let mut t = super::table(
-        format,
-        &[
-            "clients",
-            "pool",
-            "req/s",
-            "errors",
-            "refused",
-            "wait t/o",
-            "p50",
-            "p95",
-            "p99",
-            "max",
-            "wait p95",
-            "query p95",
-            "pool use",
-            "waiting max",
-            "active (srv)",
-        ],
-    );
-    for s in &r.steps {
-        t.add_row(vec![
-            s.concurrency.to_string(),
-            s.pool_size.to_string(),
-            format!("{:.0}", s.throughput),
-            s.errors.to_string(),
-            s.refused.to_string(),
-            s.wait_timeouts.to_string(),
-            ms(s.latency.p50_ms),
-            ms(s.latency.p95_ms),
-            ms(s.latency.p99_ms),
-            ms(s.latency.max_ms),
-            ms(s.pool_wait.p95_ms),
-            ms(s.query.p95_ms),
-            format!("{:.0} %", s.occupancy.pool_utilization * 100.0),
-            s.occupancy.pool_waiting_max.to_string(),
-            format!(
-                "{:.1} (max {})",
-                s.occupancy.server_active_mean, s.occupancy.server_active_max
-            ),
-        ]);
-    }
-    _ = writeln!(out, "{t}");
+/// The columns of the ramp table, one per figure of a step.
+pub const RAMP_COLUMNS: [&str; 15] = [
+    "clients",
+    "pool",
+    "req/s",
+    "errors",
+    "refused",
+    "wait t/o",
+    "p50",
+    "p95",
+    "p99",
+    "max",
+    "wait p95",
+    "query p95",
+    "pool use",
+    "waiting max",
+    "active (srv)",
+];
+
+/// A step's figures as the ramp table shows them, in [`RAMP_COLUMNS`] order.
+pub fn step_cells(s: &StepReport) -> Vec<String> {
+    vec![
+        s.concurrency.to_string(),
+        s.pool_size.to_string(),
+        format!("{:.0}", s.throughput),
+        s.errors.to_string(),
+        s.refused.to_string(),
+        s.wait_timeouts.to_string(),
+        ms(s.latency.p50_ms),
+        ms(s.latency.p95_ms),
+        ms(s.latency.p99_ms),
+        ms(s.latency.max_ms),
+        ms(s.pool_wait.p95_ms),
+        ms(s.query.p95_ms),
+        format!("{:.0} %", s.occupancy.pool_utilization * 100.0),
+        s.occupancy.pool_waiting_max.to_string(),
+        format!(
+            "{:.1} (max {})",
+            s.occupancy.server_active_mean, s.occupancy.server_active_max
+        ),
+    ]
+}
+
+/// What the ramp concluded, a line each: the first error, the knee, the advice, the pool
+/// size to use beside the rule of thumb.
+pub fn ramp_conclusions(r: &RampReport) -> Vec<String> {
+    let mut out = Vec::new();
     if let Some(e) = r.steps.iter().find_map(|s| s.first_error.as_ref()) {
-        _ = writeln!(out, "first error: {e}");
+        out.push(format!("first error: {e}"));
     }
-    match &r.knee {
-        Some(k) => {
-            _ = writeln!(
-                out,
-                "knee: {} {} ({:.0} req/s, p95 {})",
-                k.at,
-                label(r.vary),
-                k.throughput,
-                ms(k.p95_ms)
-            )
-        }
-        None => _ = writeln!(out, "knee: none found"),
-    }
-    _ = writeln!(out, "{}", r.advice);
+    out.push(match &r.knee {
+        Some(k) => format!(
+            "knee: {} {} ({:.0} req/s, p95 {})",
+            k.at,
+            label(r.vary),
+            k.throughput,
+            ms(k.p95_ms)
+        ),
+        None => "knee: none found".to_string(),
+    });
+    out.push(r.advice.clone());
     let thumb = match (r.rule_of_thumb, r.cores) {
         (Some(n), Some(c)) => format!("{n} (cores {c} x 2 + spindles {})", r.spindles),
         _ => "unknown (pass --server-cores)".into(),
     };
-    match r.recommended_pool_size {
+    out.push(match r.recommended_pool_size {
         Some(n) => {
-            _ = writeln!(
-                out,
-                "recommended pool size: {n}; rule of thumb (cores x 2) + spindles: {thumb}"
-            )
+            format!("recommended pool size: {n}; rule of thumb (cores x 2) + spindles: {thumb}")
         }
-        None => _ = writeln!(out, "rule of thumb (cores x 2) + spindles: {thumb}"),
+        None => format!("rule of thumb (cores x 2) + spindles: {thumb}"),
+    });
+    out
+}
+
+/// The ramp for a person: a table per step, the knee and the recommendation.
+pub fn ramp_text(format: Format, r: &RampReport) -> String {
+    let mut out = String::new();
+    let mut t = super::table(format, &RAMP_COLUMNS);
+    for s in &r.steps {
+        t.add_row(step_cells(s));
+    }
+    _ = writeln!(out, "{t}");
+    for line in ramp_conclusions(r) {
+        _ = writeln!(out, "{line}");
     }
     out
 }
@@ -278,7 +289,7 @@ pub fn scale(format: Format, r: &ScaleReport) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::Duration;
 
     use super::*;
@@ -289,7 +300,7 @@ mod tests {
     use crate::pg;
 
     /// A fixed ramp: throughput levels off at 4 clients on a pool of 8.
-    fn sample() -> RampReport {
+    pub(crate) fn sample() -> RampReport {
         ramp_of(&[
             (1, 10_000.0, 0.1, 0),
             (2, 18_000.0, 0.12, 0),
@@ -299,7 +310,7 @@ mod tests {
     }
 
     /// Steps of (clients, req/s, p95 ms, refused connections) on a pool of 8.
-    fn ramp_of(points: &[(usize, f64, f64, u64)]) -> RampReport {
+    pub(crate) fn ramp_of(points: &[(usize, f64, f64, u64)]) -> RampReport {
         let o = RampOptions {
             vary: Vary::Concurrency,
             steps: vec![1, 2, 4, 8],

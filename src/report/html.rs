@@ -1,6 +1,6 @@
-//! `--format html`: one self-contained page a person opens in a browser, for `advise` and
-//! `check`: the findings, the recommended indexes with their evidence, and bar charts where a
-//! picture says more than a table ([`svg`]).
+//! `--format html`: one self-contained page a person opens in a browser, for `advise`,
+//! `check` and `bench pool` ([`ramp`]): the findings, the recommended indexes with their
+//! evidence, the pool ramp, and charts where a picture says more than a table ([`svg`]).
 //!
 //! Why self-contained: the page is mailed, attached to tickets and opened on machines with no
 //! route to anything, so it carries its style and charts inline, runs no script, and its
@@ -9,6 +9,7 @@
 //! `<script>` shows as text. The numbers a reader compares with `--format json` are also in
 //! `data-*` attributes, written exactly as the JSON report writes them.
 
+pub mod ramp;
 pub mod svg;
 
 use std::fmt::Write as _;
@@ -55,6 +56,10 @@ table.recommendations td:last-child{min-width:16em}
 .chart{max-width:100%;height:auto;font-size:12px}.chart text{fill:#1d2630}.chart .label{text-anchor:end}
 .chart .before{fill:var(--before)}.chart .after{fill:var(--after)}.chart .size{fill:var(--size)}
 .chart .critical{fill:var(--crit)}.chart .warning{fill:var(--warn)}.chart .info{fill:var(--info)}
+.lines .grid{stroke:#e7ebf0}.lines text{stroke:none}.lines .step{text-anchor:middle}.lines polyline{fill:none;stroke-width:2}
+.line.tp{fill:var(--info);stroke:var(--info)}.line.p95{fill:var(--warn);stroke:var(--warn)}.line.p99{fill:var(--crit);stroke:var(--crit)}
+.mark line{stroke:#5b6775;stroke-dasharray:5 4}.mark.refused line{stroke:var(--crit)}.mark.refused text{fill:var(--crit)}
+table.steps{font-size:12px}tr.knee td{background:#eef6ee}tr.refused td{background:#fdecea}
 .note{color:#5b6775}.empty{color:var(--ok)}
 ";
 
