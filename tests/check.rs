@@ -24,6 +24,21 @@ fn check_json(url: &str, args: &[&str]) -> (Option<i32>, Value, String) {
     (out.status.code(), v, stderr)
 }
 
+/// `dbopt snapshot -o path` of the database `p`.
+fn write_snapshot(path: &std::path::Path, p: &ConnParams) {
+    let out = common::dbopt()
+        .args([
+            "snapshot",
+            "-o",
+            path.to_str().unwrap(),
+            "--database-url",
+            &url(p),
+        ])
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+}
+
 /// (rule, object, severity) of every finding.
 fn findings(v: &Value) -> BTreeSet<(String, String, String)> {
     v["findings"]
@@ -132,17 +147,7 @@ async fn days_left_from_a_baseline_snapshot() {
     c.batch_execute(SEQUENCES).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let snap = dir.path().join("before.json");
-    let out = common::dbopt()
-        .args([
-            "snapshot",
-            "-o",
-            snap.to_str().unwrap(),
-            "--database-url",
-            &url(&p),
-        ])
-        .output()
-        .unwrap();
-    common::assert_success(&out);
+    write_snapshot(&snap, &p);
     c.batch_execute("INSERT INTO serial_near (v) SELECT 'x' FROM generate_series(1, 1000)")
         .await
         .unwrap();
@@ -394,17 +399,7 @@ async fn from_snapshot_gives_the_same_findings_as_live() {
     let p = unhealthy("chksnap").await;
     let dir = tempfile::tempdir().unwrap();
     let snap = dir.path().join("s.json");
-    let out = common::dbopt()
-        .args([
-            "snapshot",
-            "-o",
-            snap.to_str().unwrap(),
-            "--database-url",
-            &url(&p),
-        ])
-        .output()
-        .unwrap();
-    common::assert_success(&out);
+    write_snapshot(&snap, &p);
     let (_, live, _) = check_json(&url(&p), &[]);
     let out = common::dbopt()
         .args([
