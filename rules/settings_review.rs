@@ -283,15 +283,36 @@ fn random_page_cost(s: &Server, ssd: Option<(bool, String)>) -> Option<Finding> 
 
 fn connections(p: &Params, s: &Server) -> Option<Finding> {
     let max = s.settings.max_connections;
+    let peak = s
+        .connections_earlier
+        .iter()
+        .copied()
+        .fold(s.connections_now, i64::max);
     #[allow(clippy::cast_precision_loss)]
-    let used = s.connections_now as f64 / max.max(1) as f64;
+    let used = peak as f64 / max.max(1) as f64;
+    let seen = if s.connections_earlier.is_empty() {
+        "seen once now: snapshots over a day (`check --baseline`) show the peak".to_string()
+    } else {
+        format!(
+            "the peak of {} readings (now {}, earlier {:?})",
+            s.connections_earlier.len() + 1,
+            s.connections_now,
+            s.connections_earlier
+        )
+    };
+    let message = if s.connections_earlier.is_empty() {
+        format!(
+            "max_connections = {max}, client connections open now: {}",
+            s.connections_now
+        )
+    } else {
+        format!("max_connections = {max}, client connections at most {peak} over the readings")
+    };
     (max > 100 && used < p.connections_low).then(|| finding(
         "max_connections",
         Severity::Info,
-        format!("max_connections = {max}, client connections open now: {}", s.connections_now),
-        vec![
-            format!("{} of {max} connection slots in use ({:.0} %), seen once now: snapshots over a day show the peak", s.connections_now, used * 100.0),
-        ],
+        message,
+        vec![format!("{peak} of {max} connection slots in use ({:.0} %), {seen}", used * 100.0)],
         "lower max_connections toward the observed peak plus headroom (restart needed), or keep it and pool; connection-utilization watches the high side".into(),
     ))
 }
@@ -413,6 +434,25 @@ mod tests {
         // The same small shared_buffers with a database that finds its blocks: no finding.
         h.server.database.blks_read = 100;
         assert!(run(&h).iter().all(|f| f.object != "shared_buffers"));
+    }
+
+    #[test]
+    fn max_connections_is_judged_on_the_peak_of_the_readings() {
+        let mut h = healthy();
+        h.server.settings.max_connections = 200;
+        h.server.connections_now = 4;
+        let once = run(&h);
+        assert!(once[0].evidence[0].contains("seen once now"), "{once:?}");
+        // An earlier reading (check --baseline) with 5 open: still far below, now from two.
+        h.server.connections_earlier = vec![5];
+        let two = run(&h);
+        assert!(
+            two[0].evidence[0].starts_with("5 of 200") && two[0].evidence[0].contains("2 readings"),
+            "{two:?}"
+        );
+        // One with 60 open: the peak uses 30 % of the slots, no suggestion.
+        h.server.connections_earlier = vec![60];
+        assert!(run(&h).iter().all(|f| f.object != "max_connections"));
     }
 
     #[test]

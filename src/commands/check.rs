@@ -113,7 +113,7 @@ fn unread(what: &str, e: &pg::PgError, role: Option<&str>) -> String {
     format!("{what} not read, its rules did not run: {e}{hint}")
 }
 
-/// Sequence rates from an earlier snapshot, against this reading's time (`taken_at`, or now).
+/// Sequence rates and the connections then from an earlier snapshot, against this reading's time (`taken_at`, or now).
 fn add_baseline(
     r: &mut Reading,
     path: &std::path::Path,
@@ -147,5 +147,13 @@ fn add_baseline(
         return Ok(());
     }
     h.sequences.add_history(&old.sequences, days);
+    if old.server.read {
+        h.server
+            .connections_earlier
+            .push(old.server.connections_now);
+        h.server
+            .connections_earlier
+            .extend(old.server.connections_earlier);
+    }
     Ok(())
 }

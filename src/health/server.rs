@@ -22,6 +22,9 @@ pub struct Server {
     pub statements: StatementStats,
     /// Client connections open when read.
     pub connections_now: i64,
+    /// Client connections open at earlier readings (`check --baseline`), for the peak.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub connections_earlier: Vec<i64>,
     /// Vacuums running in this database when read (pg_stat_progress_vacuum).
     pub vacuums: Vec<VacuumProgress>,
     pub machine: Machine,
