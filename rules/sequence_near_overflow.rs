@@ -108,7 +108,8 @@ fn finding(s: &SequenceUse, share: f64, severity: Severity) -> Finding {
         message: format!(
             "sequence {} has used {:.1} % of its range ({})",
             s.qualified(),
-            share * 100.0,
+            // Rounded down: a sequence with values left never reads "100.0 %".
+            (share * 1000.0).floor() / 10.0,
             match by {
                 Limiter::Column => "limited by the column's type",
                 Limiter::Sequence => "limited by the sequence's type",
