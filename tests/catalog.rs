@@ -3,7 +3,6 @@
 
 mod common;
 
-use dbopt::bench::demo::{self, DemoOptions};
 use dbopt::bench::demo_workload::{self, WorkloadOptions};
 use dbopt::catalog::TableKind;
 use dbopt::pg::{self, SessionOptions};
@@ -11,13 +10,7 @@ use dbopt::rules::{self, Config, Ctx, Scope};
 
 #[tokio::test]
 async fn catalog_pgss_and_fk_rule_on_the_demo() {
-    let p = common::fresh_db("catalog").await;
-    let opts = DemoOptions {
-        scale: 0.01,
-        seed: 3,
-        ..Default::default()
-    };
-    demo::load(&p, &opts, &|_, _| {}).await.unwrap();
+    let (p, opts) = common::demo_db("catalog", 0.01, 3).await;
     let w = WorkloadOptions {
         rounds: 3,
         sessions: 1,

@@ -423,14 +423,7 @@ async fn from_snapshot_gives_the_same_findings_as_live() {
 
 #[tokio::test]
 async fn demo_database_has_no_health_findings() {
-    use dbopt::bench::demo::{self, DemoOptions};
-    let p = common::fresh_db("chkdemo").await;
-    let opts = DemoOptions {
-        scale: 0.01,
-        seed: 7,
-        ..Default::default()
-    };
-    demo::load(&p, &opts, &|_, _| {}).await.unwrap();
+    let (p, _) = common::demo_db("chkdemo", 0.01, 7).await;
     let (code, v, stderr) = check_json(&url(&p), &["--fail-on", "critical"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(v["counts"][0]["area"], "health");

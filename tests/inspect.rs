@@ -300,15 +300,8 @@ async fn idle_in_transaction_and_connections() {
 
 #[tokio::test]
 async fn every_command_runs_on_the_demo_database() {
-    use dbopt::bench::demo::{self, DemoOptions};
     use dbopt::bench::demo_workload::{self, WorkloadOptions};
-    let p = common::fresh_db("demo").await;
-    let opts = DemoOptions {
-        scale: 0.01,
-        seed: 7,
-        ..Default::default()
-    };
-    demo::load(&p, &opts, &|_, _| {}).await.unwrap();
+    let (p, opts) = common::demo_db("demo", 0.01, 7).await;
     let w = WorkloadOptions {
         rounds: 2,
         sessions: 1,

@@ -521,14 +521,7 @@ fn a_report_that_smuggles_sql_is_refused() {
 /// The demo-schema report (a quoted `"timestamp"` column, INCLUDE) against the demo database.
 #[tokio::test]
 async fn demo_report_applies_to_the_demo_database() {
-    use dbopt::bench::demo::{self, DemoOptions};
-    let p = fresh_db("apply_demo").await;
-    let opts = DemoOptions {
-        scale: 0.02,
-        seed: 7,
-        ..Default::default()
-    };
-    demo::load(&p, &opts, &|_, _| {}).await.expect("demo load");
+    let (p, _) = common::demo_db("apply_demo", 0.02, 7).await;
     let out = dbopt()
         .args([
             "--format",

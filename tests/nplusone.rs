@@ -4,7 +4,6 @@
 
 mod common;
 
-use dbopt::bench::demo::{self, DemoOptions};
 use dbopt::bench::demo_workload::{self, WorkloadOptions};
 use serde_json::Value;
 
@@ -187,13 +186,7 @@ async fn loop_over_parent_rows_is_found_and_its_twins_are_not() {
 
 #[tokio::test]
 async fn the_demo_has_exactly_its_one_loop() {
-    let p = common::fresh_db("n1demo").await;
-    let opts = DemoOptions {
-        scale: 0.01,
-        seed: 3,
-        ..Default::default()
-    };
-    demo::load(&p, &opts, &|_, _| {}).await.expect("load");
+    let (p, opts) = common::demo_db("n1demo", 0.01, 3).await;
     let c = common::setup_conn(&p).await;
     dbopt::pg::pgss::reset_database(&c).await.unwrap();
     let w = WorkloadOptions {

@@ -46,6 +46,25 @@ pub async fn fresh_db(tag: &str) -> ConnParams {
     s.params(&name)
 }
 
+/// A fresh database with the demo data at `scale` from `seed`, and the options it was loaded
+/// with (their `anchor` is the "now" of the data, for the demo workload).
+pub async fn demo_db(
+    tag: &str,
+    scale: f64,
+    seed: u64,
+) -> (ConnParams, dbopt::bench::demo::DemoOptions) {
+    let p = fresh_db(tag).await;
+    let opts = dbopt::bench::demo::DemoOptions {
+        scale,
+        seed,
+        ..Default::default()
+    };
+    dbopt::bench::demo::load(&p, &opts, &|_, _| {})
+        .await
+        .expect("load the demo data");
+    (p, opts)
+}
+
 /// Session options for test set-up, which writes.
 pub fn writable() -> SessionOptions {
     SessionOptions::unrestricted()
