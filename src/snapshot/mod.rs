@@ -72,6 +72,14 @@ impl Snapshot {
                 s.query = s.query.as_deref().map(|q| normalize(q).text);
             }
         }
+        if let Some(h) = &mut self.health {
+            for x in &mut h.horizon.holders {
+                x.query = x.query.as_deref().map(|q| normalize(q).text);
+            }
+            for sp in &mut h.server.statements.spills {
+                sp.query = normalize(&sp.query).text;
+            }
+        }
         for p in &mut self.workload.plans {
             p.plan = "<redacted>".into();
         }
@@ -199,6 +207,29 @@ mod tests {
         let st = s.catalog.tables[0].columns[0].stats.as_ref().unwrap();
         assert_eq!(st.most_common_vals, vec!["<redacted>"]);
         assert_eq!(st.most_common_freqs, vec![0.5]);
+    }
+
+    /// The health section holds statement texts too: the sessions holding the horizon and the
+    /// statements that spilled to temp files (utility statements keep their constants).
+    #[test]
+    fn redaction_reaches_the_health_texts() {
+        use crate::health::horizon::Holder;
+        use crate::health::server::Spill;
+        let mut s = sample();
+        let mut h = crate::health::Health::default();
+        h.horizon.holders.push(Holder {
+            query: Some("select * from t where email = 'a@example.com'".into()),
+            ..Default::default()
+        });
+        h.server.statements.spills.push(Spill {
+            query: "create table x as select 'b@example.com' as e".into(),
+            calls: 1,
+            temp_blks_written: 10,
+        });
+        s.health = Some(h);
+        s.redact();
+        let text = serde_json::to_string(&s).unwrap();
+        assert!(!text.contains("@example.com"), "{text}");
     }
 
     #[test]
