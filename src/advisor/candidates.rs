@@ -78,6 +78,10 @@ pub struct Candidate {
     pub include: Vec<String>,
     pub predicate: Option<String>,
     pub method: String,
+    /// The operator class of every key (`gin_trgm_ops`, `jsonb_path_ops`), when not the
+    /// type's default for `method`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opclass: Option<String>,
 }
 
 impl Candidate {
@@ -88,6 +92,7 @@ impl Candidate {
             include: vec![],
             predicate: None,
             method: "btree".into(),
+            opclass: None,
         }
     }
 
@@ -111,7 +116,7 @@ impl Candidate {
             table: self.table.clone(),
             method: self.method.clone(),
             keys: self.columns.clone(),
-            opclass: None,
+            opclass: self.opclass.clone(),
             include: self.include.clone(),
             predicate: self.predicate.clone(),
             only: false,
@@ -362,6 +367,8 @@ pub fn from_existing(ix: &Index) -> Option<Candidate> {
         include: ix.include.clone(),
         predicate: None,
         method: ix.method.clone(),
+        // The catalog does not read operator classes yet: a non-default one is not told apart.
+        opclass: None,
     })
 }
 
